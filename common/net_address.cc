@@ -1,0 +1,99 @@
+// NetAddress implementation: parsing with explicit errors, resolution via getaddrinfo.
+#include "common/net_address.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+
+#include <charconv>
+#include <cstring>
+
+namespace rlb {
+
+std::string HostPort::ToString() const {
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+StatusOr<HostPort> ParseHostPort(std::string_view text) {
+  HostPort hp;
+  std::string_view port_text;
+  if (!text.empty() && text.front() == '[') {
+    size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return Status::InvalidArgument("address '" + std::string(text) +
+                                     "' is not of the form [IPv6]:PORT");
+    }
+    hp.host = std::string(text.substr(1, close - 1));
+    port_text = text.substr(close + 2);
+  } else {
+    size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      return Status::InvalidArgument("address '" + std::string(text) +
+                                     "' is not of the form HOST:PORT");
+    }
+    hp.host = std::string(text.substr(0, colon));
+    if (hp.host.find(':') != std::string::npos) {
+      return Status::InvalidArgument("address '" + std::string(text) +
+                                     "': write IPv6 hosts in brackets, [::1]:PORT");
+    }
+    port_text = text.substr(colon + 1);
+  }
+  int port = -1;
+  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() ||
+      port < 0 || port > 65535) {
+    return Status::InvalidArgument("address '" + std::string(text) + "' has an invalid port '" +
+                                   std::string(port_text) + "'");
+  }
+  hp.port = port;
+  return hp;
+}
+
+StatusOr<std::vector<sockaddr_storage>> Resolve(const HostPort& hp, bool passive) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+  std::string port = std::to_string(hp.port);
+  const char* host = hp.host.empty() ? (passive ? nullptr : "127.0.0.1") : hp.host.c_str();
+  if (hp.host.empty() && passive) hints.ai_family = AF_INET;
+  addrinfo* res = nullptr;
+  int rc = getaddrinfo(host, port.c_str(), &hints, &res);
+  if (rc != 0) {
+    return Status::InvalidArgument("cannot resolve '" + hp.ToString() + "': " + gai_strerror(rc));
+  }
+  std::vector<sockaddr_storage> out;
+  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
+    sockaddr_storage ss{};
+    std::memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+    out.push_back(ss);
+  }
+  freeaddrinfo(res);
+  if (out.empty()) return Status::InvalidArgument("no address for '" + hp.ToString() + "'");
+  return out;
+}
+
+std::string SockaddrIp(const sockaddr* sa) {
+  char buf[INET6_ADDRSTRLEN] = "?";
+  if (sa->sa_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, buf, sizeof buf);
+  } else if (sa->sa_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr, buf, sizeof buf);
+  }
+  return buf;
+}
+
+int SockaddrPort(const sockaddr* sa) {
+  if (sa->sa_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(sa)->sin_port);
+  if (sa->sa_family == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(sa)->sin6_port);
+  }
+  return 0;
+}
+
+std::string SockaddrToString(const sockaddr* sa) {
+  HostPort hp{SockaddrIp(sa), SockaddrPort(sa)};
+  return hp.ToString();
+}
+
+}  // namespace rlb

@@ -1,0 +1,40 @@
+// NetAddress: "HOST:PORT" parsing and resolution, shared by every executable.
+//
+// Accepted forms: "host:port", ":port" (all interfaces), "[v6addr]:port", "port" is not
+// accepted (ambiguous). Ports are 0..65535; 0 means "any free port" when listening.
+// Thread rules: pure functions; Resolve() blocks (getaddrinfo) and is meant for start-up.
+#ifndef RESUMELB_COMMON_NET_ADDRESS_H_
+#define RESUMELB_COMMON_NET_ADDRESS_H_
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace rlb {
+
+struct HostPort {
+  std::string host;  // empty: all interfaces (listen) / loopback is NOT implied
+  int port = 0;
+  std::string ToString() const;  // "host:port", "[v6]:port" or ":port"
+};
+
+StatusOr<HostPort> ParseHostPort(std::string_view text);
+
+// Resolves to socket addresses (numeric hosts need no DNS). An empty host resolves to the
+// IPv4 wildcard when listening (passive) and to 127.0.0.1 otherwise.
+StatusOr<std::vector<sockaddr_storage>> Resolve(const HostPort& hp, bool passive);
+
+// "ip:port" (or "[ip6]:port") of a socket address.
+std::string SockaddrToString(const sockaddr* sa);
+// The numeric IP and the port of a socket address.
+std::string SockaddrIp(const sockaddr* sa);
+int SockaddrPort(const sockaddr* sa);
+
+}  // namespace rlb
+
+#endif  // RESUMELB_COMMON_NET_ADDRESS_H_

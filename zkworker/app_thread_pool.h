@@ -1,0 +1,38 @@
+// AppThreadPool: the N threads that run the WSGI application (the `threads` option).
+//
+// The event loop submits one job per request; a job runs entirely on one pool thread (the
+// app call, the body iteration and close()), taking the GIL only while in Python.
+// Thread rules: Submit() from any thread; Stop() once, from the thread that constructed it.
+#ifndef RESUMELB_ZKWORKER_APP_THREAD_POOL_H_
+#define RESUMELB_ZKWORKER_APP_THREAD_POOL_H_
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace rlb::worker {
+
+class AppThreadPool {
+ public:
+  explicit AppThreadPool(int threads);
+  ~AppThreadPool();
+  void Submit(std::function<void()> job);
+  // Runs the queued jobs, then joins every thread.
+  void Stop();
+  size_t queued() const;
+
+ private:
+  void Run();
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;  // guarded by mu_
+  bool stopping_ = false;                   // guarded by mu_
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace rlb::worker
+
+#endif  // RESUMELB_ZKWORKER_APP_THREAD_POOL_H_

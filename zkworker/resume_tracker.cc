@@ -1,0 +1,164 @@
+// ResumeTracker implementation and the JSON résumé file.
+#include "zkworker/resume_tracker.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace rlb::worker {
+
+ResumeTracker::ResumeTracker(int history, int max_skill_age) {
+  UpdateSettings(history, max_skill_age);
+}
+
+void ResumeTracker::UpdateSettings(int history, int max_skill_age) {
+  std::lock_guard<std::mutex> lock(mu_);
+  history_ = std::max(1, history);
+  max_skill_age_ = max_skill_age > 0 ? max_skill_age : 10 * history_;
+  decay_ = 1.0 - 1.0 / history_;
+}
+
+int ResumeTracker::history() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return history_;
+}
+
+int ResumeTracker::max_skill_age() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return max_skill_age_;
+}
+
+double ResumeTracker::decay() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return decay_;
+}
+
+uint64_t ResumeTracker::generation() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return generation_;
+}
+
+void ResumeTracker::Load(const std::map<std::string, double>& saved) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [cls, score] : saved) {
+    if (!(score > 0) || !std::isfinite(score)) continue;
+    double weight = history_;
+    stats_[cls] = ClassStats{generation_, weight / score, weight};
+  }
+}
+
+bool ResumeTracker::Record(const std::string& request_class, double elapsed) {
+  std::lock_guard<std::mutex> lock(mu_);
+  elapsed = std::max(elapsed, 1e-9);
+  uint64_t generation = generation_ + 1;
+  auto it = stats_.find(request_class);
+  if (it == stats_.end()) {
+    it = stats_.emplace(request_class, ClassStats{generation, 0.0, 0.0}).first;
+  }
+  ClassStats& s = it->second;
+  double f = std::pow(decay_, static_cast<double>(generation - s.generation));
+  s.time = s.time * f + elapsed;
+  s.count = s.count * f + 1;
+  s.generation = generation;
+  generation_ = generation;
+  if (generation % static_cast<uint64_t>(history_) != 0) return false;
+  // Prune classes unseen for more than max_skill_age requests.
+  if (generation > static_cast<uint64_t>(max_skill_age_)) {
+    uint64_t min_gen = generation - max_skill_age_;
+    std::erase_if(stats_, [min_gen](const auto& kv) { return kv.second.generation < min_gen; });
+  }
+  return true;
+}
+
+std::map<std::string, double> ResumeTracker::Snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::map<std::string, double> out;
+  for (const auto& [cls, s] : stats_) {
+    if (s.time > 0) out[cls] = s.count / s.time;
+  }
+  return out;
+}
+
+proto::ResumeEntries ResumeTracker::Entries() const {
+  auto snap = Snapshot();
+  return proto::ResumeEntries(snap.begin(), snap.end());
+}
+
+Status LoadResumeFile(const std::string& path, std::map<std::string, double>* out) {
+  out->clear();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    if (errno == ENOENT) return Status::OK();
+    return Status::IOError("cannot read resume file " + path + ": " + std::strerror(errno));
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  rapidjson::Document doc;
+  doc.Parse(text.c_str(), text.size());
+  if (doc.HasParseError() || !doc.IsObject()) {
+    return Status::Corruption("resume file " + path + " is not a JSON object");
+  }
+  for (auto& m : doc.GetObject()) {
+    if (!m.value.IsNumber()) {
+      out->clear();
+      return Status::Corruption("resume file " + path + ": score of '" +
+                                std::string(m.name.GetString(), m.name.GetStringLength()) +
+                                "' is not a number");
+    }
+    (*out)[std::string(m.name.GetString(), m.name.GetStringLength())] = m.value.GetDouble();
+  }
+  return Status::OK();
+}
+
+Status SaveResumeFile(const std::string& path, const std::map<std::string, double>& resume) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  for (const auto& [cls, score] : resume) {
+    w.Key(cls.data(), static_cast<rapidjson::SizeType>(cls.size()));
+    w.Double(score);
+  }
+  w.EndObject();
+  std::string tmp = path + ".tmp." + std::to_string(getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::IOError("writing resume file " + tmp + ": " + std::strerror(errno));
+  const char* p = buf.GetString();
+  size_t left = buf.GetSize();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return Status::IOError("writing resume file " + tmp + ": " + std::strerror(err));
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    return Status::IOError("writing resume file " + tmp + ": " + std::strerror(errno));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return Status::IOError("renaming resume file to " + path + ": " + std::strerror(err));
+  }
+  return Status::OK();
+}
+
+}  // namespace rlb::worker

@@ -1,0 +1,76 @@
+// ResumeTracker: the worker's skill measurement (its résumé), exactly as zc.resumelb
+// computes it (docs/operations.md, "How a worker computes its résumé").
+//
+// Per request class it keeps a decayed service time and a decayed request count; the score
+// is count / time, i.e. requests per second. Decay is lazy: one factor of
+// decay = 1 - 1/history per request of ANY class since the class was last updated.
+// Every `history` requests the classes unseen for more than max_skill_age requests are
+// pruned and Record() says it is time to send the résumé to every LB.
+//
+// Thread rules: internally synchronized; Record() is called from application threads,
+// the rest from the event loop.
+#ifndef RESUMELB_ZKWORKER_RESUME_TRACKER_H_
+#define RESUMELB_ZKWORKER_RESUME_TRACKER_H_
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "common/frame_codec.h"
+#include "common/status.h"
+
+namespace rlb::worker {
+
+constexpr int kDefaultHistory = 9999;
+
+class ResumeTracker {
+ public:
+  // max_skill_age <= 0 means the default, 10 * history.
+  ResumeTracker(int history, int max_skill_age);
+
+  // Applies new settings (history >= 1). max_skill_age <= 0 means 10 * history.
+  void UpdateSettings(int history, int max_skill_age);
+  int history() const;
+  int max_skill_age() const;
+  double decay() const;
+
+  // Seeds the résumé from a saved one. Each class keeps its saved score on its next request:
+  // it is weighted as `history` requests at that rate (the original weighted the time as one
+  // request and the count as `history`, so a reloaded score jumped by a factor of history).
+  void Load(const std::map<std::string, double>& saved);
+
+  // Records one completed request of `request_class` that took `elapsed` seconds. Returns
+  // true when the résumé should be sent now (every `history` requests, after pruning).
+  bool Record(const std::string& request_class, double elapsed);
+
+  // The current résumé, sorted by class.
+  std::map<std::string, double> Snapshot() const;
+  proto::ResumeEntries Entries() const;
+  uint64_t generation() const;
+
+ private:
+  struct ClassStats {
+    uint64_t generation;  // when last updated
+    double time;          // decayed total service time
+    double count;         // decayed request count
+  };
+  mutable std::mutex mu_;
+  int history_;
+  int max_skill_age_;
+  double decay_;
+  uint64_t generation_ = 0;
+  std::unordered_map<std::string, ClassStats> stats_;  // guarded by mu_
+};
+
+// The résumé file is a JSON object {"class": score, ...}.
+// Load: a missing file is an empty résumé (OK); an unreadable or corrupt one is an error the
+// caller logs as a warning before starting empty.
+Status LoadResumeFile(const std::string& path, std::map<std::string, double>* out);
+// Writes atomically: a temp file in the same directory, fsync, then rename over `path`.
+Status SaveResumeFile(const std::string& path, const std::map<std::string, double>& resume);
+
+}  // namespace rlb::worker
+
+#endif  // RESUMELB_ZKWORKER_RESUME_TRACKER_H_

@@ -1,0 +1,200 @@
+// WorkerServer: the worker's network side. It accepts load-balancer connections on a libuv
+// loop, speaks the wire protocol (docs/protocol.md), spools request bodies, and hands each
+// complete request to the AppThreadPool; application threads send the response back
+// through the connection's Outbox, blocking there while the connection is backed up.
+//
+// Thread rules: everything here belongs to the loop thread except Outbox and the
+// WorkerRequest methods documented as application-thread ones; application threads reach
+// the loop only through LoopMailbox::Post.
+#ifndef RESUMELB_ZKWORKER_WORKER_SERVER_H_
+#define RESUMELB_ZKWORKER_WORKER_SERVER_H_
+
+#include <uv.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <unordered_map>
+
+#include "common/frame_codec.h"
+#include "common/loop_mailbox.h"
+#include "common/net_address.h"
+#include "common/status.h"
+#include "zkworker/app_thread_pool.h"
+#include "zkworker/resume_tracker.h"
+#include "zkworker/wsgi_host.h"
+
+namespace rlb::worker {
+
+struct WorkerServerOptions {
+  HostPort address;
+  size_t spool_threshold = 1u << 20;  // request bodies above this go to a temp file
+  size_t outbox_high_water = 1u << 20;  // app threads wait while more is queued
+  std::string resume_file;            // saved on every résumé send and at shutdown
+  double drain_timeout = 60.0;        // seconds SIGTERM waits for requests in flight
+};
+
+// A connection's outbound bytes, shared by the loop (which writes them) and application
+// threads (which produce them). Internally synchronized.
+class Outbox {
+ public:
+  // Appends encoded frames. With `wait`, first blocks while the queue is over `high_water`,
+  // returning false without queueing if `cancelled` becomes true or the outbox closes.
+  // Sets *need_flush when the loop must be asked to flush.
+  bool Push(std::string&& frames, bool wait, size_t high_water, const std::atomic<bool>* cancelled,
+            bool* need_flush);
+  // Loop: takes everything queued (and counts it as in flight until WriteDone).
+  std::string Take();
+  void WriteDone(size_t bytes);
+  // Wakes waiting producers (after a cancel); Close() also makes every later Push fail.
+  void Wake();
+  void Close();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::string pending_;      // guarded by mu_
+  size_t in_flight_ = 0;     // guarded by mu_: handed to uv_write, not yet written
+  bool flush_scheduled_ = false;
+  bool closed_ = false;
+};
+
+class WorkerConnection;
+
+// One request from one LB. Body spooling and dispatch happen on the loop; the response
+// side (ResponseSink) is called on the application thread.
+class WorkerRequest : public ResponseSink {
+ public:
+  WorkerRequest(std::shared_ptr<WorkerConnection> conn, uint32_t rno, proto::Request req);
+  ~WorkerRequest() override;
+
+  // Loop thread.
+  Status AppendBody(std::string_view data, size_t spool_threshold);
+  void Cancel();
+
+  // ResponseSink (application thread).
+  bool Start(std::string_view status, proto::Pairs headers) override;
+  bool Body(std::string_view data) override;
+  void End(bool complete) override;
+
+  bool cancelled() const { return cancelled_.load(); }
+
+  std::shared_ptr<WorkerConnection> conn;
+  uint32_t rno;
+  proto::Request request;
+  WsgiCall call;
+  bool submitted = false;
+
+ private:
+  bool Send(std::string&& frames, bool wait);
+  std::atomic<bool> cancelled_{false};
+};
+
+class WorkerServer {
+ public:
+  WorkerServer(uv_loop_t* loop, WorkerServerOptions options, WsgiHost* host,
+               AppThreadPool* pool, ResumeTracker* tracker);
+  ~WorkerServer();
+
+  // Binds and listens; the bound address is then address().
+  Status Listen();
+  const HostPort& address() const { return bound_; }
+
+  // Graceful stop: stop accepting, send GOAWAY, wait for requests in flight (at most
+  // drain_timeout), save the résumé, close connections; then `done` runs on the loop.
+  void Shutdown(std::function<void()> done);
+
+  // Sends the current résumé to every connection and saves the résumé file (loop thread).
+  void BroadcastResume();
+  // Application thread: a request has finished (or was skipped); Record() says whether the
+  // résumé is due.
+  void RequestFinished(std::shared_ptr<WorkerRequest> req, bool resume_due);
+
+  // Loop-thread services used by connections.
+  LoopMailbox& mailbox() { return mailbox_; }
+  const WorkerServerOptions& options() const { return options_; }
+  WsgiHost* host() { return host_; }
+  void Dispatch(std::shared_ptr<WorkerRequest> req);
+  void ConnectionClosed(WorkerConnection* conn);
+  proto::ResumeEntries ResumeEntries() const { return tracker_->Entries(); }
+  bool draining() const { return draining_; }
+  size_t in_flight() const { return in_flight_; }
+  // Completes a Shutdown() once nothing is in flight (loop thread).
+  void MaybeFinishShutdown();
+
+ private:
+  static void OnConnection(uv_stream_t* server, int status);
+  void SaveResume();
+  int AllocateConnectionId();
+
+  uv_loop_t* loop_;
+  WorkerServerOptions options_;
+  WsgiHost* host_;
+  AppThreadPool* pool_;
+  ResumeTracker* tracker_;
+  LoopMailbox mailbox_;
+  uv_tcp_t listener_;
+  bool listening_ = false;
+  HostPort bound_;
+  std::map<int, std::shared_ptr<WorkerConnection>> connections_;  // by connection id
+  size_t in_flight_ = 0;  // requests dispatched to the app pool and not finished
+  bool draining_ = false;
+  std::function<void()> shutdown_done_;
+  uv_timer_t drain_timer_;
+  bool drain_timer_started_ = false;
+};
+
+// One accepted LB connection (loop thread).
+class WorkerConnection : public std::enable_shared_from_this<WorkerConnection> {
+ public:
+  WorkerConnection(WorkerServer* server, int id);
+  ~WorkerConnection();
+  Status Accept(uv_stream_t* listener);
+  void Start();
+  // Queues frames from the loop thread (never blocks) and flushes.
+  void SendFromLoop(std::string&& frames);
+  // Schedules a flush from any thread.
+  void Flush();
+  // Closes with a logged reason; every request on it is cancelled.
+  void Close(const std::string& reason);
+  void RequestDone(const std::shared_ptr<WorkerRequest>& req);
+
+  int id() const { return id_; }
+  const std::string& peer() const { return peer_; }
+  const std::string& peer_ip() const { return peer_ip_; }
+  int peer_port() const { return peer_port_; }
+  Outbox& outbox() { return outbox_; }
+  const WorkerServerOptions& server_options() const;
+  bool closed() const { return closing_; }
+  size_t active_requests() const { return requests_.size(); }
+
+ private:
+  static void OnAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  void HandleFrames();
+  Status HandleFrame(const proto::Frame& frame);
+  void FlushOnLoop();
+
+  WorkerServer* server_;
+  int id_;
+  uv_tcp_t tcp_;
+  std::string peer_, peer_ip_;
+  int peer_port_ = 0;
+  proto::FrameDecoder decoder_;
+  bool got_hello_ = false;
+  bool closing_ = false;
+  bool writing_ = false;
+  Outbox outbox_;
+  std::unordered_map<uint32_t, std::shared_ptr<WorkerRequest>> requests_;
+  std::shared_ptr<WorkerConnection> self_;  // keeps this alive until the handle is closed
+  char read_buf_[64 * 1024];
+};
+
+}  // namespace rlb::worker
+
+#endif  // RESUMELB_ZKWORKER_WORKER_SERVER_H_

@@ -1,0 +1,239 @@
+"""zkworker's PEP 3333 glue, run inside the worker's embedded interpreter.
+
+The C++ side (module _resumelb) owns the sockets: it builds each request's environ, then
+calls run() on an application thread with the GIL held. run() drives the application as
+PEP 3333 says -- start_response with exc_info, the write() callable, lazy start_response,
+close() always called -- and hands the response to C++ through _resumelb.start(),
+.body() (which blocks, without the GIL, while the load balancer's connection is backed up)
+and .end(). This file is compiled into the zkworker binary.
+"""
+import io
+import sys
+import traceback
+
+import _resumelb as _c
+
+LOG_ERROR = 40
+LOG_WARNING = 30
+
+ERROR_STATUS = '500 Internal Server Error'
+ERROR_BODY = b'A system error occurred'
+ERROR_HEADERS = [('Content-Type', 'text/html; charset=UTF-8'),
+                 ('Content-Length', str(len(ERROR_BODY)))]
+
+
+class Cancelled(BaseException):
+    """The load balancer cancelled the request or went away: stop producing output."""
+
+
+class ErrorStream:
+    """wsgi.errors: text written here goes to the worker's log, one record per line."""
+
+    def __init__(self):
+        self._pending = ''
+
+    def write(self, s):
+        if not isinstance(s, str):
+            raise TypeError('wsgi.errors.write() argument must be str, not %s'
+                            % type(s).__name__)
+        self._pending += s
+        while '\n' in self._pending:
+            line, self._pending = self._pending.split('\n', 1)
+            _c.log(LOG_WARNING, line)
+
+    def writelines(self, seq):
+        for s in seq:
+            self.write(s)
+
+    def flush(self):
+        if self._pending:
+            _c.log(LOG_WARNING, self._pending)
+            self._pending = ''
+
+
+class FileWrapper:
+    """wsgi.file_wrapper: iterates a file-like object in blocks; close() closes it."""
+
+    def __init__(self, filelike, blksize=8192):
+        self.filelike = filelike
+        self.blksize = blksize
+        if hasattr(filelike, 'close'):
+            self.close = filelike.close
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        data = self.filelike.read(self.blksize)
+        if data:
+            return data
+        raise StopIteration
+
+
+class TraceLog:
+    """environ[tracelog_key]: lets the application add its own trace records."""
+
+    __slots__ = ('_req',)
+
+    def __init__(self, req):
+        self._req = req
+
+    def log(self, msg=None, code='-'):
+        _c.trace(self._req, str(code), '' if msg is None else str(msg))
+
+
+def file_input(fd):
+    """wsgi.input for a body spooled to an (already unlinked) temp file."""
+    return io.open(fd, 'rb', closefd=True)
+
+
+def _check_headers(headers):
+    if type(headers) is not list:
+        raise TypeError('response headers must be a list, not %s' % type(headers).__name__)
+    for item in headers:
+        if type(item) is not tuple or len(item) != 2:
+            raise TypeError('each response header must be a (name, value) tuple: %r' % (item,))
+        name, value = item
+        if type(name) is not str or type(value) is not str:
+            raise TypeError('header names and values must be str: %r' % (item,))
+        if '\n' in value or '\r' in value or '\n' in name or '\r' in name or ':' in name:
+            raise ValueError('invalid header %r' % (item,))
+
+
+def run(app, environ, req, head, tracing, trace_id):
+    """Runs one request. Returns True if the response was sent completely."""
+    state = {'status': None, 'headers': None, 'sent': False, 'done': False}
+    inp = environ.get('wsgi.input')
+
+    def start_response(status, headers, exc_info=None):
+        if state['done']:
+            raise AssertionError('start_response() called after the request ended')
+        if exc_info:
+            try:
+                if state['sent']:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif state['status'] is not None:
+            raise AssertionError('start_response() called a second time without exc_info')
+        if type(status) is not str:
+            raise TypeError('status must be str, not %s' % type(status).__name__)
+        if len(status) < 4 or not status[:3].isdigit() or status[3] != ' ':
+            raise ValueError('status %r is not of the form "NNN reason"' % status)
+        _check_headers(headers)
+        state['status'] = status
+        state['headers'] = headers
+        return write
+
+    def send_headers():
+        if state['status'] is None:
+            raise AssertionError('the application did not call start_response()')
+        state['sent'] = True
+        if tracing:
+            length = '?'
+            for name, value in state['headers']:
+                if name.lower() == 'content-length':
+                    length = value
+            _c.trace(req, 'A', '%s %s' % (state['status'], length))
+        if not _c.start(req, state['status'], state['headers']):
+            raise Cancelled
+
+    def write(data):
+        if state['done']:
+            raise AssertionError('write() called after the request ended')
+        if type(data) is not bytes:
+            raise TypeError('response data must be bytes, not %s' % type(data).__name__)
+        if not state['sent']:
+            send_headers()
+        if data and not head:
+            if not _c.body(req, data):
+                raise Cancelled
+
+    result = None
+    try:
+        try:
+            if tracing:
+                _c.trace(req, 'C', '')
+            result = app(environ, start_response)
+            for data in result:
+                if type(data) is not bytes:
+                    raise TypeError('the application yielded %s, not bytes'
+                                    % type(data).__name__)
+                if data:
+                    write(data)
+            if not state['sent']:
+                send_headers()
+            _c.end(req, True)
+            return True
+        except Cancelled:
+            return False
+        except Exception:
+            _c.log(LOG_ERROR, 'Uncaught application exception for %s:\n%s'
+                   % (trace_id, traceback.format_exc().rstrip()))
+            if state['sent']:
+                _c.end(req, False)  # the client must not see a truncated body as complete
+                return False
+            state['sent'] = True
+            if _c.start(req, ERROR_STATUS, ERROR_HEADERS):
+                if head or _c.body(req, ERROR_BODY):
+                    _c.end(req, True)
+                    return True
+            return False
+    finally:
+        state['done'] = True
+        if result is not None and hasattr(result, 'close'):
+            try:
+                result.close()
+            except Exception:
+                _c.log(LOG_ERROR, 'Exception in close() of the response for %s:\n%s'
+                       % (trace_id, traceback.format_exc().rstrip()))
+        if tracing:
+            _c.trace(req, 'E', '')
+        if inp is not None:
+            try:
+                inp.close()
+            except Exception:
+                pass
+
+
+def load_app(spec):
+    """Loads 'module:expression' (gunicorn's convention): the expression is evaluated in the
+    module's namespace, so 'pkg.mod:app' and 'pkg.mod:create_app()' both work."""
+    import importlib
+    module_name, sep, expr = spec.partition(':')
+    if not sep:
+        expr = 'application'
+    if not module_name or not expr:
+        raise ValueError('app spec %r is not of the form MODULE:CALLABLE' % spec)
+    module = importlib.import_module(module_name)
+    app = eval(expr, vars(module))
+    if not callable(app):
+        raise TypeError('%s is not callable (got %s)' % (spec, type(app).__name__))
+    return app
+
+
+def load_paste_app(path, name='main'):
+    from paste.deploy import loadapp
+    import os
+    return loadapp('config:' + os.path.abspath(path), name=name)
+
+
+def read_server_section(path, name='main'):
+    """Returns the [server:NAME] options of a Paste Deploy file as a dict of str,
+    with Paste's defaults (here, __file__) available for %(...)s interpolation."""
+    import configparser
+    import os
+    path = os.path.abspath(path)
+    parser = configparser.ConfigParser(
+        defaults={'here': os.path.dirname(path), '__file__': path})
+    parser.optionxform = str  # keys are case-sensitive, as in Paste
+    with open(path) as f:
+        parser.read_file(f)
+    section = 'server:' + name
+    if not parser.has_section(section):
+        raise KeyError('%s has no [%s] section' % (path, section))
+    # The keys written in the section itself (not those inherited from [DEFAULT]).
+    own = configparser.RawConfigParser(default_section='\0no default section')
+    own.optionxform = str
+    own.read(path)
+    return {k: parser.get(section, k) for k in own.options(section)}

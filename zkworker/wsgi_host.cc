@@ -1,0 +1,418 @@
+// WsgiHost: CPython embedding (PyConfig, GIL hand-over), the _resumelb builtin module that
+// the glue calls back into, and environ construction.
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "zkworker/wsgi_host.h"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include <glog/logging.h>
+
+#include "zkworker/trace_log.h"
+#include "zkworker/wsgi_glue_py.h"  // generated from wsgi_glue.py: kWsgiGlueSource
+
+namespace rlb::worker {
+namespace {
+
+// What a capsule handed to the glue points at: the call and its host, valid during run().
+struct CallContext {
+  WsgiCall* call;
+  WsgiHost* host;
+};
+
+const char kCapsuleName[] = "resumelb.request";
+
+CallContext* ContextFrom(PyObject* capsule) {
+  return static_cast<CallContext*>(PyCapsule_GetPointer(capsule, kCapsuleName));
+}
+
+std::string_view Utf8(PyObject* str) {
+  Py_ssize_t n = 0;
+  const char* p = PyUnicode_AsUTF8AndSize(str, &n);
+  return p ? std::string_view(p, static_cast<size_t>(n)) : std::string_view();
+}
+
+// Native strings go on the wire as latin-1 (PEP 3333); refuse what latin-1 cannot hold.
+bool Latin1(PyObject* str, std::string* out) {
+  PyObject* b = PyUnicode_AsLatin1String(str);
+  if (!b) return false;
+  out->assign(PyBytes_AS_STRING(b), static_cast<size_t>(PyBytes_GET_SIZE(b)));
+  Py_DECREF(b);
+  return true;
+}
+
+// _resumelb.start(req, status, headers) -> bool
+PyObject* PyStart(PyObject*, PyObject* args) {
+  PyObject *capsule, *status, *headers;
+  if (!PyArg_ParseTuple(args, "OUO!", &capsule, &status, &PyList_Type, &headers)) return nullptr;
+  CallContext* ctx = ContextFrom(capsule);
+  if (!ctx) return nullptr;
+  std::string st;
+  if (!Latin1(status, &st)) return nullptr;
+  proto::Pairs pairs;
+  Py_ssize_t n = PyList_GET_SIZE(headers);
+  pairs.reserve(static_cast<size_t>(n));
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    PyObject* item = PyList_GET_ITEM(headers, i);
+    PyObject *name, *value;
+    if (!PyArg_ParseTuple(item, "UU", &name, &value)) return nullptr;
+    std::string k, v;
+    if (!Latin1(name, &k) || !Latin1(value, &v)) return nullptr;
+    pairs.emplace_back(std::move(k), std::move(v));
+  }
+  bool ok;
+  Py_BEGIN_ALLOW_THREADS
+  ok = ctx->call->sink->Start(st, std::move(pairs));
+  Py_END_ALLOW_THREADS
+  return PyBool_FromLong(ok);
+}
+
+// _resumelb.body(req, data: bytes) -> bool; blocks (without the GIL) under backpressure.
+PyObject* PyBody(PyObject*, PyObject* args) {
+  PyObject* capsule;
+  Py_buffer data;
+  if (!PyArg_ParseTuple(args, "Oy*", &capsule, &data)) return nullptr;
+  CallContext* ctx = ContextFrom(capsule);
+  if (!ctx) {
+    PyBuffer_Release(&data);
+    return nullptr;
+  }
+  bool ok;
+  Py_BEGIN_ALLOW_THREADS
+  ok = ctx->call->sink->Body(
+      std::string_view(static_cast<const char*>(data.buf), static_cast<size_t>(data.len)));
+  Py_END_ALLOW_THREADS
+  PyBuffer_Release(&data);
+  return PyBool_FromLong(ok);
+}
+
+// _resumelb.end(req, complete: bool)
+PyObject* PyEnd(PyObject*, PyObject* args) {
+  PyObject* capsule;
+  int complete;
+  if (!PyArg_ParseTuple(args, "Op", &capsule, &complete)) return nullptr;
+  CallContext* ctx = ContextFrom(capsule);
+  if (!ctx) return nullptr;
+  Py_BEGIN_ALLOW_THREADS
+  ctx->call->sink->End(complete != 0);
+  Py_END_ALLOW_THREADS
+  Py_RETURN_NONE;
+}
+
+// _resumelb.trace(req, code, message)
+PyObject* PyTrace(PyObject*, PyObject* args) {
+  PyObject *capsule, *code, *msg;
+  if (!PyArg_ParseTuple(args, "OUU", &capsule, &code, &msg)) return nullptr;
+  CallContext* ctx = ContextFrom(capsule);
+  if (!ctx) return nullptr;
+  ctx->host->Trace(Utf8(code), ctx->call->trace_id, Utf8(msg));
+  Py_RETURN_NONE;
+}
+
+// _resumelb.log(level, message): Python logging levels onto glog.
+PyObject* PyLog(PyObject*, PyObject* args) {
+  int level;
+  PyObject* msg;
+  if (!PyArg_ParseTuple(args, "iU", &level, &msg)) return nullptr;
+  std::string_view text = Utf8(msg);
+  if (level >= 40) {
+    LOG(ERROR) << text;
+  } else if (level >= 30) {
+    LOG(WARNING) << text;
+  } else {
+    LOG(INFO) << text;
+  }
+  Py_RETURN_NONE;
+}
+
+PyMethodDef kMethods[] = {
+    {"start", PyStart, METH_VARARGS, "Send the response status and headers."},
+    {"body", PyBody, METH_VARARGS, "Send response body bytes (blocks under backpressure)."},
+    {"end", PyEnd, METH_VARARGS, "End the response (complete or failed)."},
+    {"trace", PyTrace, METH_VARARGS, "Write a trace record."},
+    {"log", PyLog, METH_VARARGS, "Write a log record."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyModuleDef kModule = {PyModuleDef_HEAD_INIT, "_resumelb", "zkworker internals", -1, kMethods,
+                       nullptr, nullptr, nullptr, nullptr};
+
+PyObject* InitModule() { return PyModule_Create(&kModule); }
+
+// The pending Python exception as one line: "TypeName: message". Clears it.
+std::string FetchError() {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  std::string out = "unknown Python error";
+  if (type) {
+    PyObject* name = PyObject_GetAttrString(type, "__name__");
+    if (name) {
+      out = std::string(Utf8(name));
+      Py_DECREF(name);
+    } else {
+      PyErr_Clear();
+    }
+  }
+  if (value) {
+    PyObject* s = PyObject_Str(value);
+    if (s) {
+      std::string_view text = Utf8(s);
+      if (!text.empty()) out += ": " + std::string(text);
+      Py_DECREF(s);
+    } else {
+      PyErr_Clear();
+    }
+  }
+  Py_XDECREF(type);
+  Py_XDECREF(value);
+  Py_XDECREF(tb);
+  return out;
+}
+
+PyObject* Str(std::string_view s) {
+  return PyUnicode_DecodeLatin1(s.data(), static_cast<Py_ssize_t>(s.size()), nullptr);
+}
+
+void SetItem(PyObject* dict, const char* key, PyObject* value) {  // steals value
+  PyDict_SetItemString(dict, key, value);
+  Py_DECREF(value);
+}
+
+Status CheckVirtualenv(const std::string& venv) {
+  std::ifstream cfg(venv + "/pyvenv.cfg");
+  if (!cfg) return Status::InvalidArgument("virtualenv " + venv + " has no pyvenv.cfg");
+  std::string line;
+  while (std::getline(cfg, line)) {
+    auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    std::string key = line.substr(0, eq), value = line.substr(eq + 1);
+    auto trim = [](std::string& s) {
+      s.erase(0, s.find_first_not_of(" \t"));
+      s.erase(s.find_last_not_of(" \t\r") + 1);
+    };
+    trim(key);
+    trim(value);
+    if (key == "home") {
+      if (value == "/usr/bin") return Status::OK();
+      return Status::InvalidArgument("virtualenv " + venv + " was made by the Python in " +
+                                     value + "; zkworker embeds Debian's /usr/bin/python3: "
+                                     "recreate it with /usr/bin/python3 -m venv");
+    }
+  }
+  return Status::InvalidArgument("virtualenv " + venv + ": pyvenv.cfg has no 'home' line");
+}
+
+}  // namespace
+
+WsgiHost::WsgiHost(WsgiHostOptions options) : options_(std::move(options)) {}
+
+WsgiHost::~WsgiHost() = default;
+
+Status WsgiHost::Init() {
+  if (!options_.virtualenv.empty()) {
+    Status s = CheckVirtualenv(options_.virtualenv);
+    if (!s.ok()) return s;
+  }
+  if (PyImport_AppendInittab("_resumelb", &InitModule) != 0) {
+    return Status::IOError("cannot register the _resumelb module");
+  }
+  PyConfig config;
+  PyConfig_InitIsolatedConfig(&config);
+  config.install_signal_handlers = 0;
+  config.parse_argv = 0;
+  PyStatus st = PyConfig_SetString(&config, &config.program_name, L"/usr/bin/python3");
+  if (!PyStatus_Exception(st) && !options_.virtualenv.empty()) {
+    std::wstring exe;
+    std::string path = options_.virtualenv + "/bin/python3";
+    exe.assign(path.begin(), path.end());
+    st = PyConfig_SetString(&config, &config.executable, exe.c_str());
+  }
+  if (!PyStatus_Exception(st)) st = Py_InitializeFromConfig(&config);
+  PyConfig_Clear(&config);
+  if (PyStatus_Exception(st)) {
+    return Status::IOError(std::string("cannot start Python: ") +
+                           (st.err_msg ? st.err_msg : "unknown error"));
+  }
+  initialized_ = true;
+
+  // sys.path: --pythonpath entries first.
+  PyObject* sys_path = PySys_GetObject("path");  // borrowed
+  for (auto it = options_.pythonpath.rbegin(); it != options_.pythonpath.rend(); ++it) {
+    PyObject* p = PyUnicode_DecodeFSDefault(it->c_str());
+    PyList_Insert(sys_path, 0, p);
+    Py_DECREF(p);
+  }
+
+  PyObject* code = Py_CompileString(kWsgiGlueSource, "<zkworker wsgi_glue.py>", Py_file_input);
+  PyObject* glue = code ? PyImport_ExecCodeModule("resumelb_wsgi_glue", code) : nullptr;
+  Py_XDECREF(code);
+  if (!glue) return Status::IOError("cannot load the WSGI glue: " + FetchError());
+  glue_ = glue;
+  auto attr = [glue](const char* name) { return PyObject_GetAttrString(glue, name); };
+  run_ = attr("run");
+  file_input_ = attr("file_input");
+  error_stream_ = attr("ErrorStream");
+  file_wrapper_ = attr("FileWrapper");
+  trace_cls_ = attr("TraceLog");
+  PyObject* io = PyImport_ImportModule("io");
+  bytes_io_ = io ? PyObject_GetAttrString(io, "BytesIO") : nullptr;
+  Py_XDECREF(io);
+  wsgi_version_ = Py_BuildValue("(ii)", 1, 0);
+  if (!run_ || !file_input_ || !error_stream_ || !file_wrapper_ || !trace_cls_ || !bytes_io_) {
+    return Status::IOError("incomplete WSGI glue: " + FetchError());
+  }
+  return Status::OK();
+}
+
+StatusOr<std::map<std::string, std::string>> WsgiHost::ReadServerSection(
+    const std::string& ini_path) {
+  PyObject* fn = PyObject_GetAttrString(static_cast<PyObject*>(glue_), "read_server_section");
+  PyObject* res = fn ? PyObject_CallFunction(fn, "s", ini_path.c_str()) : nullptr;
+  Py_XDECREF(fn);
+  if (!res) return Status::InvalidArgument(ini_path + ": " + FetchError());
+  std::map<std::string, std::string> out;
+  PyObject *key, *value;
+  Py_ssize_t pos = 0;
+  while (PyDict_Next(res, &pos, &key, &value)) {
+    out[std::string(Utf8(key))] = std::string(Utf8(value));
+  }
+  Py_DECREF(res);
+  return out;
+}
+
+Status WsgiHost::LoadAppSpec(const std::string& spec) {
+  PyObject* fn = PyObject_GetAttrString(static_cast<PyObject*>(glue_), "load_app");
+  PyObject* app = fn ? PyObject_CallFunction(fn, "s", spec.c_str()) : nullptr;
+  Py_XDECREF(fn);
+  if (!app) return Status::InvalidArgument("cannot load app '" + spec + "': " + FetchError());
+  app_ = app;
+  return Status::OK();
+}
+
+Status WsgiHost::LoadPasteApp(const std::string& ini_path) {
+  PyObject* fn = PyObject_GetAttrString(static_cast<PyObject*>(glue_), "load_paste_app");
+  PyObject* app = fn ? PyObject_CallFunction(fn, "s", ini_path.c_str()) : nullptr;
+  Py_XDECREF(fn);
+  if (!app) {
+    return Status::InvalidArgument("cannot load [app:main] of " + ini_path + ": " + FetchError());
+  }
+  app_ = app;
+  return Status::OK();
+}
+
+void WsgiHost::ReleaseMainThread() { main_state_ = PyEval_SaveThread(); }
+
+void WsgiHost::Trace(std::string_view code, std::string_view id, std::string_view msg) {
+  if (options_.tracelog) options_.tracelog->Record(code, id, msg);
+}
+
+bool WsgiHost::Call(WsgiCall& call) {
+  PyGILState_STATE gil = PyGILState_Ensure();
+  CallContext ctx{&call, this};
+  bool complete = false;
+  PyObject* environ = PyDict_New();
+  std::string method;
+  bool has_scheme = false;
+  for (const auto& [k, v] : *call.environ) {
+    PyObject* key = Str(k);
+    PyObject* value = Str(v);
+    PyDict_SetItem(environ, key, value);
+    Py_DECREF(key);
+    Py_DECREF(value);
+    if (k == "REQUEST_METHOD") method = v;
+    if (k == "wsgi.url_scheme") has_scheme = true;
+  }
+  // A chunked upload arrives without CONTENT_LENGTH: the app sees what was received.
+  if (call.body_size > 0 || !PyDict_GetItemString(environ, "CONTENT_LENGTH")) {
+    SetItem(environ, "CONTENT_LENGTH", PyUnicode_FromString(std::to_string(call.body_size).c_str()));
+  }
+  Py_INCREF(static_cast<PyObject*>(wsgi_version_));
+  SetItem(environ, "wsgi.version", static_cast<PyObject*>(wsgi_version_));
+  if (!has_scheme) SetItem(environ, "wsgi.url_scheme", PyUnicode_FromString("http"));
+  PyObject* input;
+  if (call.body_fd >= 0) {
+    lseek(call.body_fd, 0, SEEK_SET);
+    input = PyObject_CallFunction(static_cast<PyObject*>(file_input_), "i", call.body_fd);
+    if (input) call.body_fd = -1;  // now owned by the Python file object
+  } else {
+    PyObject* b = PyBytes_FromStringAndSize(call.memory_body.data(),
+                                            static_cast<Py_ssize_t>(call.memory_body.size()));
+    input = PyObject_CallOneArg(static_cast<PyObject*>(bytes_io_), b);
+    Py_DECREF(b);
+  }
+  PyObject* errors = PyObject_CallNoArgs(static_cast<PyObject*>(error_stream_));
+  PyObject* capsule = PyCapsule_New(&ctx, kCapsuleName, nullptr);
+  if (!input || !errors || !capsule) {
+    LOG(ERROR) << "cannot set up request " << call.trace_id << ": " << FetchError();
+    Py_XDECREF(input);
+    Py_XDECREF(errors);
+    Py_XDECREF(capsule);
+    Py_DECREF(environ);
+    PyGILState_Release(gil);
+    if (call.sink->Start("500 Internal Server Error", {{"Content-Length", "0"}})) {
+      call.sink->End(true);
+    }
+    return false;
+  }
+  SetItem(environ, "wsgi.input", input);
+  SetItem(environ, "wsgi.errors", errors);
+  SetItem(environ, "wsgi.multithread", PyBool_FromLong(options_.threads > 1));
+  SetItem(environ, "wsgi.multiprocess", PyBool_FromLong(1));
+  SetItem(environ, "wsgi.run_once", PyBool_FromLong(0));
+  Py_INCREF(static_cast<PyObject*>(file_wrapper_));
+  SetItem(environ, "wsgi.file_wrapper", static_cast<PyObject*>(file_wrapper_));
+  SetItem(environ, "zc.resumelb.request_class", Str(call.request_class));
+  SetItem(environ, "zc.resumelb.lb_addr", Py_BuildValue("(si)", call.lb_ip.c_str(), call.lb_port));
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  SetItem(environ, "zc.resumelb.time", PyFloat_FromDouble(now.tv_sec + now.tv_nsec * 1e-9));
+  bool tracing = options_.tracelog != nullptr;
+  if (tracing) {
+    PyObject* tl = PyObject_CallOneArg(static_cast<PyObject*>(trace_cls_), capsule);
+    if (tl) SetItem(environ, options_.tracelog_key.c_str(), tl);
+  }
+  PyObject* trace_id = PyUnicode_FromStringAndSize(call.trace_id.data(),
+                                                   static_cast<Py_ssize_t>(call.trace_id.size()));
+  PyObject* res = PyObject_CallFunction(static_cast<PyObject*>(run_), "OOOOOO",
+                                        static_cast<PyObject*>(app_), environ, capsule,
+                                        method == "HEAD" ? Py_True : Py_False,
+                                        tracing ? Py_True : Py_False, trace_id);
+  if (res) {
+    complete = PyObject_IsTrue(res) == 1;
+    Py_DECREF(res);
+  } else {
+    // Only a bug in the glue or a BaseException (e.g. SystemExit) from the app gets here.
+    LOG(ERROR) << "request " << call.trace_id << " failed in the WSGI glue: " << FetchError();
+    Py_BEGIN_ALLOW_THREADS
+    call.sink->End(false);
+    Py_END_ALLOW_THREADS
+  }
+  Py_DECREF(trace_id);
+  // The capsule may outlive the call if the app kept a reference: make it point nowhere.
+  PyCapsule_SetPointer(capsule, reinterpret_cast<void*>(1));
+  PyCapsule_SetName(capsule, "resumelb.request.finished");
+  Py_DECREF(capsule);
+  Py_DECREF(environ);
+  PyGILState_Release(gil);
+  return complete;
+}
+
+void WsgiHost::Finalize() {
+  if (!initialized_) return;
+  if (main_state_) PyEval_RestoreThread(static_cast<PyThreadState*>(main_state_));
+  main_state_ = nullptr;
+  for (void** p : {&app_, &run_, &file_input_, &error_stream_, &file_wrapper_, &trace_cls_,
+                   &bytes_io_, &wsgi_version_, &glue_}) {
+    Py_XDECREF(static_cast<PyObject*>(*p));
+    *p = nullptr;
+  }
+  Py_FinalizeEx();
+  initialized_ = false;
+}
+
+}  // namespace rlb::worker

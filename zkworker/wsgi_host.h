@@ -1,0 +1,106 @@
+// WsgiHost: the embedded CPython 3.11 interpreter and the WSGI application it runs.
+//
+// Start-up (main thread, in this order): Init() -> [ReadServerSection()] -> LoadApp*() ->
+// ReleaseMainThread(). Then any number of application threads may call Call() at once;
+// each takes the GIL only while Python runs and releases it while a response chunk waits
+// for the load balancer's connection (ResponseSink::Body may block). Finalize() runs on the
+// main thread after every application thread has stopped.
+//
+// The PEP 3333 logic itself (start_response, write(), exc_info, close()) is in
+// zkworker/wsgi_glue.py, compiled into the binary.
+#ifndef RESUMELB_ZKWORKER_WSGI_HOST_H_
+#define RESUMELB_ZKWORKER_WSGI_HOST_H_
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/frame_codec.h"
+#include "common/status.h"
+
+namespace rlb::worker {
+
+class TraceLog;
+
+// Where one request's response goes. Called on the application thread, without the GIL.
+class ResponseSink {
+ public:
+  virtual ~ResponseSink() = default;
+  // Each returns false once the request is cancelled (stop producing output).
+  virtual bool Start(std::string_view status, proto::Pairs headers) = 0;
+  virtual bool Body(std::string_view data) = 0;  // may block while the connection is backed up
+  virtual void End(bool complete) = 0;
+};
+
+// One request as the application thread sees it.
+struct WsgiCall {
+  std::string request_class;
+  const proto::Pairs* environ = nullptr;  // as the LB sent it
+  std::string lb_ip;                      // the LB connection's peer, for zc.resumelb.lb_addr
+  int lb_port = 0;
+  std::string memory_body;  // the body, when it was small enough to keep in memory
+  int body_fd = -1;         // or an unlinked temp file holding it (ownership passes to Call)
+  size_t body_size = 0;
+  std::string trace_id;     // "<connection id>.<rno>"
+  ResponseSink* sink = nullptr;
+};
+
+struct WsgiHostOptions {
+  std::string virtualenv;                // a venv made from Debian's /usr/bin/python3
+  std::vector<std::string> pythonpath;   // prepended to sys.path
+  int threads = 1;                       // for wsgi.multithread
+  std::string tracelog_key = "tracelog";
+  TraceLog* tracelog = nullptr;          // not owned; null: no tracing
+};
+
+class WsgiHost {
+ public:
+  explicit WsgiHost(WsgiHostOptions options);
+  ~WsgiHost();
+  WsgiHost(const WsgiHost&) = delete;
+  WsgiHost& operator=(const WsgiHost&) = delete;
+
+  Status Init();
+  // The [server:NAME] options of a Paste Deploy file (interpolated, as strings).
+  StatusOr<std::map<std::string, std::string>> ReadServerSection(const std::string& ini_path);
+  // "module:callable" (gunicorn's convention; the callable part may be an expression).
+  Status LoadAppSpec(const std::string& spec);
+  // [app:main] (or a pipeline/composite) of a Paste Deploy file, through PasteDeploy.
+  Status LoadPasteApp(const std::string& ini_path);
+  // Settings known only after the config file was read (before the first Call()).
+  void set_threads(int threads) { options_.threads = threads; }
+  void set_tracelog(TraceLog* tracelog, std::string key) {
+    options_.tracelog = tracelog;
+    options_.tracelog_key = std::move(key);
+  }
+  // Gives up the GIL held since Init(); application threads may call Call() afterwards.
+  void ReleaseMainThread();
+
+  // Runs the application for one request. Returns true if the response completed.
+  bool Call(WsgiCall& call);
+
+  // Re-acquires the GIL on the main thread and finalizes the interpreter.
+  void Finalize();
+
+  // Records a trace line if tracing is on (any thread).
+  void Trace(std::string_view code, std::string_view id, std::string_view msg);
+
+ private:
+  WsgiHostOptions options_;
+  bool initialized_ = false;
+  void* main_state_ = nullptr;  // PyThreadState* saved by ReleaseMainThread
+  void* glue_ = nullptr;        // PyObject*: the wsgi_glue module
+  void* run_ = nullptr;         // PyObject*: glue.run
+  void* app_ = nullptr;         // PyObject*: the application
+  void* bytes_io_ = nullptr;    // PyObject*: io.BytesIO
+  void* file_input_ = nullptr;  // PyObject*: glue.file_input
+  void* error_stream_ = nullptr;// PyObject*: glue.ErrorStream
+  void* file_wrapper_ = nullptr;// PyObject*: glue.FileWrapper
+  void* trace_cls_ = nullptr;   // PyObject*: glue.TraceLog
+  void* wsgi_version_ = nullptr;// PyObject*: (1, 0)
+};
+
+}  // namespace rlb::worker
+
+#endif  // RESUMELB_ZKWORKER_WSGI_HOST_H_
