@@ -257,8 +257,9 @@ Status ParseResume(std::string_view payload, ResumeEntries* out) {
     std::string cls;
     double score;
     if (!r.Bytes(kMaxClassBytes, &cls) || !r.F64(&score)) return Truncated("RESUME");
-    if (!std::isfinite(score)) {
-      return Status::ProtocolError("RESUME score for class '" + cls + "' is not finite");
+    if (!std::isfinite(score) || score < 0) {
+      return Status::ProtocolError("RESUME score for class '" + cls +
+                                   "' is not finite or is negative");
     }
     out->emplace_back(std::move(cls), score);
   }
@@ -349,9 +350,10 @@ FrameDecoder::Result FrameDecoder::Next(Frame* frame, Status* error) {
                                    " bytes is over the limit of " + std::to_string(kMaxPayload));
     return Result::kError;
   }
-  uint8_t kind = static_cast<uint8_t>(p[8]);
   // The kind byte is checked as soon as it is here, before waiting for a large payload.
+  uint8_t kind = 0;
   if (avail >= kFrameHeaderSize + 1) {
+    kind = static_cast<uint8_t>(p[8]);
     if (!IsKnownKind(kind)) {
       failed_ = true;
       *error = Status::ProtocolError("unknown message kind 0x" +

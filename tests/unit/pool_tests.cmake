@@ -1,0 +1,4 @@
+rlb_unit_test(pool_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/resume_pool_test.cc
+          ${CMAKE_CURRENT_SOURCE_DIR}/classless_pool_test.cc
+  LIBS rlb_pool)

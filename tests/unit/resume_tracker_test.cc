@@ -1,0 +1,103 @@
+// ResumeTracker: the original's résumé test vectors (worker.test) and the reload fix.
+#include "zkworker/resume_tracker.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include <catch2/catch.hpp>
+
+using rlb::worker::ResumeTracker;
+
+TEST_CASE("settings defaults and decay", "[resume]") {
+  ResumeTracker t(2, 0);
+  CHECK(t.history() == 2);
+  CHECK(t.max_skill_age() == 20);
+  t.UpdateSettings(5, 0);
+  CHECK(t.max_skill_age() == 50);
+  CHECK(t.decay() == Approx(0.8));
+  t.UpdateSettings(5, 9);
+  CHECK(t.max_skill_age() == 9);
+  t.UpdateSettings(1, 0);
+  CHECK(t.decay() == 0.0);
+  t.UpdateSettings(32, 90);
+  CHECK(t.decay() == Approx(0.96875));
+}
+
+TEST_CASE("decay 0: the score is the last request's rate", "[resume]") {
+  ResumeTracker t(1, 0);
+  CHECK(t.Record("test", 1.0));  // history 1: every request is a send point
+  CHECK(t.Snapshot().at("test") == Approx(1.0));
+  t.Record("test", 2.0);
+  CHECK(t.Snapshot().at("test") == Approx(0.5));
+}
+
+TEST_CASE("decay 0 then 0.5: the worker.test sequence ends at 0.875", "[resume]") {
+  ResumeTracker t(1, 0);
+  t.Record("test", 1.0);
+  t.Record("test", 2.0);  // {'test': 0.5}: time 2, count 1
+  t.UpdateSettings(2, 0);  // decay 0.5
+  t.Record("test", 2.0);   // time 3, count 1.5
+  CHECK(t.Snapshot().at("test") == Approx(0.5));
+  t.Record("test", 0.5);   // time 2, count 1.75
+  CHECK(t.Snapshot().at("test") == Approx(0.875));
+}
+
+TEST_CASE("lazy decay counts requests of every class", "[resume]") {
+  ResumeTracker t(2, 0);  // decay 0.5
+  t.Record("a", 1.0);     // a: time 1, count 1 at generation 1
+  t.Record("b", 1.0);
+  t.Record("b", 1.0);
+  t.Record("a", 1.0);     // a decays by 0.5^3: time 1.125, count 1.125
+  CHECK(t.Snapshot().at("a") == Approx(1.0));
+  t.Record("a", 0.5);     // time 1.125*.5+.5 = 1.0625, count 1.5625
+  CHECK(t.Snapshot().at("a") == Approx(1.5625 / 1.0625));
+}
+
+TEST_CASE("pruning at send points: [a b test] then [test]", "[resume]") {
+  ResumeTracker t(2, 3);
+  t.Load({{"a", 1.0}, {"b", 2.0}});
+  t.Record("test", 0.01);
+  CHECK(t.Record("test", 0.01));
+  auto snap = t.Snapshot();
+  CHECK(snap.size() == 3);
+  t.Record("test", 0.01);
+  CHECK(t.Record("test", 0.01));
+  snap = t.Snapshot();
+  REQUIRE(snap.size() == 1);
+  CHECK(snap.count("test") == 1);
+}
+
+TEST_CASE("a reloaded class keeps its saved score on its next request", "[resume]") {
+  ResumeTracker t(9999, 0);
+  t.Load({{"a", 10.0}});
+  CHECK(t.Snapshot().at("a") == Approx(10.0));
+  t.Record("a", 0.1);  // at exactly the saved rate
+  CHECK(t.Snapshot().at("a") == Approx(10.0));
+  t.Record("a", 0.2);  // slower: the score moves a little, not by a factor of history
+  double s = t.Snapshot().at("a");
+  CHECK(s < 10.0);
+  CHECK(s > 9.9);
+}
+
+TEST_CASE("resume file round trip, missing and corrupt files", "[resume]") {
+  char dir[] = "/tmp/rlb-resume-XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  std::string path = std::string(dir) + "/resume.json";
+  std::map<std::string, double> loaded;
+  CHECK(rlb::worker::LoadResumeFile(path, &loaded).ok());  // missing: empty, OK
+  CHECK(loaded.empty());
+  std::map<std::string, double> saved = {{"h1.com", 12.5}, {"caf\xc3\xa9", 0.25}};
+  REQUIRE(rlb::worker::SaveResumeFile(path, saved).ok());
+  REQUIRE(rlb::worker::LoadResumeFile(path, &loaded).ok());
+  CHECK(loaded == saved);
+  std::ofstream(path) << "{not json";
+  auto s = rlb::worker::LoadResumeFile(path, &loaded);
+  CHECK_FALSE(s.ok());
+  CHECK(loaded.empty());
+  std::ofstream(path) << R"({"a": "x"})";
+  CHECK_FALSE(rlb::worker::LoadResumeFile(path, &loaded).ok());
+  std::remove(path.c_str());
+  rmdir(dir);
+}
