@@ -1,0 +1,204 @@
+// HttpRequestParser: llhttp callbacks collecting one request at a time, with limits.
+#include "zklb/http_request_parser.h"
+
+#include <strings.h>
+
+#include <charconv>
+
+namespace rlb::lb {
+namespace {
+
+HttpRequestParser* Self(llhttp_t* p) { return static_cast<HttpRequestParser*>(p->data); }
+
+bool IEquals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace
+
+HttpRequestParser::HttpRequestParser(Handler* handler, HttpLimits limits)
+    : handler_(handler), limits_(limits) {
+  llhttp_settings_init(&settings_);
+  settings_.on_message_begin = &OnMessageBegin;
+  settings_.on_url = &OnUrl;
+  settings_.on_method = &OnMethod;
+  settings_.on_header_field = &OnHeaderField;
+  settings_.on_header_value = &OnHeaderValue;
+  settings_.on_headers_complete = &OnHeadersComplete;
+  settings_.on_body = &OnBody;
+  settings_.on_message_complete = &OnMessageComplete;
+  llhttp_init(&parser_, HTTP_REQUEST, &settings_);
+  parser_.data = this;
+}
+
+int HttpRequestParser::Fail(int status, std::string reason) {
+  error_status_ = status;
+  error_reason_ = std::move(reason);
+  return -1;
+}
+
+bool HttpRequestParser::CountHeaderBytes(size_t len) {
+  header_bytes_ += len;
+  return header_bytes_ <= limits_.max_header_bytes;
+}
+
+int HttpRequestParser::OnMessageBegin(llhttp_t* p) {
+  auto* self = Self(p);
+  self->request_ = ParsedRequest();
+  self->in_message_ = true;
+  self->headers_done_ = false;
+  self->in_value_ = false;
+  self->header_bytes_ = 0;
+  self->body_bytes_ = 0;
+  return 0;
+}
+
+int HttpRequestParser::OnMethod(llhttp_t* p, const char* at, size_t len) {
+  auto* self = Self(p);
+  self->request_.method.append(at, len);
+  return self->CountHeaderBytes(len) ? 0 : self->Fail(431, "request line too large");
+}
+
+int HttpRequestParser::OnUrl(llhttp_t* p, const char* at, size_t len) {
+  auto* self = Self(p);
+  self->request_.url.append(at, len);
+  return self->CountHeaderBytes(len) ? 0 : self->Fail(414, "request URI too long");
+}
+
+int HttpRequestParser::OnHeaderField(llhttp_t* p, const char* at, size_t len) {
+  auto* self = Self(p);
+  if (!self->CountHeaderBytes(len)) return self->Fail(431, "request headers too large");
+  auto& headers = self->request_.headers;
+  if (headers.empty() || self->in_value_) {
+    if (headers.size() >= self->limits_.max_headers) {
+      return self->Fail(431, "too many request headers");
+    }
+    headers.emplace_back();
+    self->in_value_ = false;
+  }
+  headers.back().first.append(at, len);
+  return 0;
+}
+
+int HttpRequestParser::OnHeaderValue(llhttp_t* p, const char* at, size_t len) {
+  auto* self = Self(p);
+  if (!self->CountHeaderBytes(len)) return self->Fail(431, "request headers too large");
+  self->in_value_ = true;
+  self->request_.headers.back().second.append(at, len);
+  return 0;
+}
+
+int HttpRequestParser::OnHeadersComplete(llhttp_t* p) {
+  auto* self = Self(p);
+  ParsedRequest& r = self->request_;
+  r.http_major = p->http_major;
+  r.http_minor = p->http_minor;
+  if (r.http_major != 1 || r.http_minor > 1) {
+    return self->Fail(505, "HTTP version not supported");
+  }
+  int content_lengths = 0;
+  for (auto& [name, value] : r.headers) {
+    // Strip optional whitespace around the value (llhttp keeps trailing OWS).
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.pop_back();
+    if (IEquals(name, "Content-Length")) {
+      ++content_lengths;
+      uint64_t n = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (value.empty() || ec != std::errc() || end != value.data() + value.size()) {
+        return self->Fail(400, "invalid Content-Length");
+      }
+      if (r.content_length && *r.content_length != n) {
+        return self->Fail(400, "conflicting Content-Length headers");
+      }
+      r.content_length = n;
+    } else if (IEquals(name, "Expect")) {
+      if (IEquals(value, "100-continue")) {
+        r.expect_continue = true;
+      } else {
+        return self->Fail(417, "unsupported Expect");
+      }
+    }
+  }
+  r.chunked = (p->flags & F_CHUNKED) != 0;
+  if (r.chunked && content_lengths > 0) {
+    return self->Fail(400, "both Content-Length and Transfer-Encoding");
+  }
+  if ((p->flags & F_TRANSFER_ENCODING) && !r.chunked) {
+    return self->Fail(400, "unsupported Transfer-Encoding");
+  }
+  if (r.content_length && *r.content_length > self->limits_.max_body_bytes) {
+    return self->Fail(413, "request body too large");
+  }
+  r.keep_alive = llhttp_should_keep_alive(p) != 0;
+  self->headers_done_ = true;
+  self->handler_->OnRequestHeaders(r);
+  return 0;
+}
+
+int HttpRequestParser::OnBody(llhttp_t* p, const char* at, size_t len) {
+  auto* self = Self(p);
+  self->body_bytes_ += len;
+  if (self->body_bytes_ > self->limits_.max_body_bytes) {
+    return self->Fail(413, "request body too large");
+  }
+  self->handler_->OnRequestBody(std::string_view(at, len));
+  return 0;
+}
+
+int HttpRequestParser::OnMessageComplete(llhttp_t* p) {
+  auto* self = Self(p);
+  self->in_message_ = false;
+  self->headers_done_ = false;
+  self->handler_->OnRequestComplete();
+  return HPE_PAUSED;  // one request at a time: responses go out in order
+}
+
+HttpRequestParser::State HttpRequestParser::Run(const char* data, size_t len) {
+  llhttp_errno_t err = llhttp_execute(&parser_, data, len);
+  if (err == HPE_OK) return State::kOk;
+  if (err == HPE_PAUSED) {
+    const char* pos = llhttp_get_error_pos(&parser_);
+    size_t used = pos ? static_cast<size_t>(pos - data) : len;
+    std::string rest(data + used, len - used);
+    kept_ = std::move(rest);
+    paused_ = true;
+    return State::kPaused;
+  }
+  if (error_status_ == 0) {
+    switch (err) {
+      case HPE_INVALID_VERSION:
+        error_status_ = 505;
+        error_reason_ = "HTTP version not supported";
+        break;
+      case HPE_INVALID_METHOD:
+        error_status_ = 400;  // strict llhttp rejects unknown methods outright
+        error_reason_ = "invalid method";
+        break;
+      default:
+        error_status_ = 400;
+        error_reason_ = std::string(llhttp_errno_name(err)) + ": " +
+                        (parser_.reason ? parser_.reason : "malformed request");
+    }
+  }
+  return State::kError;
+}
+
+HttpRequestParser::State HttpRequestParser::Execute(std::string_view data) {
+  if (paused_) {  // the connection keeps feeding while a request is in progress: keep it
+    kept_.append(data);
+    return State::kPaused;
+  }
+  return Run(data.data(), data.size());
+}
+
+HttpRequestParser::State HttpRequestParser::Resume() {
+  if (!paused_) return State::kOk;
+  paused_ = false;
+  llhttp_resume(&parser_);
+  std::string data = std::move(kept_);
+  kept_.clear();
+  if (data.empty()) return State::kOk;
+  return Run(data.data(), data.size());
+}
+
+}  // namespace rlb::lb

@@ -1,0 +1,107 @@
+// HttpRequestParser: HTTP/1.x request parsing for the LB's front end, on top of llhttp in
+// strict mode. It does no I/O: the connection feeds it bytes and gets callbacks. It
+// enforces the front end's limits and maps every parse failure to the HTTP status the
+// client should get (400, 413, 431, 505).
+//
+// After each complete request the parser pauses, so pipelined requests are handled one at
+// a time, in order; Resume() continues with the bytes it kept.
+//
+// Thread rules: one instance per client connection, used on the loop thread only.
+#ifndef RESUMELB_ZKLB_HTTP_REQUEST_PARSER_H_
+#define RESUMELB_ZKLB_HTTP_REQUEST_PARSER_H_
+
+#include <llhttp.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace rlb::lb {
+
+struct HttpLimits {
+  size_t max_header_bytes = 64 * 1024;  // request line + all headers -> 431 (URL alone: 414)
+  size_t max_headers = 100;             // -> 431
+  uint64_t max_body_bytes = 1ull << 30; // declared or received -> 413
+};
+
+struct ParsedRequest {
+  std::string method;
+  std::string url;  // raw request-target
+  int http_major = 1;
+  int http_minor = 1;
+  std::vector<std::pair<std::string, std::string>> headers;  // names as received
+  std::optional<uint64_t> content_length;
+  bool chunked = false;
+  bool keep_alive = true;     // what the client asked for (llhttp_should_keep_alive)
+  bool expect_continue = false;
+  bool has_body() const { return chunked || content_length.value_or(0) > 0; }
+};
+
+class HttpRequestParser {
+ public:
+  class Handler {
+   public:
+    virtual ~Handler() = default;
+    virtual void OnRequestHeaders(ParsedRequest& request) = 0;
+    virtual void OnRequestBody(std::string_view data) = 0;
+    virtual void OnRequestComplete() = 0;
+  };
+
+  enum class State { kOk, kPaused, kError };
+
+  HttpRequestParser(Handler* handler, HttpLimits limits);
+  HttpRequestParser(const HttpRequestParser&) = delete;
+  HttpRequestParser& operator=(const HttpRequestParser&) = delete;
+
+  // Parses `data`. kPaused: a request completed; the rest is kept until Resume().
+  // kError: error_status()/error_reason() say what to answer; the connection must close.
+  State Execute(std::string_view data);
+  // Continues after a pause with the kept bytes (which may complete more requests).
+  State Resume();
+  // The client closed its side: true if that was at a clean request boundary.
+  bool AtMessageBoundary() const { return !in_message_; }
+  bool paused() const { return paused_; }
+  bool has_kept_bytes() const { return !kept_.empty(); }
+  size_t kept_bytes() const { return kept_.size(); }
+  // True once any byte of the next request has arrived (for the header timeout).
+  bool in_message() const { return in_message_; }
+  bool headers_done() const { return headers_done_; }
+
+  int error_status() const { return error_status_; }
+  const std::string& error_reason() const { return error_reason_; }
+
+ private:
+  static int OnMessageBegin(llhttp_t* p);
+  static int OnUrl(llhttp_t* p, const char* at, size_t len);
+  static int OnMethod(llhttp_t* p, const char* at, size_t len);
+  static int OnHeaderField(llhttp_t* p, const char* at, size_t len);
+  static int OnHeaderValue(llhttp_t* p, const char* at, size_t len);
+  static int OnHeadersComplete(llhttp_t* p);
+  static int OnBody(llhttp_t* p, const char* at, size_t len);
+  static int OnMessageComplete(llhttp_t* p);
+  int Fail(int status, std::string reason);
+  bool CountHeaderBytes(size_t len);
+  State Run(const char* data, size_t len);
+
+  Handler* handler_;
+  HttpLimits limits_;
+  llhttp_settings_t settings_;
+  llhttp_t parser_;
+  ParsedRequest request_;
+  bool in_value_ = false;
+  bool in_message_ = false;
+  bool headers_done_ = false;
+  bool paused_ = false;
+  size_t header_bytes_ = 0;
+  uint64_t body_bytes_ = 0;
+  std::string kept_;  // bytes after a paused request
+  int error_status_ = 0;
+  std::string error_reason_;
+};
+
+}  // namespace rlb::lb
+
+#endif  // RESUMELB_ZKLB_HTTP_REQUEST_PARSER_H_

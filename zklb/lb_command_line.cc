@@ -1,0 +1,241 @@
+// The load balancers' flags, short-option translation and validation.
+#include "zklb/lb_command_line.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include <gflags/gflags.h>
+
+#include "common/logging_setup.h"
+#include "zklb/classifier.h"
+
+DEFINE_string(address, ":0", "HTTP listen address HOST:PORT (-a); ':0' = all interfaces, any port");
+DEFINE_int32(backlog, 511, "listen backlog (-b)");
+DEFINE_int32(max_connections, 0, "maximum client connections, 0 = unlimited (-m)");
+DEFINE_string(request_classifier, "host", "request classifier (-r)");
+DEFINE_string(pool, "resume", "pool: resume or classless (-p)");
+DEFINE_bool(single_version, false, "use only workers of the majority version (zkresumelb -v)");
+DEFINE_double(variance, -1, "maximum ratio of a worker's backlog to the mean (-v, resumelb)");
+DEFINE_int32(backlog_history, 9, "backlog averaging horizon in requests");
+DEFINE_double(unskilled_score, 1.0, "score for a worker doing a class it has no score for");
+DEFINE_string(access_log, "", "access log path, '-' for stdout (-l)");
+DEFINE_string(logger_configuration, "INFO", "log level: DEBUG INFO WARNING ERROR or a number (-L)");
+DEFINE_string(disconnect_message, "", "file holding the 502 page body (-e)");
+DEFINE_string(status_server, "", "unix socket path for the status server (-s)");
+DEFINE_double(socket_timeout, 99.0, "client socket timeout in seconds (-t)");
+DEFINE_double(header_timeout, 30.0, "seconds a client has to send its request headers (408)");
+DEFINE_double(worker_wait_timeout, 30.0, "seconds a request waits for a worker (then 503)");
+DEFINE_double(worker_keepalive, 1.0, "keep-alive interval on worker connections, seconds");
+DEFINE_double(worker_timeout, 5.0, "a worker silent this many seconds is dropped");
+DEFINE_double(connect_timeout, 3.0, "seconds to connect to a worker");
+DEFINE_double(drain_timeout, 60.0, "seconds SIGTERM waits for requests in flight");
+DEFINE_uint64(max_header_bytes, 64 * 1024, "request line + headers limit (431)");
+DEFINE_uint64(max_headers, 100, "request header count limit (431)");
+DEFINE_uint64(max_body_bytes, 1ull << 30, "request body limit (413)");
+DEFINE_uint64(response_memory, 1u << 20, "response bytes buffered in memory per request "
+                                         "before spilling to a temp file");
+DEFINE_string(buffer_dir, "", "directory for response buffer files (default $TMPDIR or /tmp)");
+DEFINE_int32(max_retries, 5, "re-dispatches of an idempotent request after worker failures");
+
+namespace rlb::lb {
+
+const std::vector<ShortOption>& ResumelbShortOptions() {
+  static const std::vector<ShortOption> table = {
+      {'a', "address", true},          {'b', "backlog", true},
+      {'m', "max_connections", true},  {'r', "request_classifier", true},
+      {'p', "pool", true},             {'v', "variance", true},
+      {'l', "access_log", true},       {'L', "logger_configuration", true},
+      {'e', "disconnect_message", true}, {'s', "status_server", true},
+      {'t', "socket_timeout", true},
+  };
+  return table;
+}
+
+const std::vector<ShortOption>& ZkResumelbShortOptions() {
+  static const std::vector<ShortOption> table = {
+      {'a', "address", true},          {'b', "backlog", true},
+      {'m', "max_connections", true},  {'r', "request_classifier", true},
+      {'p', "pool", true},             {'v', "single_version", false},
+      {'l', "access_log", true},       {'L', "logger_configuration", true},
+      {'e', "disconnect_message", true}, {'s', "status_server", true},
+      {'t', "socket_timeout", true},
+  };
+  return table;
+}
+
+StatusOr<std::vector<std::string>> TranslateArgs(int argc, char** argv,
+                                                 const std::vector<ShortOption>& table) {
+  std::vector<std::string> out = {argv[0]};
+  bool positional_only = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (positional_only || a.size() < 2 || a[0] != '-') {
+      out.push_back(a);
+      continue;
+    }
+    if (a == "--") {
+      positional_only = true;
+      out.push_back(a);
+      continue;
+    }
+    if (a[1] == '-') {  // --long-name[=value]: dashes in the name become underscores
+      size_t eq = a.find('=');
+      std::string name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+      for (char& c : name) {
+        if (c == '-') c = '_';
+      }
+      out.push_back("--" + name + (eq == std::string::npos ? "" : a.substr(eq)));
+      continue;
+    }
+    const ShortOption* opt = nullptr;
+    for (const auto& o : table) {
+      if (o.letter == a[1]) opt = &o;
+    }
+    if (!opt) return Status::InvalidArgument("unknown option '" + a + "' (see --help)");
+    if (!opt->takes_value) {
+      if (a.size() > 2) return Status::InvalidArgument("option -" + std::string(1, a[1]) +
+                                                       " takes no value");
+      out.push_back(std::string("--") + opt->flag);
+      continue;
+    }
+    std::string value;
+    if (a.size() > 2) {
+      value = a.substr(2);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      return Status::InvalidArgument("option -" + std::string(1, a[1]) + " needs a value");
+    }
+    out.push_back(std::string("--") + opt->flag + "=" + value);
+  }
+  return out;
+}
+
+StatusOr<std::vector<std::string>> ParseFlags(std::vector<std::string> args) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int argc = static_cast<int>(args.size());
+  char** p = argv.data();
+  // gflags reports unknown flags and bad values itself and exits with status 1.
+  gflags::ParseCommandLineFlags(&argc, &p, true);
+  std::vector<std::string> positional;
+  for (int i = 1; i < argc; ++i) positional.push_back(p[i]);
+  return positional;
+}
+
+StatusOr<LbOptions> OptionsFromFlags(double variance_default) {
+  LbOptions o;
+  auto addr = ParseHostPort(FLAGS_address);
+  if (!addr.ok()) return addr.status();
+  o.address = *addr;
+  if (FLAGS_backlog < 1) return Status::InvalidArgument("--backlog must be at least 1");
+  o.listen_backlog = FLAGS_backlog;
+  if (FLAGS_max_connections < 0) return Status::InvalidArgument("--max_connections must be >= 0");
+  o.max_connections = FLAGS_max_connections;
+  o.classifier = FLAGS_request_classifier;
+  auto classifier = Classifier::Create(o.classifier);  // validated here: one clear error line
+  if (!classifier.ok()) return classifier.status();
+  if (FLAGS_pool == "resume" || FLAGS_pool == "zc.resumelb.lb:Pool") {
+    o.pool = "resume";
+  } else if (FLAGS_pool == "classless" || FLAGS_pool == "zc.resumelb.classlesspool:ClasslessPool") {
+    o.pool = "classless";
+  } else {
+    return Status::InvalidArgument("unknown pool '" + FLAGS_pool + "' (use resume or classless)");
+  }
+  o.single_version = FLAGS_single_version;
+  std::map<std::string, std::string> raw;
+  raw["variance"] = std::to_string(FLAGS_variance < 0 ? variance_default : FLAGS_variance);
+  raw["backlog_history"] = std::to_string(FLAGS_backlog_history);
+  raw["unskilled_score"] = std::to_string(FLAGS_unskilled_score);
+  Status s = ParsePoolSettings(raw, &o.pool_settings);
+  if (!s.ok()) return s;
+  o.access_log = FLAGS_access_log;
+  o.disconnect_message_file = FLAGS_disconnect_message;
+  o.status_socket = FLAGS_status_server;
+  auto positive = [](double v, const char* name) -> Status {
+    if (!(v > 0)) return Status::InvalidArgument(std::string("--") + name + " must be > 0");
+    return Status::OK();
+  };
+  for (auto [v, name] : {std::pair{FLAGS_socket_timeout, "socket_timeout"},
+                         {FLAGS_header_timeout, "header_timeout"},
+                         {FLAGS_worker_wait_timeout, "worker_wait_timeout"},
+                         {FLAGS_worker_keepalive, "worker_keepalive"},
+                         {FLAGS_worker_timeout, "worker_timeout"},
+                         {FLAGS_connect_timeout, "connect_timeout"}}) {
+    s = positive(v, name);
+    if (!s.ok()) return s;
+  }
+  if (FLAGS_worker_timeout <= FLAGS_worker_keepalive) {
+    return Status::InvalidArgument("--worker_timeout must be longer than --worker_keepalive");
+  }
+  o.socket_timeout = FLAGS_socket_timeout;
+  o.header_timeout = FLAGS_header_timeout;
+  o.worker_wait_timeout = FLAGS_worker_wait_timeout;
+  o.worker_keepalive = FLAGS_worker_keepalive;
+  o.worker_timeout = FLAGS_worker_timeout;
+  o.connect_timeout = FLAGS_connect_timeout;
+  if (FLAGS_drain_timeout < 0) return Status::InvalidArgument("--drain_timeout must be >= 0");
+  o.drain_timeout = FLAGS_drain_timeout;
+  o.http_limits.max_header_bytes = FLAGS_max_header_bytes;
+  o.http_limits.max_headers = FLAGS_max_headers;
+  o.http_limits.max_body_bytes = FLAGS_max_body_bytes;
+  o.response_memory = FLAGS_response_memory;
+  o.buffer_dir = FLAGS_buffer_dir;
+  if (o.buffer_dir.empty()) {
+    const char* tmp = std::getenv("TMPDIR");
+    o.buffer_dir = tmp && *tmp ? tmp : "/tmp";
+  }
+  if (FLAGS_max_retries < 0) return Status::InvalidArgument("--max_retries must be >= 0");
+  o.max_retries = FLAGS_max_retries;
+  s = ApplyLogLevel(FLAGS_logger_configuration);
+  if (!s.ok()) {
+    return Status::InvalidArgument(s.message() +
+                                   " (ZConfig logger configuration files are not supported)");
+  }
+  return o;
+}
+
+const char* LbFlagsHelp() {
+  return R"(Options (short forms as in zc.resumelb; long forms accept - or _):
+  -a, --address=HOST:PORT        HTTP listen address (:0 = all interfaces, a free port,
+                                 which is logged)
+  -r, --request_classifier=SPEC  how requests are classified (host):
+                                   host | zc.resumelb.lb:host_classifier
+                                       the Host header without a leading "www."
+                                   re:KEY:REGEX | zc.resumelb.lb:re_classifier("KEY",r"REGEX")
+                                       the (?P<class>...) group of an RE2 search of
+                                       environ[KEY], e.g. re:PATH_INFO:^/(?P<class>[^/]+)
+                                   none | zc.resumelb.classlesspool:classifier
+                                       every request in one class
+  -p, --pool=NAME                resume (the résumé-based pool) or classless (least
+                                 backlog); zc.resumelb's module:Class names also work
+      --variance=X               max ratio of a worker's backlog to the mean (resumelb: -v)
+      --backlog_history=N        backlog averaging horizon in requests (9)
+      --unskilled_score=X        score for a worker new to a class (1.0)
+  -l, --access_log=PATH          one line per request ('-' = stdout): client, time,
+                                 request line, status, bytes, seconds, worker
+  -L, --logger_configuration=L   log level: DEBUG, INFO, WARNING, ERROR or a number
+  -e, --disconnect_message=FILE  body of the 502 page sent when a worker is lost
+  -s, --status_server=PATH       serve the JSON status document on this unix socket
+  -t, --socket_timeout=SECONDS   idle/stalled client connections are closed (99)
+  -m, --max_connections=N        beyond N client connections new ones wait (0 = no limit)
+  -b, --backlog=N                listen backlog (511)
+      --header_timeout=SECONDS   request headers must arrive within this, else 408 (30)
+      --worker_wait_timeout=S    a request waits this long for a worker, else 503 (30)
+      --worker_keepalive=S       keep-alive interval on worker connections (1)
+      --worker_timeout=S         a worker silent this long is dropped (5)
+      --connect_timeout=S        connecting to a worker (3)
+      --drain_timeout=S          SIGTERM waits this long for requests in flight (60)
+      --max_header_bytes=N       request line + headers limit, else 431 (65536)
+      --max_headers=N            header count limit, else 431 (100)
+      --max_body_bytes=N         request body limit, else 413 (1073741824)
+      --response_memory=N        response bytes kept in memory per request before
+                                 spilling to a temp file (1048576)
+      --buffer_dir=DIR           where those temp files go ($TMPDIR or /tmp)
+      --max_retries=N            retries of an idempotent request after worker loss (5)
+  -h, --help                     this text
+)";
+}
+
+}  // namespace rlb::lb

@@ -1,0 +1,44 @@
+// The load balancers' command line (resumelb and zkresumelb share it).
+//
+// gflags parses long options (--address=:8080). The original's short options
+// (-a :8080, -LINFO, -r SPEC, ...) and dashed long names (--backlog-history=9) are rewritten
+// into that form first, per program, because -v means --variance for resumelb and
+// --single_version for zkresumelb.
+#ifndef RESUMELB_ZKLB_LB_COMMAND_LINE_H_
+#define RESUMELB_ZKLB_LB_COMMAND_LINE_H_
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "zklb/lb_options.h"
+
+namespace rlb::lb {
+
+struct ShortOption {
+  char letter;
+  const char* flag;
+  bool takes_value;
+};
+
+// The short options of resumelb / zkresumelb.
+const std::vector<ShortOption>& ResumelbShortOptions();
+const std::vector<ShortOption>& ZkResumelbShortOptions();
+
+// Rewrites argv into gflags' form. Unknown short options are an error.
+StatusOr<std::vector<std::string>> TranslateArgs(int argc, char** argv,
+                                                 const std::vector<ShortOption>& table);
+
+// Parses the (translated) command line with gflags; returns the positional arguments.
+StatusOr<std::vector<std::string>> ParseFlags(std::vector<std::string> args);
+
+// Builds the options from the parsed flags. `variance_default` is the variance when the
+// flag is not given (4.0 for resumelb, the pool's 1.0 for zkresumelb).
+StatusOr<LbOptions> OptionsFromFlags(double variance_default);
+
+// The flags' section of --help, shared by both programs.
+const char* LbFlagsHelp();
+
+}  // namespace rlb::lb
+
+#endif  // RESUMELB_ZKLB_LB_COMMAND_LINE_H_

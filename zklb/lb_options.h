@@ -1,0 +1,42 @@
+// LbOptions: every setting of the load balancer, with its default and meaning. Filled from
+// the command line by ParseLbCommandLine (shared by resumelb and zkresumelb).
+#ifndef RESUMELB_ZKLB_LB_OPTIONS_H_
+#define RESUMELB_ZKLB_LB_OPTIONS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/net_address.h"
+#include "zklb/http_request_parser.h"
+#include "zklb/pool.h"
+
+namespace rlb::lb {
+
+struct LbOptions {
+  HostPort address{"", 0};            // -a: HTTP listen address (":0": all interfaces, any port)
+  int listen_backlog = 511;           // -b
+  int max_connections = 0;            // -m: 0 = unlimited; beyond it new ones wait in the backlog
+  std::string classifier = "host";    // -r
+  std::string pool = "resume";        // -p: resume | classless
+  bool single_version = false;        // -v (zkresumelb)
+  PoolSettings pool_settings{4.0, 9, 1.0};  // -v/--variance, --backlog-history, --unskilled-score
+  std::string access_log;             // -l: path, "-" for stdout, empty = none
+  std::string disconnect_message_file;  // -e
+  std::string status_socket;          // -s
+  double socket_timeout = 99.0;       // -t: idle client connections; stalled reads/writes
+  double header_timeout = 30.0;       // request headers must arrive within this
+  double worker_wait_timeout = 30.0;  // a request waits this long for a worker, then 503
+  double worker_keepalive = 1.0;      // keep-alive interval on idle worker connections
+  double worker_timeout = 5.0;        // a worker silent this long is dropped
+  double connect_timeout = 3.0;       // connecting to a worker
+  double drain_timeout = 60.0;        // SIGTERM: wait this long for requests in flight
+  size_t response_memory = 1u << 20;  // per request, before spilling to a temp file
+  std::string buffer_dir = "/tmp";    // where response buffer files go (TMPDIR by default)
+  HttpLimits http_limits;
+  int max_retries = 5;                // re-dispatches of one idempotent request
+};
+
+}  // namespace rlb::lb
+
+#endif  // RESUMELB_ZKLB_LB_OPTIONS_H_

@@ -1,0 +1,111 @@
+// resumelb: the basic résumé-based load balancer with a static list of workers.
+//
+//   resumelb [options] WORKER_ADDR...        e.g. resumelb -LINFO -a :8080 127.0.0.1:8000
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <glog/logging.h>
+#include <uv.h>
+
+#include "common/logging_setup.h"
+#include "status/status_server.h"
+#include "zklb/classifier.h"
+#include "zklb/lb_command_line.h"
+#include "zklb/load_balancer.h"
+
+namespace {
+
+constexpr char kUsage[] = R"(resumelb: a résumé-based load balancer for WSGI workers (zkworker).
+
+Usage: resumelb [options] WORKER_ADDR...
+
+WORKER_ADDR is HOST:PORT of a zkworker. Requests are classified (by Host by default) and
+sent to the worker most skilled at the class whose backlog is not too far above the rest,
+else to the least recently used worker.
+
+)";
+
+int Fail(const std::string& message) {
+  rlb::PrintError("resumelb", message);
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+      std::printf("%s%s", kUsage, rlb::lb::LbFlagsHelp());
+      return 0;
+    }
+  }
+  rlb::InitLogging(argv[0]);
+  auto args = rlb::lb::TranslateArgs(argc, argv, rlb::lb::ResumelbShortOptions());
+  if (!args.ok()) return Fail(args.status().message());
+  auto positional = rlb::lb::ParseFlags(*args);
+  if (!positional.ok()) return Fail(positional.status().message());
+  if (positional->empty()) return Fail("must supply one or more worker addresses (see --help)");
+  auto options = rlb::lb::OptionsFromFlags(4.0);
+  if (!options.ok()) return Fail(options.status().message());
+  std::map<std::string, std::optional<std::string>> workers;
+  for (const auto& a : *positional) {
+    auto hp = rlb::ParseHostPort(a);
+    if (!hp.ok()) return Fail(hp.status().message());
+    if (hp->host.empty()) hp->host = "127.0.0.1";
+    workers[hp->ToString()] = std::nullopt;
+  }
+  auto classifier = rlb::lb::Classifier::Create(options->classifier);
+  if (!classifier.ok()) return Fail(classifier.status().message());
+  std::unique_ptr<rlb::lb::Pool> pool =
+      options->pool == "classless" ? rlb::lb::NewClasslessPool(false)
+                                   : rlb::lb::NewResumePool(options->pool_settings, false);
+
+  signal(SIGPIPE, SIG_IGN);
+  uv_loop_t* loop = uv_default_loop();
+  rlb::lb::LoadBalancer lb(loop, *options, std::move(pool), *classifier);
+  rlb::Status s = lb.Start();
+  if (!s.ok()) return Fail(s.message());
+  std::unique_ptr<rlb::StatusServer> status;
+  if (!options->status_socket.empty()) {
+    status = std::make_unique<rlb::StatusServer>(loop, options->status_socket,
+                                                 [&lb] { return lb.StatusJson(); });
+    s = status->Start();
+    if (!s.ok()) return Fail(s.message());
+  }
+  lb.SetWorkers(workers);
+  LOG(INFO) << "resumelb listening on " << lb.address().ToString() << " (pid " << getpid()
+            << ", " << workers.size() << " worker address" << (workers.size() == 1 ? "" : "es")
+            << ")";
+
+  uv_signal_t sigterm, sigint;
+  struct Ctx {
+    rlb::lb::LoadBalancer* lb;
+    rlb::StatusServer* status;
+    uv_signal_t* handles[2];
+  } ctx{&lb, status.get(), {&sigterm, &sigint}};
+  for (uv_signal_t* h : ctx.handles) {
+    uv_signal_init(loop, h);
+    h->data = &ctx;
+  }
+  auto on_signal = [](uv_signal_t* h, int signum) {
+    auto* c = static_cast<Ctx*>(h->data);
+    LOG(INFO) << "received signal " << signum << ": shutting down";
+    if (c->status) c->status->Close();
+    for (uv_signal_t* sh : c->handles) uv_signal_stop(sh);
+    c->lb->Shutdown([c] {
+      for (uv_signal_t* sh : c->handles) uv_close(reinterpret_cast<uv_handle_t*>(sh), nullptr);
+    });
+  };
+  uv_signal_start(&sigterm, on_signal, SIGTERM);
+  uv_signal_start(&sigint, on_signal, SIGINT);
+  uv_run(loop, UV_RUN_DEFAULT);
+  LOG(INFO) << "exiting";
+  return 0;
+}
