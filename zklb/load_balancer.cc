@@ -20,7 +20,7 @@ namespace {
 const char kDefaultDisconnectMessage[] =
     "\n<html><meta http-equiv=\"refresh\" content=\"1\"><body>\n"
     "The server was unable to handle your request due to a transient failure.\n"
-    "Please try again.\n</body></html>\n\n";
+    "Please try again.\n</body></html>\n";
 
 }  // namespace
 

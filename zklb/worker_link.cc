@@ -41,12 +41,12 @@ WorkerLink::WorkerLink(LoadBalancer* lb, uv_loop_t* loop, std::string name, Host
       version_(std::move(version)) {
   uv_timer_init(loop_, &timer_);
   timer_.data = this;
+  open_handles_ = 1;
 }
 
 WorkerLink::~WorkerLink() = default;
 
 void WorkerLink::Start() {
-  handles_closed_ = false;
   uv_timer_start(&timer_, &OnTimer, kTickMs, kTickMs);
   Connect();
 }
@@ -65,7 +65,7 @@ void WorkerLink::Stop() {
     uv_timer_stop(&timer_);
     uv_close(reinterpret_cast<uv_handle_t*>(&timer_), [](uv_handle_t* h) {
       auto* self = static_cast<WorkerLink*>(h->data);
-      if (!self->tcp_) self->handles_closed_ = true;
+      --self->open_handles_;
       self->lb_->ReapLinks();
     });
   }
@@ -80,6 +80,7 @@ void WorkerLink::Connect() {
   }
   tcp_ = new uv_tcp_t;
   uv_tcp_init(loop_, tcp_);
+  ++open_handles_;
   tcp_->data = this;
   auto* req = new ConnectReq{{}, this};
   state_ = State::kConnecting;
@@ -350,7 +351,7 @@ void WorkerLink::Fail(const std::string& reason, bool log_as_warning) {
     uv_close(reinterpret_cast<uv_handle_t*>(tcp), [](uv_handle_t* h) {
       auto* self = static_cast<WorkerLink*>(h->data);
       delete reinterpret_cast<uv_tcp_t*>(h);
-      if (self->timer_closed_) self->handles_closed_ = true;
+      --self->open_handles_;
       self->lb_->ReapLinks();
     });
   }

@@ -58,7 +58,7 @@ class WorkerLink {
   void SetWanted(bool wanted, std::optional<std::string> version);
   bool wanted() const { return wanted_; }
   // True when the handles are closed and the link can be deleted.
-  bool Dead() const { return !wanted_ && state_ == State::kIdle && handles_closed_; }
+  bool Dead() const { return timer_closed_ && open_handles_ == 0; }
   // Closes everything (LB shutdown); requests on it get OnLinkLost.
   void Stop();
 
@@ -105,7 +105,7 @@ class WorkerLink {
   State state_ = State::kIdle;
   uv_tcp_t* tcp_ = nullptr;  // heap: freed in its close callback
   uv_timer_t timer_;
-  bool handles_closed_ = false;
+  int open_handles_ = 0;  // libuv handles not yet closed (the link outlives them)
   bool timer_closed_ = false;
   proto::FrameDecoder decoder_;
   bool got_hello_ = false;
