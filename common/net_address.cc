@@ -2,6 +2,7 @@
 #include "common/net_address.h"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <netdb.h>
 
 #include <charconv>
@@ -70,6 +71,23 @@ StatusOr<std::vector<sockaddr_storage>> Resolve(const HostPort& hp, bool passive
   }
   freeaddrinfo(res);
   if (out.empty()) return Status::InvalidArgument("no address for '" + hp.ToString() + "'");
+  return out;
+}
+
+std::vector<std::string> RegistrationHosts(const std::string& host) {
+  if (!host.empty()) return {host};
+  std::vector<std::string> out;
+  ifaddrs* ifs = nullptr;
+  if (getifaddrs(&ifs) == 0) {
+    for (ifaddrs* i = ifs; i; i = i->ifa_next) {
+      if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+      std::string ip = SockaddrIp(i->ifa_addr);
+      if (ip.rfind("127.", 0) == 0) continue;
+      out.push_back(ip);
+    }
+    freeifaddrs(ifs);
+  }
+  if (out.empty()) out.push_back("127.0.0.1");
   return out;
 }
 

@@ -29,6 +29,11 @@ StatusOr<HostPort> ParseHostPort(std::string_view text);
 // IPv4 wildcard when listening (passive) and to 127.0.0.1 otherwise.
 StatusOr<std::vector<sockaddr_storage>> Resolve(const HostPort& hp, bool passive);
 
+// The hosts under which a server listening on `host` registers itself: `host` itself, or,
+// when it is empty (all interfaces), every non-loopback IPv4 address of the machine
+// (127.0.0.1 when there is none).
+std::vector<std::string> RegistrationHosts(const std::string& host);
+
 // "ip:port" (or "[ip6]:port") of a socket address.
 std::string SockaddrToString(const sockaddr* sa);
 // The numeric IP and the port of a socket address.

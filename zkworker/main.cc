@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cstdlib>
+#include <optional>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -18,10 +20,14 @@
 
 #include <gflags/gflags.h>
 #include <glog/logging.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <uv.h>
 
 #include "common/logging_setup.h"
 #include "common/net_address.h"
+#include "common/zk_session.h"
 #include "zkworker/app_thread_pool.h"
 #include "zkworker/resume_tracker.h"
 #include "zkworker/trace_log.h"
@@ -46,6 +52,13 @@ DEFINE_uint64(spool_threshold, 1u << 20, "request bodies larger than this many b
                                          "spooled to a temp file");
 DEFINE_double(drain_timeout, 60.0, "seconds SIGTERM waits for requests in flight");
 DEFINE_string(log_level, "INFO", "log level: DEBUG, INFO, WARNING, ERROR or a number");
+DEFINE_string(zookeeper, "", "ZooKeeper connection string: register there (ZooKeeper mode)");
+DEFINE_string(path, "", "ZooKeeper node of this kind of worker, e.g. /lb/workers: settings "
+                        "are read from its data, the address registered under PATH/providers");
+DEFINE_string(description, "", "free text registered with the worker (ZooKeeper mode)");
+DEFINE_string(app_version, "", "software version registered with the worker (ZooKeeper "
+                               "mode; ini key: version); used by single-version LBs");
+DEFINE_double(zookeeper_session_timeout, 10.0, "ZooKeeper session timeout, seconds");
 
 namespace {
 
@@ -73,16 +86,39 @@ Options (flag / [server:main] key):
   --spool_threshold=BYTES   spool larger request bodies to a temp file (1048576)
   --drain_timeout=SECONDS   how long SIGTERM waits for requests in flight (60)
   --log_level=LEVEL         DEBUG, INFO, WARNING, ERROR or a number (INFO)
+                            (ini key: log_level or loggers)
   --help                    this text
 
-SIGTERM/SIGINT: stop accepting, tell load balancers to send nothing new, finish the
-requests in flight, save the résumé, exit 0.
+ZooKeeper mode ([server:main] use = egg:zc.resumelb#zk, or --zookeeper and --path):
+  --zookeeper=HOSTS         ZooKeeper connection string
+  --path=PATH               e.g. /lb/workers: history and max_skill_age are read live
+                            from PATH's JSON data (a key removed reverts to its default);
+                            the worker registers an ephemeral PATH/providers/HOST:PORT
+                            with {"pid", "description", "version"}; the address
+                            defaults to :0 (a free port; an empty host registers every
+                            non-loopback address of the machine)
+  --description=TEXT        registered description
+  --app_version=VERSION     registered version (ini key: version)
+  --zookeeper_session_timeout=S  (10)
+
+SIGTERM/SIGINT: deregister from ZooKeeper, stop accepting, tell load balancers to send
+nothing new, finish the requests in flight, save the résumé, exit 0.
 )";
 
 // Keys a [server:main] section may hold, mapped to flags.
-const std::set<std::string> kIniKeys = {"use", "address", "history", "max_skill_age", "threads",
-                                        "resume_file", "tracelog", "tracelog_key", "pythonpath",
-                                        "spool_threshold", "drain_timeout", "log_level"};
+const std::set<std::string> kIniKeys = {
+    "use", "address", "history", "max_skill_age", "threads", "resume_file", "tracelog",
+    "tracelog_key", "pythonpath", "spool_threshold", "drain_timeout", "log_level", "loggers",
+    "zookeeper", "path", "description", "version", "backdoor", "zookeeper_session_timeout"};
+
+// [server:main] keys whose flag has another name.
+std::string FlagForKey(const std::string& key) {
+  if (key == "version") return "app_version";
+  if (key == "loggers") return "log_level";
+  return key;
+}
+
+bool g_zk_mode = false;
 
 // Applies [server:main] options, unless the same flag was given on the command line.
 rlb::Status ApplyIni(const std::map<std::string, std::string>& ini, const std::string& path) {
@@ -94,17 +130,24 @@ rlb::Status ApplyIni(const std::map<std::string, std::string>& ini, const std::s
     if (key == "use") {
       if (value == "egg:zc.resumelb" || value == "egg:zc.resumelb#main") continue;
       if (value == "egg:zc.resumelb#zk") {
-        return rlb::Status::InvalidArgument(
-            path + ": 'use = egg:zc.resumelb#zk' (ZooKeeper mode) is not supported by this "
-                   "zkworker yet; use egg:zc.resumelb with an address");
+        g_zk_mode = true;
+        continue;
       }
       return rlb::Status::InvalidArgument(path + ": [server:main] use = '" + value +
-                                          "' is not egg:zc.resumelb");
+                                          "' is not egg:zc.resumelb or egg:zc.resumelb#zk");
     }
+    if (key == "backdoor") {
+      if (value == "true") {
+        LOG(WARNING) << path << ": backdoor = true ignored: zkworker has no backdoor (the "
+                     << "original's was an unauthenticated Python REPL)";
+      }
+      continue;
+    }
+    std::string flag = FlagForKey(key);
     gflags::CommandLineFlagInfo info;
-    if (!gflags::GetCommandLineFlagInfo(key.c_str(), &info)) continue;
+    if (!gflags::GetCommandLineFlagInfo(flag.c_str(), &info)) continue;
     if (!info.is_default) continue;  // the command line wins
-    if (gflags::SetCommandLineOption(key.c_str(), value.c_str()).empty()) {
+    if (gflags::SetCommandLineOption(flag.c_str(), value.c_str()).empty()) {
       return rlb::Status::InvalidArgument(path + ": invalid value '" + value + "' for " + key);
     }
   }
@@ -165,11 +208,27 @@ int main(int argc, char** argv) {
   if (!ini_path.empty()) {
     auto ini = host.ReadServerSection(ini_path);
     if (!ini.ok()) return Fail(ini.status().message());
+    std::string pythonpath_before = FLAGS_pythonpath;
     s = ApplyIni(*ini, ini_path);
     if (!s.ok()) return Fail(s.message());
+    // sys.path was set up by Init(), before the file was read: add the file's pythonpath.
+    if (FLAGS_pythonpath != pythonpath_before) host.PrependPythonPath(SplitPath(FLAGS_pythonpath));
   }
   s = rlb::ApplyLogLevel(FLAGS_log_level);
-  if (!s.ok()) return Fail(s.message());
+  if (!s.ok()) {
+    return Fail(s.message() + " (ZConfig logger configuration is not supported; give a level)");
+  }
+  if (!FLAGS_zookeeper.empty() || !FLAGS_path.empty()) g_zk_mode = true;
+  if (g_zk_mode) {
+    if (FLAGS_zookeeper.empty()) return Fail("ZooKeeper mode needs zookeeper (--zookeeper)");
+    if (FLAGS_path.empty() || FLAGS_path[0] != '/') {
+      return Fail("ZooKeeper mode needs an absolute path (--path), e.g. /lb/workers");
+    }
+    if (!(FLAGS_zookeeper_session_timeout > 0)) {
+      return Fail("zookeeper_session_timeout must be > 0");
+    }
+    if (FLAGS_address.empty()) FLAGS_address = ":0";
+  }
   if (FLAGS_address.empty()) return Fail("no address: give --address=HOST:PORT");
   auto address = rlb::ParseHostPort(FLAGS_address);
   if (!address.ok()) return Fail(address.status().message());
@@ -223,18 +282,87 @@ int main(int argc, char** argv) {
   LOG(INFO) << "zkworker listening on " << server.address().ToString() << " (pid " << getpid()
             << ", " << threads << " thread" << (threads == 1 ? "" : "s") << ")";
 
+  std::unique_ptr<rlb::ZkSession> zk;
+  if (g_zk_mode) {
+    zk = std::make_unique<rlb::ZkSession>(
+        loop, FLAGS_zookeeper, static_cast<int>(FLAGS_zookeeper_session_timeout * 1000));
+    s = zk->Start();
+    if (!s.ok()) return Fail(s.message());
+    std::string node = rlb::NormalizeZkPath(FLAGS_path);
+    // Registration data: {"pid": N, "description"?: ..., "version"?: ...}
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key("pid");
+    w.Int(getpid());
+    if (!FLAGS_description.empty()) {
+      w.Key("description");
+      w.String(FLAGS_description.c_str());
+    }
+    if (!FLAGS_app_version.empty()) {
+      w.Key("version");
+      w.String(FLAGS_app_version.c_str());
+    }
+    w.EndObject();
+    for (const auto& host : rlb::RegistrationHosts(server.address().host)) {
+      rlb::HostPort hp{host, server.address().port};
+      zk->RegisterEphemeral(node + "/providers/" + hp.ToString(), buf.GetString());
+    }
+    // Live settings: history and max_skill_age; a key removed reverts to its default.
+    zk->WatchData(node, [&tracker, node](const std::optional<std::string>& data) {
+      int history = rlb::worker::kDefaultHistory;
+      int max_skill_age = 0;
+      if (data && !data->empty()) {
+        rapidjson::Document doc;
+        doc.Parse(data->c_str(), data->size());
+        if (doc.HasParseError() || !doc.IsObject()) {
+          LOG(WARNING) << node << ": data is not a JSON object; settings unchanged";
+          return;
+        }
+        auto read = [&doc, &node](const char* key, int* out) {
+          if (!doc.HasMember(key)) return true;
+          const auto& v = doc[key];
+          long long n = 0;
+          if (v.IsNumber()) {
+            n = static_cast<long long>(v.GetDouble());
+          } else if (v.IsString()) {
+            char* end = nullptr;
+            n = std::strtoll(v.GetString(), &end, 10);
+            if (!end || *end) n = -1;
+          } else {
+            n = -1;
+          }
+          if (n < 1 || n > 1000000000) {
+            LOG(WARNING) << node << ": invalid " << key << "; settings unchanged";
+            return false;
+          }
+          *out = static_cast<int>(n);
+          return true;
+        };
+        if (!read("history", &history) || !read("max_skill_age", &max_skill_age)) return;
+      }
+      tracker.UpdateSettings(history, max_skill_age);
+      LOG(INFO) << "settings: history=" << tracker.history()
+                << " max_skill_age=" << tracker.max_skill_age();
+    });
+  }
+
   uv_signal_t sigterm, sigint;
   uv_signal_init(loop, &sigterm);
   uv_signal_init(loop, &sigint);
   struct SignalCtx {
     rlb::worker::WorkerServer* server;
+    rlb::ZkSession* zk;
     uv_signal_t* handles[2];
-  } ctx{&server, {&sigterm, &sigint}};
+  } ctx{&server, zk.get(), {&sigterm, &sigint}};
   sigterm.data = sigint.data = &ctx;
   auto on_signal = [](uv_signal_t* h, int signum) {
     auto* c = static_cast<SignalCtx*>(h->data);
     LOG(INFO) << "received signal " << signum << ": shutting down";
+    if (c->zk) c->zk->UnregisterAll();  // deregister first, then drain
+    for (uv_signal_t* sh : c->handles) uv_signal_stop(sh);
     c->server->Shutdown([c] {
+      if (c->zk) c->zk->Close();
       for (uv_signal_t* sh : c->handles) uv_close(reinterpret_cast<uv_handle_t*>(sh), nullptr);
     });
   };

@@ -300,6 +300,10 @@ void WorkerServer::MaybeFinishShutdown() {
   for (auto& [id, conn] : connections_) {
     if (conn->active_requests() > 0) return;
   }
+  // Closing a connection calls back into this function (ConnectionClosed): take the
+  // completion first so that nested call returns at once instead of closing handles twice.
+  auto done = std::move(shutdown_done_);
+  shutdown_done_ = nullptr;
   SaveResume();
   auto conns = connections_;
   for (auto& [id, conn] : conns) conn->Close("worker shutting down");
@@ -310,8 +314,6 @@ void WorkerServer::MaybeFinishShutdown() {
     listening_ = false;
   }
   mailbox_.Close();
-  auto done = std::move(shutdown_done_);
-  shutdown_done_ = nullptr;
   done();
 }
 

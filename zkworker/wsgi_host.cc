@@ -241,12 +241,7 @@ Status WsgiHost::Init() {
   initialized_ = true;
 
   // sys.path: --pythonpath entries first.
-  PyObject* sys_path = PySys_GetObject("path");  // borrowed
-  for (auto it = options_.pythonpath.rbegin(); it != options_.pythonpath.rend(); ++it) {
-    PyObject* p = PyUnicode_DecodeFSDefault(it->c_str());
-    PyList_Insert(sys_path, 0, p);
-    Py_DECREF(p);
-  }
+  PrependPythonPath(options_.pythonpath);
 
   PyObject* code = Py_CompileString(kWsgiGlueSource, "<zkworker wsgi_glue.py>", Py_file_input);
   PyObject* glue = code ? PyImport_ExecCodeModule("resumelb_wsgi_glue", code) : nullptr;
@@ -267,6 +262,15 @@ Status WsgiHost::Init() {
     return Status::IOError("incomplete WSGI glue: " + FetchError());
   }
   return Status::OK();
+}
+
+void WsgiHost::PrependPythonPath(const std::vector<std::string>& dirs) {
+  PyObject* sys_path = PySys_GetObject("path");  // borrowed
+  for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
+    PyObject* p = PyUnicode_DecodeFSDefault(it->c_str());
+    PyList_Insert(sys_path, 0, p);
+    Py_DECREF(p);
+  }
 }
 
 StatusOr<std::map<std::string, std::string>> WsgiHost::ReadServerSection(

@@ -68,6 +68,9 @@ class WsgiHost {
   Status LoadAppSpec(const std::string& spec);
   // [app:main] (or a pipeline/composite) of a Paste Deploy file, through PasteDeploy.
   Status LoadPasteApp(const std::string& ini_path);
+  // Puts `dirs` first on sys.path, in order (e.g. [server:main] pythonpath, known only
+  // after Init()). Main thread, before ReleaseMainThread().
+  void PrependPythonPath(const std::vector<std::string>& dirs);
   // Settings known only after the config file was read (before the first Call()).
   void set_threads(int threads) { options_.threads = threads; }
   void set_tracelog(TraceLog* tracelog, std::string key) {

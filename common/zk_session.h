@@ -1,0 +1,123 @@
+// ZkSession: a ZooKeeper session (ZooKeeper C client, multi-threaded library) driven from a
+// libuv loop. It keeps what its owner asked for true across connection losses and session
+// expiries:
+//   * persistent data and children watches (ZooKeeper's watches are one-shot: each event
+//     re-arms the watch and re-reads the node; a missing node is reported as nullopt and
+//     watched for creation);
+//   * ephemeral registrations, re-created in every new session.
+// Connection loss keeps the session (the client reconnects on its own); session expiry
+// closes the handle and opens a new session, re-arming everything.
+//
+// Thread rules: every method and every callback runs on the loop thread. The ZooKeeper
+// client's own threads only post closures to the loop through a LoopMailbox; they never
+// touch this object's state.
+#ifndef RESUMELB_COMMON_ZK_SESSION_H_
+#define RESUMELB_COMMON_ZK_SESSION_H_
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/loop_mailbox.h"
+#include "common/status.h"
+
+typedef struct _zhandle zhandle_t;
+
+namespace rlb {
+
+class ZkSession {
+ public:
+  enum class State { kConnecting, kConnected, kClosed };
+  using DataFn = std::function<void(const std::optional<std::string>& data)>;
+  using ChildrenFn = std::function<void(const std::optional<std::vector<std::string>>& children)>;
+  using GetFn = std::function<void(int rc, const std::string& data)>;
+
+  ZkSession(uv_loop_t* loop, std::string hosts, int session_timeout_ms);
+  ~ZkSession();
+  ZkSession(const ZkSession&) = delete;
+  ZkSession& operator=(const ZkSession&) = delete;
+
+  Status Start();
+  // Ends the session: our ephemeral nodes disappear at once. Blocks briefly.
+  void Close();
+
+  State state() const { return state_; }
+  std::string StateName() const;
+  const std::string& hosts() const { return hosts_; }
+  uint64_t sessions() const { return sessions_; }  // sessions established so far
+  std::function<void(State)> on_state_change;
+  std::function<void()> on_new_session;  // after a session is (re-)established
+
+  int WatchData(const std::string& path, DataFn fn);
+  int WatchChildren(const std::string& path, ChildrenFn fn);
+  void Unwatch(int id);
+  // One-shot read; rc is a ZooKeeper return code (0 = ZOK, -101 = ZNONODE).
+  void Get(const std::string& path, GetFn fn);
+  // An ephemeral node kept in every session until Unregister().
+  void RegisterEphemeral(const std::string& path, std::string data);
+  // Deletes every registration now (SIGTERM: deregister before draining).
+  void UnregisterAll();
+
+ private:
+  struct Watch {
+    std::string path;
+    bool children;
+    DataFn data_fn;
+    ChildrenFn children_fn;
+    bool armed = false;
+  };
+  struct Registration {
+    std::string data;
+    bool created = false;
+    bool in_progress = false;
+  };
+  struct HandleContext {
+    ZkSession* self;
+    uint64_t gen;
+  };
+  void CloseHandle();
+  static void GlobalWatcher(zhandle_t* zh, int type, int state, const char* path, void* ctx);
+  static void NodeWatcher(zhandle_t* zh, int type, int state, const char* path, void* ctx);
+  void Open();
+  void OnSessionEvent(uint64_t gen, int state);
+  void Arm(int id);
+  void ArmAll();
+  void Create(const std::string& path);
+  void CreateAll();
+  void SetState(State s);
+
+  uv_loop_t* loop_;
+  std::string hosts_;
+  int session_timeout_ms_;
+  std::unique_ptr<LoopMailbox> mailbox_;
+  zhandle_t* zh_ = nullptr;
+  uint64_t gen_ = 0;  // bumps per handle: events of an old handle are ignored
+  State state_ = State::kConnecting;
+  uint64_t sessions_ = 0;
+  bool session_live_ = false;  // the current handle has had a session
+  int next_id_ = 1;
+  std::map<int, Watch> watches_;
+  std::map<std::string, Registration> registrations_;
+  uv_timer_t timer_;  // retries and "not reachable yet" warnings
+  double connecting_since_ = 0;
+  double last_warning_ = 0;
+};
+
+// Splits and normalizes a ZooKeeper path ("/a/./b/../c" -> "/a/c").
+std::string NormalizeZkPath(const std::string& path);
+
+// Resolves zc.zk symbolic links: a property "NAME ->": "TARGET" in a node's JSON data makes
+// NAME (when it is not a real child) stand for TARGET, relative to that node. Calls `done`
+// with the resolved path, or an error Status, on the loop.
+void ResolveZkPath(ZkSession* zk, const std::string& path,
+                   std::function<void(StatusOr<std::string>)> done);
+
+}  // namespace rlb
+
+#endif  // RESUMELB_COMMON_ZK_SESSION_H_

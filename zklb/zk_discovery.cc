@@ -1,0 +1,223 @@
+// ZkDiscovery: ZooKeeper watches feeding the LB's worker set and settings.
+#include "zklb/zk_discovery.h"
+
+#include <unistd.h>
+
+#include <memory>
+
+#include <glog/logging.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace rlb::lb {
+namespace {
+
+constexpr int kZNoNode = -101;
+
+// A JSON value as the string ParsePoolSettings expects (numbers and strings accepted).
+std::optional<std::string> SettingText(const rapidjson::Value& v) {
+  if (v.IsString()) return std::string(v.GetString(), v.GetStringLength());
+  if (v.IsInt64()) return std::to_string(v.GetInt64());
+  if (v.IsNumber()) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", v.GetDouble());
+    return std::string(buf);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+ZkDiscovery::ZkDiscovery(uv_loop_t* loop, ZkSession* zk, LoadBalancer* lb, std::string path,
+                         bool fetch_versions)
+    : loop_(loop), zk_(zk), lb_(lb), path_(NormalizeZkPath(path)),
+      fetch_versions_(fetch_versions) {
+  uv_timer_init(loop_, &retry_timer_);
+  retry_timer_.data = this;
+  for (const char* k : {"variance", "backlog_history", "unskilled_score"}) {
+    setting_sources_[k] = "default";
+  }
+}
+
+ZkDiscovery::~ZkDiscovery() { Stop(); }
+
+void ZkDiscovery::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  uv_close(reinterpret_cast<uv_handle_t*>(&retry_timer_), nullptr);
+}
+
+void ZkDiscovery::Start() {
+  zk_->WatchData(path_, [this](const std::optional<std::string>& data) { OnSettings(data); });
+  Register();
+  Resolve();
+}
+
+void ZkDiscovery::Register() {
+  auto data = std::string("{\"pid\": ") + std::to_string(getpid()) + "}";
+  const HostPort& addr = lb_->address();
+  for (const auto& host : RegistrationHosts(addr.host)) {
+    HostPort hp{host, addr.port};
+    zk_->RegisterEphemeral(path_ + (path_ == "/" ? "" : "/") + "providers/" + hp.ToString(), data);
+  }
+  registered_ = true;
+}
+
+void ZkDiscovery::Deregister() {
+  if (!registered_) return;
+  registered_ = false;
+  zk_->UnregisterAll();
+}
+
+void ZkDiscovery::Resolve() {
+  std::string wanted = path_ + (path_ == "/" ? "" : "/") + "workers/providers";
+  ResolveZkPath(zk_, wanted, [this, wanted](StatusOr<std::string> resolved) {
+    if (!resolved.ok()) {
+      LOG(WARNING) << "cannot resolve " << wanted << ": " << resolved.status().message()
+                   << " (retrying)";
+      uv_timer_start(&retry_timer_, [](uv_timer_t* t) {
+        static_cast<ZkDiscovery*>(t->data)->Resolve();
+      }, 2000, 0);
+      return;
+    }
+    if (*resolved == workers_path_) return;
+    if (children_watch_) zk_->Unwatch(children_watch_);
+    workers_path_ = *resolved;
+    LOG(INFO) << "watching workers at " << workers_path_;
+    children_watch_ = zk_->WatchChildren(
+        workers_path_,
+        [this](const std::optional<std::vector<std::string>>& c) { OnChildren(c); });
+  });
+}
+
+void ZkDiscovery::OnChildren(const std::optional<std::vector<std::string>>& children) {
+  uint64_t seq = ++children_seq_;
+  if (!children) {
+    // The providers node went away (or was never created): keep the last known workers and
+    // resolve the path again (links may have changed).
+    LOG(WARNING) << workers_path_ << " does not exist; keeping the last known workers";
+    uv_timer_start(&retry_timer_, [](uv_timer_t* t) {
+      auto* self = static_cast<ZkDiscovery*>(t->data);
+      self->workers_path_.clear();
+      self->Resolve();
+    }, 2000, 0);
+    return;
+  }
+  if (!fetch_versions_) {
+    std::map<std::string, std::optional<std::string>> workers;
+    for (const auto& c : *children) workers[c] = std::nullopt;
+    lb_->SetWorkers(workers);
+    return;
+  }
+  // Versions live in each child's data. A child that vanishes between the listing and the
+  // read is simply left out; later listings supersede this one (seq).
+  struct Pending {
+    std::map<std::string, std::optional<std::string>> workers;
+    size_t left;
+  };
+  auto pending = std::make_shared<Pending>(Pending{{}, children->size()});
+  if (children->empty()) {
+    lb_->SetWorkers({});
+    return;
+  }
+  for (const auto& child : *children) {
+    std::string node = workers_path_ + "/" + child;
+    zk_->Get(node, [this, seq, pending, child](int rc, const std::string& data) {
+      if (rc == 0) {
+        std::optional<std::string> version;
+        rapidjson::Document doc;
+        doc.Parse(data.c_str(), data.size());
+        if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("version")) {
+          const auto& v = doc["version"];
+          if (v.IsString()) {
+            version = std::string(v.GetString(), v.GetStringLength());
+          } else if (auto t = SettingText(v)) {
+            version = *t;
+          }
+        }
+        pending->workers[child] = version;
+      } else if (rc != kZNoNode) {
+        LOG(WARNING) << "cannot read worker node " << child << " (rc " << rc << ")";
+      }
+      if (--pending->left == 0 && seq == children_seq_) lb_->SetWorkers(pending->workers);
+    });
+  }
+}
+
+void ZkDiscovery::OnSettings(const std::optional<std::string>& data) {
+  std::map<std::string, std::string> raw;
+  std::map<std::string, std::string> sources;
+  for (const char* k : {"variance", "backlog_history", "unskilled_score"}) sources[k] = "default";
+  if (data && !data->empty()) {
+    rapidjson::Document doc;
+    doc.Parse(data->c_str(), data->size());
+    if (doc.HasParseError() || !doc.IsObject()) {
+      LOG(WARNING) << path_ << ": data is not a JSON object; settings unchanged";
+      return;
+    }
+    for (auto& [name, source] : sources) {
+      if (!doc.HasMember(name.c_str())) continue;
+      auto text = SettingText(doc[name.c_str()]);
+      if (!text) {
+        LOG(WARNING) << path_ << ": setting " << name << " is not a number; settings unchanged";
+        return;
+      }
+      raw[name] = *text;
+      source = "zookeeper";
+    }
+  }
+  PoolSettings settings;
+  Status s = ParsePoolSettings(raw, &settings);
+  if (!s.ok()) {
+    LOG(WARNING) << path_ << ": " << s.message() << "; settings unchanged";
+    return;
+  }
+  setting_sources_ = sources;
+  lb_->UpdateSettings(settings);
+  LOG(INFO) << "settings: variance=" << settings.variance
+            << " backlog_history=" << settings.backlog_history
+            << " unskilled_score=" << settings.unskilled_score;
+}
+
+void ZkDiscovery::WriteStatus(void* writer) const {
+  auto& w = *static_cast<rapidjson::Writer<rapidjson::StringBuffer>*>(writer);
+  w.Key("zookeeper");
+  w.StartObject();
+  w.Key("state");
+  w.String(zk_->StateName().c_str());
+  w.Key("hosts");
+  w.String(zk_->hosts().c_str());
+  w.Key("sessions");
+  w.Uint64(zk_->sessions());
+  w.Key("path");
+  w.String(path_.c_str());
+  w.Key("workers_path");
+  if (workers_path_.empty()) {
+    w.Null();
+  } else {
+    w.String(workers_path_.c_str());
+  }
+  w.EndObject();
+  w.Key("settings");
+  w.StartObject();
+  const PoolSettings& s = lb_->pool()->settings();
+  for (const auto& [name, source] : setting_sources_) {
+    w.Key(name.c_str());
+    w.StartObject();
+    w.Key("value");
+    if (name == "variance") {
+      w.Double(s.variance);
+    } else if (name == "backlog_history") {
+      w.Int(s.backlog_history);
+    } else {
+      w.Double(s.unskilled_score);
+    }
+    w.Key("source");
+    w.String(source.c_str());
+    w.EndObject();
+  }
+  w.EndObject();
+}
+
+}  // namespace rlb::lb

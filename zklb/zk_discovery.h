@@ -1,0 +1,63 @@
+// ZkDiscovery: what makes a LoadBalancer ZooKeeper-native (zkresumelb).
+//
+// It resolves PATH/workers/providers (following zc.zk symbolic links), watches its
+// children and hands the set of worker addresses (with their versions, read from each
+// child's JSON data when single-version mode or a non-default pool needs them) to the LB;
+// watches PATH's JSON data for the pool settings (a key removed reverts to its default);
+// and registers the LB's own HTTP address as an ephemeral PATH/providers/HOST:PORT.
+// With ZooKeeper unreachable or the session lost, the LB keeps serving with the last known
+// workers; on a new session every watch and registration is re-created.
+//
+// Thread rules: loop thread only (ZkSession delivers everything there).
+#ifndef RESUMELB_ZKLB_ZK_DISCOVERY_H_
+#define RESUMELB_ZKLB_ZK_DISCOVERY_H_
+
+#include <uv.h>
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/zk_session.h"
+#include "zklb/load_balancer.h"
+
+namespace rlb::lb {
+
+class ZkDiscovery {
+ public:
+  ZkDiscovery(uv_loop_t* loop, ZkSession* zk, LoadBalancer* lb, std::string path,
+              bool fetch_versions);
+  ~ZkDiscovery();
+  void Start();
+  // Closes the retry timer (before the loop ends).
+  void Stop();
+  // Deregisters the LB (SIGTERM: before draining).
+  void Deregister();
+  // Adds "zookeeper", "workers_path" and "settings" to the status document.
+  void WriteStatus(void* writer) const;
+
+ private:
+  void Resolve();
+  void OnChildren(const std::optional<std::vector<std::string>>& children);
+  void OnSettings(const std::optional<std::string>& data);
+  void Register();
+
+  uv_loop_t* loop_;
+  ZkSession* zk_;
+  LoadBalancer* lb_;
+  std::string path_;
+  bool fetch_versions_;
+  std::string workers_path_;  // resolved; empty until known
+  int children_watch_ = 0;
+  uint64_t children_seq_ = 0;
+  std::map<std::string, std::string> setting_sources_;  // name -> "default" | "zookeeper"
+  uv_timer_t retry_timer_;
+  bool registered_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace rlb::lb
+
+#endif  // RESUMELB_ZKLB_ZK_DISCOVERY_H_

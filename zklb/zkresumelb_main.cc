@@ -1,0 +1,135 @@
+// zkresumelb: the ZooKeeper-native load balancer.
+//
+//   zkresumelb [options] ZK_CONNECTION PATH       e.g. zkresumelb -LINFO 127.0.0.1:2181 /lb
+//
+// Workers are discovered under PATH/workers/providers, settings are read live from PATH's
+// JSON data, and the LB registers itself under PATH/providers.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include <gflags/gflags.h>
+#include <glog/logging.h>
+#include <uv.h>
+
+#include "common/logging_setup.h"
+#include "common/zk_session.h"
+#include "status/status_server.h"
+#include "zklb/classifier.h"
+#include "zklb/lb_command_line.h"
+#include "zklb/load_balancer.h"
+#include "zklb/zk_discovery.h"
+
+DEFINE_double(zookeeper_session_timeout, 10.0, "ZooKeeper session timeout, seconds");
+
+namespace {
+
+constexpr char kUsage[] = R"(zkresumelb: the ZooKeeper-native résumé-based load balancer.
+
+Usage: zkresumelb [options] ZK_CONNECTION PATH
+
+ZK_CONNECTION is a ZooKeeper connection string (host:port[,host:port...]). Workers are
+found under PATH/workers/providers (zc.zk symbolic links such as "workers ->": "../app" are
+followed); the settings variance, backlog_history and unskilled_score are read live from
+PATH's JSON data (a key removed reverts to its default: 1.0, 9, 1.0); the LB registers its
+HTTP address as an ephemeral node PATH/providers/HOST:PORT with {"pid": ...}.
+
+  -v, --single_version           use only the workers of the version most workers run
+      --zookeeper_session_timeout=S   ZooKeeper session timeout (10)
+)";
+
+int Fail(const std::string& message) {
+  rlb::PrintError("zkresumelb", message);
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+      std::printf("%s\n%s", kUsage, rlb::lb::LbFlagsHelp());
+      return 0;
+    }
+  }
+  rlb::InitLogging(argv[0]);
+  auto args = rlb::lb::TranslateArgs(argc, argv, rlb::lb::ZkResumelbShortOptions());
+  if (!args.ok()) return Fail(args.status().message());
+  auto positional = rlb::lb::ParseFlags(*args);
+  if (!positional.ok()) return Fail(positional.status().message());
+  if (positional->size() != 2) {
+    return Fail("must supply a zookeeper connection string and path (see --help)");
+  }
+  const std::string zk_hosts = (*positional)[0];
+  const std::string path = (*positional)[1];
+  if (path.empty() || path[0] != '/') return Fail("PATH must be absolute, got '" + path + "'");
+  if (!(FLAGS_zookeeper_session_timeout > 0)) {
+    return Fail("--zookeeper_session_timeout must be > 0");
+  }
+  auto options = rlb::lb::OptionsFromFlags(/*variance_default=*/1.0);
+  if (!options.ok()) return Fail(options.status().message());
+  auto classifier = rlb::lb::Classifier::Create(options->classifier);
+  if (!classifier.ok()) return Fail(classifier.status().message());
+  std::unique_ptr<rlb::lb::Pool> pool =
+      options->pool == "classless"
+          ? rlb::lb::NewClasslessPool(options->single_version)
+          : rlb::lb::NewResumePool(rlb::lb::PoolSettings{}, options->single_version);
+
+  signal(SIGPIPE, SIG_IGN);
+  uv_loop_t* loop = uv_default_loop();
+  rlb::lb::LoadBalancer lb(loop, *options, std::move(pool), *classifier);
+  rlb::Status s = lb.Start();
+  if (!s.ok()) return Fail(s.message());
+
+  rlb::ZkSession zk(loop, zk_hosts, static_cast<int>(FLAGS_zookeeper_session_timeout * 1000));
+  rlb::lb::ZkDiscovery discovery(loop, &zk, &lb, path,
+                                 options->single_version || options->pool != "resume");
+  s = zk.Start();
+  if (!s.ok()) return Fail(s.message());
+  discovery.Start();
+
+  std::unique_ptr<rlb::StatusServer> status;
+  if (!options->status_socket.empty()) {
+    status = std::make_unique<rlb::StatusServer>(loop, options->status_socket, [&] {
+      return lb.StatusJson([&discovery](void* w) { discovery.WriteStatus(w); });
+    });
+    s = status->Start();
+    if (!s.ok()) return Fail(s.message());
+  }
+  LOG(INFO) << "zkresumelb listening on " << lb.address().ToString() << " (pid " << getpid()
+            << ", ZooKeeper " << zk_hosts << " " << path << ")";
+
+  uv_signal_t sigterm, sigint;
+  struct Ctx {
+    rlb::lb::LoadBalancer* lb;
+    rlb::StatusServer* status;
+    rlb::ZkSession* zk;
+    rlb::lb::ZkDiscovery* discovery;
+    uv_signal_t* handles[2];
+  } ctx{&lb, status.get(), &zk, &discovery, {&sigterm, &sigint}};
+  for (uv_signal_t* h : ctx.handles) {
+    uv_signal_init(loop, h);
+    h->data = &ctx;
+  }
+  auto on_signal = [](uv_signal_t* h, int signum) {
+    auto* c = static_cast<Ctx*>(h->data);
+    LOG(INFO) << "received signal " << signum << ": deregistering, then draining";
+    c->discovery->Deregister();  // no new traffic from clients that look us up
+    if (c->status) c->status->Close();
+    for (uv_signal_t* sh : c->handles) uv_signal_stop(sh);
+    c->lb->Shutdown([c] {
+      c->discovery->Stop();
+      c->zk->Close();
+      for (uv_signal_t* sh : c->handles) uv_close(reinterpret_cast<uv_handle_t*>(sh), nullptr);
+    });
+  };
+  uv_signal_start(&sigterm, on_signal, SIGTERM);
+  uv_signal_start(&sigint, on_signal, SIGINT);
+  uv_run(loop, UV_RUN_DEFAULT);
+  LOG(INFO) << "exiting";
+  return 0;
+}
