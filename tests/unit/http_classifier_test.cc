@@ -1,0 +1,206 @@
+// HttpRequestParser, BuildEnviron and Classifier: the LB's request-side logic without I/O.
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "zklb/classifier.h"
+#include "zklb/client_connection.h"
+#include "zklb/http_request_parser.h"
+
+using rlb::lb::Classifier;
+using rlb::lb::HttpLimits;
+using rlb::lb::HttpRequestParser;
+using rlb::lb::ParsedRequest;
+
+namespace {
+
+struct Collector : HttpRequestParser::Handler {
+  std::vector<ParsedRequest> requests;
+  std::vector<std::string> bodies;
+  int completed = 0;
+  void OnRequestHeaders(ParsedRequest& r) override {
+    requests.push_back(r);
+    bodies.emplace_back();
+  }
+  void OnRequestBody(std::string_view d) override { bodies.back().append(d); }
+  void OnRequestComplete() override { ++completed; }
+};
+
+// Parses everything, resuming after each request; returns the final state.
+HttpRequestParser::State ParseAll(HttpRequestParser& p, std::string_view data) {
+  auto st = p.Execute(data);
+  while (st == HttpRequestParser::State::kPaused) {
+    if (!p.has_kept_bytes()) {
+      st = p.Resume();
+      break;
+    }
+    st = p.Resume();
+  }
+  return st;
+}
+
+std::string Env(const rlb::proto::Pairs& env, const std::string& key) {
+  for (const auto& [k, v] : env) {
+    if (k == key) return v;
+  }
+  return "<missing>";
+}
+
+}  // namespace
+
+TEST_CASE("pipelined requests are delivered one at a time, in order", "[http]") {
+  Collector c;
+  HttpRequestParser p(&c, HttpLimits{});
+  auto st = p.Execute("GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: y\r\n\r\n");
+  CHECK(st == HttpRequestParser::State::kPaused);
+  REQUIRE(c.requests.size() == 1);
+  CHECK(c.requests[0].url == "/a");
+  st = p.Resume();
+  REQUIRE(c.requests.size() == 2);
+  CHECK(c.requests[1].url == "/b");
+  CHECK(c.completed == 2);
+}
+
+TEST_CASE("chunked bodies are de-chunked", "[http]") {
+  Collector c;
+  HttpRequestParser p(&c, HttpLimits{});
+  ParseAll(p, "POST /u HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+              "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+  REQUIRE(c.requests.size() == 1);
+  CHECK(c.requests[0].chunked);
+  CHECK(c.bodies[0] == "hello world");
+}
+
+TEST_CASE("request smuggling shapes are refused with 400", "[http]") {
+  for (const char* req : {
+           "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+           "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc",
+           "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+           "GET / HTTP/1.1\r\nHo st: x\r\n\r\n",
+           "GET / HTTP/1.1\r\nHost : x\r\n\r\n",
+           "GET / HTTP/1.1\nHost: x\n\n",
+       }) {
+    Collector c;
+    HttpRequestParser p(&c, HttpLimits{});
+    INFO(req);
+    CHECK(ParseAll(p, req) == HttpRequestParser::State::kError);
+    CHECK(p.error_status() == 400);
+  }
+}
+
+TEST_CASE("limits map to 431, 413 and 505", "[http]") {
+  HttpLimits small;
+  small.max_header_bytes = 100;
+  small.max_headers = 3;
+  small.max_body_bytes = 10;
+  {
+    Collector c;
+    HttpRequestParser p(&c, small);
+    CHECK(ParseAll(p, "GET / HTTP/1.1\r\nA: " + std::string(200, 'x') + "\r\n\r\n") ==
+          HttpRequestParser::State::kError);
+    CHECK(p.error_status() == 431);
+  }
+  {
+    Collector c;
+    HttpRequestParser p(&c, small);
+    CHECK(ParseAll(p, "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n") ==
+          HttpRequestParser::State::kError);
+    CHECK(p.error_status() == 431);
+  }
+  {
+    Collector c;
+    HttpRequestParser p(&c, small);
+    CHECK(ParseAll(p, "POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n") ==
+          HttpRequestParser::State::kError);
+    CHECK(p.error_status() == 413);
+  }
+  {
+    Collector c;
+    HttpRequestParser p(&c, small);
+    CHECK(ParseAll(p, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nb\r\nhello world\r\n0\r\n\r\n") ==
+          HttpRequestParser::State::kError);
+    CHECK(p.error_status() == 413);
+  }
+  {
+    Collector c;
+    HttpRequestParser p(&c, HttpLimits{});
+    CHECK(ParseAll(p, "GET / HTTP/2.0\r\nHost: x\r\n\r\n") == HttpRequestParser::State::kError);
+    CHECK(p.error_status() == 505);
+  }
+}
+
+TEST_CASE("the environ follows PEP 3333", "[http]") {
+  Collector c;
+  HttpRequestParser p(&c, HttpLimits{});
+  ParseAll(p, "POST /a%20b/%7e?x=%20y HTTP/1.1\r\nHost: www.example.com\r\n"
+              "Content-Type: text/plain\r\nContent-Length: 2\r\nAccept: a\r\nAccept: b\r\n"
+              "Cookie: c=1\r\nCookie: d=2\r\nX_Sneaky: 1\r\nX-Forwarded-For: 1.2.3.4\r\n\r\nhi");
+  REQUIRE(c.requests.size() == 1);
+  rlb::lb::ConnectionInfo info{"10.0.0.1", "127.0.0.1", 5555, 8080};
+  auto env = rlb::lb::BuildEnviron(c.requests[0], info);
+  CHECK(Env(env, "REQUEST_METHOD") == "POST");
+  CHECK(Env(env, "SCRIPT_NAME") == "");
+  CHECK(Env(env, "PATH_INFO") == "/a b/~");
+  CHECK(Env(env, "QUERY_STRING") == "x=%20y");
+  CHECK(Env(env, "CONTENT_TYPE") == "text/plain");
+  CHECK(Env(env, "CONTENT_LENGTH") == "2");
+  CHECK(Env(env, "HTTP_HOST") == "www.example.com");
+  CHECK(Env(env, "HTTP_ACCEPT") == "a, b");
+  CHECK(Env(env, "HTTP_COOKIE") == "c=1; d=2");
+  CHECK(Env(env, "HTTP_X_SNEAKY") == "<missing>");
+  CHECK(Env(env, "HTTP_X_FORWARDED_FOR") == "1.2.3.4");
+  CHECK(Env(env, "HTTP_CONTENT_TYPE") == "<missing>");
+  CHECK(Env(env, "SERVER_NAME") == "127.0.0.1");
+  CHECK(Env(env, "SERVER_PORT") == "8080");
+  CHECK(Env(env, "SERVER_PROTOCOL") == "HTTP/1.1");
+  CHECK(Env(env, "REMOTE_ADDR") == "10.0.0.1");
+  CHECK(Env(env, "REMOTE_PORT") == "5555");
+  CHECK(Env(env, "wsgi.url_scheme") == "http");
+  CHECK(rlb::lb::PercentDecode("%41%zz%4") == "A%zz%4");
+}
+
+TEST_CASE("host classifier strips a leading www.", "[classifier]") {
+  auto c = Classifier::Create("zc.resumelb.lb:host_classifier");
+  REQUIRE(c.ok());
+  CHECK((*c)->Classify({{"HTTP_HOST", "www.example.com"}}) == "example.com");
+  CHECK((*c)->Classify({{"HTTP_HOST", "Example.com:80"}}) == "Example.com:80");
+  CHECK((*c)->Classify({}) == "");
+}
+
+TEST_CASE("regex classifier: the original's cases", "[classifier]") {
+  for (const char* spec : {R"x(zc.resumelb.lb:re_classifier("PATH_INFO",r"^/(?P<class>[^/]*)"))x",
+                           R"x(zc.resumelb.lb:re_classifier('PATH_INFO', r'^/(?P<class>[^/]*)'))x",
+                           "re:PATH_INFO:^/(?P<class>[^/]*)"}) {
+    INFO(spec);
+    auto c = Classifier::Create(spec);
+    REQUIRE(c.ok());
+    CHECK((*c)->Classify({{"PATH_INFO", ""}}) == "");
+    CHECK((*c)->Classify({}) == "");
+    CHECK((*c)->Classify({{"PATH_INFO", "/"}}) == "");
+    CHECK((*c)->Classify({{"PATH_INFO", "/foo"}}) == "foo");
+    CHECK((*c)->Classify({{"PATH_INFO", "/foo/bar/baz"}}) == "foo");
+  }
+  // The seed's own spelling (a search, not anchored).
+  auto seed = Classifier::Create(R"x(zc.resumelb.lb:re_classifier("PATH_INFO",r"/(?P<class>[^/]+)"))x");
+  REQUIRE(seed.ok());
+  CHECK((*seed)->Classify({{"PATH_INFO", "/app/x"}}) == "app");
+}
+
+TEST_CASE("regex classifier survives hostile input in linear time", "[classifier]") {
+  auto c = Classifier::Create("re:PATH_INFO:^(?P<class>(a+)+)$");
+  REQUIRE(c.ok());
+  std::string evil(100000, 'a');
+  evil += "!";
+  CHECK((*c)->Classify({{"PATH_INFO", evil}}) == "");  // catastrophic for backtracking engines
+}
+
+TEST_CASE("bad classifier specs are refused with a message", "[classifier]") {
+  for (const char* spec : {"bogus", "re:PATH_INFO:(unclosed", "re:PATH_INFO:/(?P<x>.*)",
+                           "zc.resumelb.lb:re_classifier(PATH_INFO, r'x')", "re::x"}) {
+    INFO(spec);
+    auto c = Classifier::Create(spec);
+    CHECK_FALSE(c.ok());
+    CHECK_FALSE(c.status().message().empty());
+  }
+}
