@@ -121,7 +121,7 @@ proto::Pairs BuildEnviron(const ParsedRequest& r, const ConnectionInfo& info) {
     bool merged = false;
     for (auto& [k, v] : hdrs) {
       if (k == key) {
-        if (key == "CONTENT_LENGTH") { merged = true; break; }  // identical, checked by the parser
+        if (key == "CONTENT_LENGTH") { merged = true; break; }  // llhttp refuses repeats
         v += key == "HTTP_COOKIE" ? "; " : ", ";
         v += value;
         merged = true;

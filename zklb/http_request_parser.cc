@@ -129,6 +129,11 @@ int HttpRequestParser::OnHeadersComplete(llhttp_t* p) {
   if (r.content_length && *r.content_length > self->limits_.max_body_bytes) {
     return self->Fail(413, "request body too large");
   }
+  if (r.http_minor == 1) {  // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400
+    bool has_host = false;
+    for (const auto& [name, value] : r.headers) has_host = has_host || IEquals(name, "Host");
+    if (!has_host) return self->Fail(400, "missing Host header");
+  }
   r.keep_alive = llhttp_should_keep_alive(p) != 0;
   self->headers_done_ = true;
   self->handler_->OnRequestHeaders(r);

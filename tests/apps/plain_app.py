@@ -198,6 +198,67 @@ def raw_application(environ, start_response):
     if path == '/no-start-response':
         return [b'oops']
 
+    if path == '/inputinfo':
+        # What the worker gave as wsgi.input (under the validator's wrapper): its type, the
+        # file it reads from (for a spooled body), and the body's length and sha256.
+        inp = environ['wsgi.input']
+        raw = getattr(inp, 'input', inp)
+        target = None
+        try:
+            target = os.readlink('/proc/self/fd/%d' % raw.fileno())
+        except (AttributeError, OSError, io.UnsupportedOperation):
+            pass
+        h = hashlib.sha256()
+        n = 0
+        while True:
+            data = inp.read(65536)
+            if not data:
+                break
+            h.update(data)
+            n += len(data)
+        body = json.dumps({'type': type(raw).__name__, 'file': target, 'length': n,
+                           'sha256': h.hexdigest(),
+                           'content_length': environ.get('CONTENT_LENGTH')}).encode()
+        start_response('200 OK', [('Content-Type', 'application/json'),
+                                  ('Content-Length', str(len(body)))])
+        return [body]
+
+    if path == '/exc-info-after-headers':
+        # start_response with exc_info once the headers are out: PEP 3333 says it re-raises.
+        def gen():
+            yield b'partial'
+            try:
+                raise ValueError('too late to replace the response')
+            except ValueError:
+                start_response('500 Internal Server Error', text, sys.exc_info())
+            yield b'never sent'
+        start_response('200 OK', text)
+        return ClosingIterable(gen(), path)
+
+    if path == '/lazy-error':
+        # A generator that raises before calling start_response (so before any output).
+        def gen():
+            raise RuntimeError('boom inside a lazy generator')
+            yield b''  # noqa: unreachable; makes this a generator
+        return ClosingIterable(gen(), path)
+
+    if path.startswith('/env/'):
+        # Any path under /env/: the environ as JSON (like /environ) plus the worker's pid,
+        # so load-balancer tests can check PATH_INFO decoding and route by path prefix.
+        keys = {k: (v if isinstance(v, (str, int, float, bool)) or v is None else repr(v))
+                for k, v in environ.items()}
+        keys['pid'] = os.getpid()
+        body = json.dumps(keys, sort_keys=True).encode()
+        start_response('200 OK', [('Content-Type', 'application/json'),
+                                  ('Content-Length', str(len(body)))])
+        return [body]
+
+    if path.endswith('/pid'):
+        # /<anything>/pid: like /pid ("<pid> <request class>"), for path-based classifiers.
+        body = ('%d %s\n' % (os.getpid(), environ['zc.resumelb.request_class'])).encode()
+        start_response('200 OK', text + [('Content-Length', str(len(body)))])
+        return [body]
+
     body = b'not found\n'
     start_response('404 Not Found', text + [('Content-Length', str(len(body)))])
     return [body]
@@ -207,3 +268,19 @@ import warnings
 warnings.simplefilter("error", wsgiref.validate.WSGIWarning)
 
 application = wsgiref.validate.validator(raw_application)
+
+
+def make_app(global_conf=None, **local_conf):
+    """Paste Deploy app factory (``use = call:plain_app:make_app`` or
+    ``paste.app_factory = plain_app:make_app``): the validated app, plus ``/config`` which
+    answers the factory's arguments as JSON."""
+    conf = {'global': sorted((global_conf or {}).keys()), 'local': dict(local_conf)}
+
+    def app(environ, start_response):
+        if environ.get('PATH_INFO') == '/config':
+            body = json.dumps(conf, sort_keys=True).encode()
+            start_response('200 OK', [('Content-Type', 'application/json'),
+                                      ('Content-Length', str(len(body)))])
+            return [body]
+        return raw_application(environ, start_response)
+    return wsgiref.validate.validator(app)

@@ -80,6 +80,7 @@ TEST_CASE("request smuggling shapes are refused with 400", "[http]") {
            "GET / HTTP/1.1\r\nHo st: x\r\n\r\n",
            "GET / HTTP/1.1\r\nHost : x\r\n\r\n",
            "GET / HTTP/1.1\nHost: x\n\n",
+           "GET / HTTP/1.1\r\nAccept: */*\r\n\r\n",  // HTTP/1.1 without Host
        }) {
     Collector c;
     HttpRequestParser p(&c, HttpLimits{});
@@ -118,7 +119,7 @@ TEST_CASE("limits map to 431, 413 and 505", "[http]") {
   {
     Collector c;
     HttpRequestParser p(&c, small);
-    CHECK(ParseAll(p, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nb\r\nhello world\r\n0\r\n\r\n") ==
+    CHECK(ParseAll(p, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nb\r\nhello world\r\n0\r\n\r\n") ==
           HttpRequestParser::State::kError);
     CHECK(p.error_status() == 413);
   }

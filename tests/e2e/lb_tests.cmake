@@ -1,0 +1,10 @@
+# resumelb (load balancer) end-to-end test modules, for tests/e2e/CMakeLists.txt to add to
+# its list, e.g. include(lb_tests.cmake) then list(APPEND RLB_E2E_MODULES ${RLB_LB_E2E_MODULES})
+# before its foreach. Each runs as `/usr/bin/python3 -m unittest -v MODULE` in this directory.
+set(RLB_LB_E2E_MODULES
+  test_lb_routing
+  test_lb_http
+  test_lb_failures
+  test_lb_bad_input
+  test_lb_status_ops
+)
