@@ -1,6 +1,8 @@
 // AppThreadPool: a plain job queue with a fixed set of threads.
 #include "zkworker/app_thread_pool.h"
 
+#include <chrono>
+
 namespace rlb::worker {
 
 AppThreadPool::AppThreadPool(int threads) {
@@ -20,6 +22,12 @@ void AppThreadPool::Submit(std::function<void()> job) {
 size_t AppThreadPool::queued() const {
   std::lock_guard<std::mutex> lock(mu_);
   return jobs_.size();
+}
+
+bool AppThreadPool::WaitIdle(double seconds) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return idle_cv_.wait_for(lock, std::chrono::duration<double>(seconds),
+                           [this] { return running_ == 0 && jobs_.empty(); });
 }
 
 void AppThreadPool::Stop() {
@@ -43,8 +51,14 @@ void AppThreadPool::Run() {
       if (jobs_.empty()) return;  // stopping and drained
       job = std::move(jobs_.front());
       jobs_.pop_front();
+      ++running_;
     }
     job();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      --running_;
+    }
+    idle_cv_.notify_all();
   }
 }
 

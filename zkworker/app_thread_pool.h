@@ -22,6 +22,8 @@ class AppThreadPool {
   void Submit(std::function<void()> job);
   // Runs the queued jobs, then joins every thread.
   void Stop();
+  // Waits up to `seconds` for every thread to be idle with nothing queued.
+  bool WaitIdle(double seconds);
   size_t queued() const;
 
  private:
@@ -30,6 +32,8 @@ class AppThreadPool {
   std::condition_variable cv_;
   std::deque<std::function<void()>> jobs_;  // guarded by mu_
   bool stopping_ = false;                   // guarded by mu_
+  int running_ = 0;                         // guarded by mu_: jobs being run
+  std::condition_variable idle_cv_;
   std::vector<std::thread> threads_;
 };
 

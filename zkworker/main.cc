@@ -371,6 +371,15 @@ int main(int argc, char** argv) {
 
   uv_run(loop, UV_RUN_DEFAULT);
 
+  if (server.drain_expired() && !pool.WaitIdle(2.0)) {
+    // The application did not return even after its requests were cancelled: joining its
+    // threads or finalizing Python would hang. The résumé was saved; leave now.
+    LOG(WARNING) << "application threads still busy after the drain timeout; exiting";
+    host.Trace("X", "0", "");
+    google::FlushLogFiles(google::GLOG_INFO);
+    std::fflush(nullptr);
+    _exit(0);
+  }
   pool.Stop();
   host.Trace("X", "0", "");
   host.Finalize();

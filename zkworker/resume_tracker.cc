@@ -55,7 +55,7 @@ void ResumeTracker::Load(const std::map<std::string, double>& saved) {
   for (const auto& [cls, score] : saved) {
     if (!(score > 0) || !std::isfinite(score)) continue;
     double weight = history_;
-    stats_[cls] = ClassStats{generation_, weight / score, weight};
+    stats_[cls] = ClassStats{generation_, weight / score, weight, score};
   }
 }
 
@@ -72,6 +72,7 @@ bool ResumeTracker::Record(const std::string& request_class, double elapsed) {
   s.time = s.time * f + elapsed;
   s.count = s.count * f + 1;
   s.generation = generation;
+  s.loaded = 0;
   generation_ = generation;
   if (generation % static_cast<uint64_t>(history_) != 0) return false;
   // Prune classes unseen for more than max_skill_age requests.
@@ -86,7 +87,11 @@ std::map<std::string, double> ResumeTracker::Snapshot() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::map<std::string, double> out;
   for (const auto& [cls, s] : stats_) {
-    if (s.time > 0) out[cls] = s.count / s.time;
+    if (s.loaded > 0) {
+      out[cls] = s.loaded;
+    } else if (s.time > 0) {
+      out[cls] = s.count / s.time;
+    }
   }
   return out;
 }

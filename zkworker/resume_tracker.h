@@ -55,6 +55,7 @@ class ResumeTracker {
     uint64_t generation;  // when last updated
     double time;          // decayed total service time
     double count;         // decayed request count
+    double loaded = 0;    // a score loaded from the file, reported exactly until updated
   };
   mutable std::mutex mu_;
   int history_;

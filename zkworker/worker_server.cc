@@ -288,6 +288,7 @@ void WorkerServer::Shutdown(std::function<void()> done) {
   uv_timer_start(&drain_timer_, [](uv_timer_t* t) {
     auto* self = static_cast<WorkerServer*>(t->data);
     LOG(WARNING) << "drain timeout: cancelling " << self->in_flight_ << " request(s)";
+    self->drain_expired_ = true;  // finish even if the application never returns
     auto conns = self->connections_;
     for (auto& [id, conn] : conns) conn->Close("drain timeout");
     self->MaybeFinishShutdown();
@@ -296,9 +297,12 @@ void WorkerServer::Shutdown(std::function<void()> done) {
 }
 
 void WorkerServer::MaybeFinishShutdown() {
-  if (!draining_ || !shutdown_done_ || in_flight_ > 0) return;
-  for (auto& [id, conn] : connections_) {
-    if (conn->active_requests() > 0) return;
+  if (!draining_ || !shutdown_done_) return;
+  if (!drain_expired_) {
+    if (in_flight_ > 0) return;
+    for (auto& [id, conn] : connections_) {
+      if (conn->active_requests() > 0) return;
+    }
   }
   // Closing a connection calls back into this function (ConnectionClosed): take the
   // completion first so that nested call returns at once instead of closing handles twice.

@@ -123,6 +123,8 @@ class WorkerServer {
   void ConnectionClosed(WorkerConnection* conn);
   proto::ResumeEntries ResumeEntries() const { return tracker_->Entries(); }
   bool draining() const { return draining_; }
+  // The drain timeout expired: requests may still be running in the application.
+  bool drain_expired() const { return drain_expired_; }
   size_t in_flight() const { return in_flight_; }
   // Completes a Shutdown() once nothing is in flight (loop thread).
   void MaybeFinishShutdown();
@@ -144,6 +146,7 @@ class WorkerServer {
   std::map<int, std::shared_ptr<WorkerConnection>> connections_;  // by connection id
   size_t in_flight_ = 0;  // requests dispatched to the app pool and not finished
   bool draining_ = false;
+  bool drain_expired_ = false;
   std::function<void()> shutdown_done_;
   uv_timer_t drain_timer_;
   bool drain_timer_started_ = false;

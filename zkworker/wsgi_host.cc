@@ -221,6 +221,16 @@ Status WsgiHost::Init() {
   if (PyImport_AppendInittab("_resumelb", &InitModule) != 0) {
     return Status::IOError("cannot register the _resumelb module");
   }
+  // UTF-8 mode: files (ini files, templates) read as UTF-8 whatever the locale (systemd
+  // often gives services the C locale, where Python would default to ASCII).
+  PyPreConfig preconfig;
+  PyPreConfig_InitIsolatedConfig(&preconfig);
+  preconfig.utf8_mode = 1;
+  PyStatus pre = Py_PreInitialize(&preconfig);
+  if (PyStatus_Exception(pre)) {
+    return Status::IOError(std::string("cannot start Python: ") +
+                           (pre.err_msg ? pre.err_msg : "unknown error"));
+  }
   PyConfig config;
   PyConfig_InitIsolatedConfig(&config);
   config.install_signal_handlers = 0;

@@ -41,3 +41,17 @@ def application(environ, start_response):
     start_response('200 OK', [('Content-Type', 'text/plain; charset=utf-8'),
                               ('Content-Length', str(len(body)))])
     return [body]
+
+
+def app_factory(global_conf, **local_conf):
+    """Paste Deploy factory: ``[app:main]`` with ``use = call:demo_app:app_factory``.
+
+    Optional keys: ``cache_sites`` and ``miss_cost`` (else $DEMO_CACHE_SITES and
+    $DEMO_MISS_COST, else 4 and 0.02 s).
+    """
+    global CACHE_SITES, MISS_COST
+    if local_conf.get('cache_sites'):
+        CACHE_SITES = int(local_conf['cache_sites'])
+    if local_conf.get('miss_cost'):
+        MISS_COST = float(local_conf['miss_cost'])
+    return application
