@@ -244,6 +244,17 @@ Status ParseHello(std::string_view payload, Hello* out) {
   return Status::OK();
 }
 
+Status CheckPeerHello(std::string_view payload, Hello* out) {
+  Status s = ParseHello(payload, out);
+  if (!s.ok()) return s;
+  if (out->version != kProtocolVersion) {
+    return Status::ProtocolError("peer speaks protocol version " + std::to_string(out->version) +
+                                 ", this side speaks version " +
+                                 std::to_string(kProtocolVersion));
+  }
+  return Status::OK();
+}
+
 Status ParseResume(std::string_view payload, ResumeEntries* out) {
   Reader r(payload);
   uint32_t n;

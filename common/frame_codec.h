@@ -98,6 +98,8 @@ void EncodeResponseEnd(std::string* out, uint32_t rno, Outcome outcome);
 
 // --- Decoding one payload (Frame::payload) into a message. ---
 Status ParseHello(std::string_view payload, Hello* out);
+// ParseHello, then refuses a peer that does not speak kProtocolVersion.
+Status CheckPeerHello(std::string_view payload, Hello* out);
 Status ParseResume(std::string_view payload, ResumeEntries* out);
 Status ParseRequest(std::string_view payload, Request* out);
 Status ParseResponse(std::string_view payload, Response* out);

@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "common/logging_setup.h"
+#include "common/shutdown_signals.h"
 #include "status/status_server.h"
 #include "zklb/classifier.h"
 #include "zklb/lb_command_line.h"
@@ -84,27 +85,10 @@ int main(int argc, char** argv) {
             << ", " << workers.size() << " worker address" << (workers.size() == 1 ? "" : "es")
             << ")";
 
-  uv_signal_t sigterm, sigint;
-  struct Ctx {
-    rlb::lb::LoadBalancer* lb;
-    rlb::StatusServer* status;
-    uv_signal_t* handles[2];
-  } ctx{&lb, status.get(), {&sigterm, &sigint}};
-  for (uv_signal_t* h : ctx.handles) {
-    uv_signal_init(loop, h);
-    h->data = &ctx;
-  }
-  auto on_signal = [](uv_signal_t* h, int signum) {
-    auto* c = static_cast<Ctx*>(h->data);
-    LOG(INFO) << "received signal " << signum << ": shutting down";
-    if (c->status) c->status->Close();
-    for (uv_signal_t* sh : c->handles) uv_signal_stop(sh);
-    c->lb->Shutdown([c] {
-      for (uv_signal_t* sh : c->handles) uv_close(reinterpret_cast<uv_handle_t*>(sh), nullptr);
-    });
-  };
-  uv_signal_start(&sigterm, on_signal, SIGTERM);
-  uv_signal_start(&sigint, on_signal, SIGINT);
+  rlb::ShutdownSignals signals(loop, [&](int) {
+    if (status) status->Close();
+    lb.Shutdown([&signals] { signals.Close(); });
+  });
   uv_run(loop, UV_RUN_DEFAULT);
   LOG(INFO) << "exiting";
   return 0;

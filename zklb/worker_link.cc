@@ -163,13 +163,8 @@ Status WorkerLink::HandleFrame(const proto::Frame& frame) {
       return Status::ProtocolError(std::string(proto::KindName(frame.kind)) + " before HELLO");
     }
     proto::Hello hello;
-    Status s = proto::ParseHello(frame.payload, &hello);
+    Status s = proto::CheckPeerHello(frame.payload, &hello);
     if (!s.ok()) return s;
-    if (hello.version != proto::kProtocolVersion) {
-      return Status::ProtocolError("worker speaks protocol version " +
-                                   std::to_string(hello.version) + ", this LB speaks " +
-                                   std::to_string(proto::kProtocolVersion));
-    }
     got_hello_ = true;
     return Status::OK();
   }

@@ -145,35 +145,42 @@ void ZkDiscovery::OnChildren(const std::optional<std::vector<std::string>>& chil
   }
 }
 
-void ZkDiscovery::OnSettings(const std::optional<std::string>& data) {
+Status ParseLbSettingsJson(std::string_view json, PoolSettings* out,
+                           std::map<std::string, std::string>* sources) {
   std::map<std::string, std::string> raw;
-  std::map<std::string, std::string> sources;
-  for (const char* k : {"variance", "backlog_history", "unskilled_score"}) sources[k] = "default";
-  if (data && !data->empty()) {
+  std::map<std::string, std::string> src;
+  for (const char* k : {"variance", "backlog_history", "unskilled_score"}) src[k] = "default";
+  if (!json.empty()) {
     rapidjson::Document doc;
-    doc.Parse(data->c_str(), data->size());
+    doc.Parse(json.data(), json.size());
     if (doc.HasParseError() || !doc.IsObject()) {
-      LOG(WARNING) << path_ << ": data is not a JSON object; settings unchanged";
-      return;
+      return Status::InvalidArgument("data is not a JSON object");
     }
-    for (auto& [name, source] : sources) {
+    for (auto& [name, source] : src) {
       if (!doc.HasMember(name.c_str())) continue;
       auto text = SettingText(doc[name.c_str()]);
-      if (!text) {
-        LOG(WARNING) << path_ << ": setting " << name << " is not a number; settings unchanged";
-        return;
-      }
+      if (!text) return Status::InvalidArgument("setting " + name + " is not a number");
       raw[name] = *text;
       source = "zookeeper";
     }
   }
   PoolSettings settings;
   Status s = ParsePoolSettings(raw, &settings);
+  if (!s.ok()) return s;
+  *out = settings;
+  *sources = std::move(src);
+  return Status::OK();
+}
+
+void ZkDiscovery::OnSettings(const std::optional<std::string>& data) {
+  PoolSettings settings;
+  std::map<std::string, std::string> sources;
+  Status s = ParseLbSettingsJson(data ? *data : std::string(), &settings, &sources);
   if (!s.ok()) {
     LOG(WARNING) << path_ << ": " << s.message() << "; settings unchanged";
     return;
   }
-  setting_sources_ = sources;
+  setting_sources_ = std::move(sources);
   lb_->UpdateSettings(settings);
   LOG(INFO) << "settings: variance=" << settings.variance
             << " backlog_history=" << settings.backlog_history

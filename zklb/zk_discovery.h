@@ -25,6 +25,12 @@
 
 namespace rlb::lb {
 
+// Parses the LB settings in PATH's JSON data (numbers or numeric strings; a missing key is
+// its default). *sources gets "zookeeper" or "default" per setting. On error nothing is
+// written and the Status names the problem.
+Status ParseLbSettingsJson(std::string_view json, PoolSettings* out,
+                           std::map<std::string, std::string>* sources);
+
 class ZkDiscovery {
  public:
   ZkDiscovery(uv_loop_t* loop, ZkSession* zk, LoadBalancer* lb, std::string path,

@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "common/logging_setup.h"
+#include "common/shutdown_signals.h"
 #include "common/zk_session.h"
 #include "status/status_server.h"
 #include "zklb/classifier.h"
@@ -103,32 +104,15 @@ int main(int argc, char** argv) {
   LOG(INFO) << "zkresumelb listening on " << lb.address().ToString() << " (pid " << getpid()
             << ", ZooKeeper " << zk_hosts << " " << path << ")";
 
-  uv_signal_t sigterm, sigint;
-  struct Ctx {
-    rlb::lb::LoadBalancer* lb;
-    rlb::StatusServer* status;
-    rlb::ZkSession* zk;
-    rlb::lb::ZkDiscovery* discovery;
-    uv_signal_t* handles[2];
-  } ctx{&lb, status.get(), &zk, &discovery, {&sigterm, &sigint}};
-  for (uv_signal_t* h : ctx.handles) {
-    uv_signal_init(loop, h);
-    h->data = &ctx;
-  }
-  auto on_signal = [](uv_signal_t* h, int signum) {
-    auto* c = static_cast<Ctx*>(h->data);
-    LOG(INFO) << "received signal " << signum << ": deregistering, then draining";
-    c->discovery->Deregister();  // no new traffic from clients that look us up
-    if (c->status) c->status->Close();
-    for (uv_signal_t* sh : c->handles) uv_signal_stop(sh);
-    c->lb->Shutdown([c] {
-      c->discovery->Stop();
-      c->zk->Close();
-      for (uv_signal_t* sh : c->handles) uv_close(reinterpret_cast<uv_handle_t*>(sh), nullptr);
+  rlb::ShutdownSignals signals(loop, [&](int) {
+    discovery.Deregister();  // deregister first: new clients stop finding this LB
+    if (status) status->Close();
+    lb.Shutdown([&] {
+      discovery.Stop();
+      zk.Close();
+      signals.Close();
     });
-  };
-  uv_signal_start(&sigterm, on_signal, SIGTERM);
-  uv_signal_start(&sigint, on_signal, SIGINT);
+  });
   uv_run(loop, UV_RUN_DEFAULT);
   LOG(INFO) << "exiting";
   return 0;

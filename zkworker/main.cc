@@ -27,6 +27,7 @@
 
 #include "common/logging_setup.h"
 #include "common/net_address.h"
+#include "common/shutdown_signals.h"
 #include "common/zk_session.h"
 #include "zkworker/app_thread_pool.h"
 #include "zkworker/resume_tracker.h"
@@ -310,36 +311,12 @@ int main(int argc, char** argv) {
     }
     // Live settings: history and max_skill_age; a key removed reverts to its default.
     zk->WatchData(node, [&tracker, node](const std::optional<std::string>& data) {
-      int history = rlb::worker::kDefaultHistory;
-      int max_skill_age = 0;
-      if (data && !data->empty()) {
-        rapidjson::Document doc;
-        doc.Parse(data->c_str(), data->size());
-        if (doc.HasParseError() || !doc.IsObject()) {
-          LOG(WARNING) << node << ": data is not a JSON object; settings unchanged";
-          return;
-        }
-        auto read = [&doc, &node](const char* key, int* out) {
-          if (!doc.HasMember(key)) return true;
-          const auto& v = doc[key];
-          long long n = 0;
-          if (v.IsNumber()) {
-            n = static_cast<long long>(v.GetDouble());
-          } else if (v.IsString()) {
-            char* end = nullptr;
-            n = std::strtoll(v.GetString(), &end, 10);
-            if (!end || *end) n = -1;
-          } else {
-            n = -1;
-          }
-          if (n < 1 || n > 1000000000) {
-            LOG(WARNING) << node << ": invalid " << key << "; settings unchanged";
-            return false;
-          }
-          *out = static_cast<int>(n);
-          return true;
-        };
-        if (!read("history", &history) || !read("max_skill_age", &max_skill_age)) return;
+      int history, max_skill_age;
+      rlb::Status s = rlb::worker::ParseWorkerSettingsJson(data ? *data : std::string(),
+                                                           &history, &max_skill_age);
+      if (!s.ok()) {
+        LOG(WARNING) << node << ": " << s.message() << "; settings unchanged";
+        return;
       }
       tracker.UpdateSettings(history, max_skill_age);
       LOG(INFO) << "settings: history=" << tracker.history()
@@ -347,27 +324,13 @@ int main(int argc, char** argv) {
     });
   }
 
-  uv_signal_t sigterm, sigint;
-  uv_signal_init(loop, &sigterm);
-  uv_signal_init(loop, &sigint);
-  struct SignalCtx {
-    rlb::worker::WorkerServer* server;
-    rlb::ZkSession* zk;
-    uv_signal_t* handles[2];
-  } ctx{&server, zk.get(), {&sigterm, &sigint}};
-  sigterm.data = sigint.data = &ctx;
-  auto on_signal = [](uv_signal_t* h, int signum) {
-    auto* c = static_cast<SignalCtx*>(h->data);
-    LOG(INFO) << "received signal " << signum << ": shutting down";
-    if (c->zk) c->zk->UnregisterAll();  // deregister first, then drain
-    for (uv_signal_t* sh : c->handles) uv_signal_stop(sh);
-    c->server->Shutdown([c] {
-      if (c->zk) c->zk->Close();
-      for (uv_signal_t* sh : c->handles) uv_close(reinterpret_cast<uv_handle_t*>(sh), nullptr);
+  rlb::ShutdownSignals signals(loop, [&](int) {
+    if (zk) zk->UnregisterAll();  // deregister first, then drain
+    server.Shutdown([&] {
+      if (zk) zk->Close();
+      signals.Close();
     });
-  };
-  uv_signal_start(&sigterm, on_signal, SIGTERM);
-  uv_signal_start(&sigint, on_signal, SIGINT);
+  });
 
   uv_run(loop, UV_RUN_DEFAULT);
 

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -99,6 +100,37 @@ std::map<std::string, double> ResumeTracker::Snapshot() const {
 proto::ResumeEntries ResumeTracker::Entries() const {
   auto snap = Snapshot();
   return proto::ResumeEntries(snap.begin(), snap.end());
+}
+
+Status ParseWorkerSettingsJson(std::string_view json, int* history, int* max_skill_age) {
+  int h = kDefaultHistory;
+  int age = 0;
+  if (!json.empty()) {
+    rapidjson::Document doc;
+    doc.Parse(json.data(), json.size());
+    if (doc.HasParseError() || !doc.IsObject()) {
+      return Status::InvalidArgument("data is not a JSON object");
+    }
+    for (auto [key, out] : {std::pair{"history", &h}, std::pair{"max_skill_age", &age}}) {
+      if (!doc.HasMember(key)) continue;
+      const auto& v = doc[key];
+      double n = -1;
+      if (v.IsNumber()) {
+        n = v.GetDouble();
+      } else if (v.IsString()) {
+        char* end = nullptr;
+        n = std::strtod(v.GetString(), &end);
+        if (!end || *end || end == v.GetString()) n = -1;
+      }
+      if (!(n >= 1 && n <= 1e9)) {
+        return Status::InvalidArgument(std::string(key) + " must be a number from 1 to 1e9");
+      }
+      *out = static_cast<int>(n);  // 6.2 -> 6, as the original's int()
+    }
+  }
+  *history = h;
+  *max_skill_age = age;
+  return Status::OK();
 }
 
 Status LoadResumeFile(const std::string& path, std::map<std::string, double>* out) {

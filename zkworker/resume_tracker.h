@@ -65,6 +65,11 @@ class ResumeTracker {
   std::unordered_map<std::string, ClassStats> stats_;  // guarded by mu_
 };
 
+// Parses the worker settings in its ZooKeeper node's JSON data: history and max_skill_age
+// (positive integers, numbers or numeric strings). A missing key is its default
+// (kDefaultHistory; max_skill_age 0 = 10 x history). On error nothing is written.
+Status ParseWorkerSettingsJson(std::string_view json, int* history, int* max_skill_age);
+
 // The résumé file is a JSON object {"class": score, ...}.
 // Load: a missing file is an empty résumé (OK); an unreadable or corrupt one is an error the
 // caller logs as a warning before starting empty.

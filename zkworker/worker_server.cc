@@ -409,13 +409,8 @@ Status WorkerConnection::HandleFrame(const proto::Frame& frame) {
       return Status::ProtocolError(std::string(proto::KindName(frame.kind)) + " before HELLO");
     }
     proto::Hello hello;
-    Status s = proto::ParseHello(frame.payload, &hello);
+    Status s = proto::CheckPeerHello(frame.payload, &hello);
     if (!s.ok()) return s;
-    if (hello.version != proto::kProtocolVersion) {
-      return Status::ProtocolError("peer speaks protocol version " + std::to_string(hello.version) +
-                                   ", this worker speaks version " +
-                                   std::to_string(proto::kProtocolVersion));
-    }
     got_hello_ = true;
     VLOG(1) << "hello from " << peer_ << ": " << hello.role << " " << hello.software << " pid "
             << hello.pid;

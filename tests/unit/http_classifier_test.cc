@@ -1,12 +1,14 @@
 // HttpRequestParser, BuildEnviron and Classifier: the LB's request-side logic without I/O.
 #include <catch2/catch.hpp>
 
+#include <map>
 #include <string>
 #include <vector>
 
 #include "zklb/classifier.h"
 #include "zklb/client_connection.h"
 #include "zklb/http_request_parser.h"
+#include "zklb/zk_discovery.h"
 
 using rlb::lb::Classifier;
 using rlb::lb::HttpLimits;
@@ -203,5 +205,25 @@ TEST_CASE("bad classifier specs are refused with a message", "[classifier]") {
     auto c = Classifier::Create(spec);
     CHECK_FALSE(c.ok());
     CHECK_FALSE(c.status().message().empty());
+  }
+}
+
+TEST_CASE("LB settings from ZooKeeper JSON: sources, coercion, revert", "[settings]") {
+  rlb::lb::PoolSettings s;
+  std::map<std::string, std::string> src;
+  REQUIRE(rlb::lb::ParseLbSettingsJson(R"({"variance": 3, "backlog_history": "6.2"})", &s, &src).ok());
+  CHECK(s.variance == 3.0);
+  CHECK(s.backlog_history == 6);
+  CHECK(s.unskilled_score == 1.0);
+  CHECK(src["variance"] == "zookeeper");
+  CHECK(src["unskilled_score"] == "default");
+  REQUIRE(rlb::lb::ParseLbSettingsJson("{}", &s, &src).ok());
+  CHECK(s.variance == 1.0);  // removed keys revert to the pool's defaults
+  CHECK(s.backlog_history == 9);
+  CHECK(src["variance"] == "default");
+  for (const char* bad : {"nope", R"({"variance": "x"})", R"({"backlog_history": 0})",
+                          R"({"variance": [1]})"}) {
+    INFO(bad);
+    CHECK_FALSE(rlb::lb::ParseLbSettingsJson(bad, &s, &src).ok());
   }
 }

@@ -101,3 +101,27 @@ TEST_CASE("resume file round trip, missing and corrupt files", "[resume]") {
   std::remove(path.c_str());
   rmdir(dir);
 }
+
+TEST_CASE("worker settings from ZooKeeper JSON: coercion, defaults, errors", "[resume]") {
+  int h = -1, age = -1;
+  REQUIRE(rlb::worker::ParseWorkerSettingsJson("", &h, &age).ok());
+  CHECK(h == 9999);
+  CHECK(age == 0);
+  REQUIRE(rlb::worker::ParseWorkerSettingsJson(R"({"history": 32, "max_skill_age": 90})", &h, &age).ok());
+  CHECK(h == 32);
+  CHECK(age == 90);
+  REQUIRE(rlb::worker::ParseWorkerSettingsJson(R"({"max_skill_age": 99})", &h, &age).ok());
+  CHECK(h == 9999);  // a removed key reverts to its default
+  CHECK(age == 99);
+  REQUIRE(rlb::worker::ParseWorkerSettingsJson(R"({"history": "5", "x": 1})", &h, &age).ok());
+  CHECK(h == 5);
+  REQUIRE(rlb::worker::ParseWorkerSettingsJson(R"({"history": 6.2})", &h, &age).ok());
+  CHECK(h == 6);
+  h = 7;
+  for (const char* bad : {"[1]", "{", R"({"history": 0})", R"({"history": "x"})",
+                          R"({"max_skill_age": -3})", R"({"history": null})"}) {
+    INFO(bad);
+    CHECK_FALSE(rlb::worker::ParseWorkerSettingsJson(bad, &h, &age).ok());
+    CHECK(h == 7);  // untouched on error
+  }
+}
