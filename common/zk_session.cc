@@ -79,7 +79,11 @@ std::string ZkSession::StateName() const {
 }
 
 Status ZkSession::Start() {
-  zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR);  // the default is very chatty
+  // The client library's own logging is off: even at ERROR level it prints a line per
+  // reconnection attempt (dozens per second while ZooKeeper is down). ZkSession reports the
+  // states itself: connection lost / restored, session expired, and "not reachable" at most
+  // every 10 s.
+  zoo_set_debug_level(static_cast<ZooLogLevel>(0));
   Open();
   if (!zh_) return Status::IOError("cannot create a ZooKeeper handle for " + hosts_ + ": " +
                                    std::strerror(errno));
@@ -342,7 +346,9 @@ void ZkSession::Create(const std::string& path) {
 
 void ZkSession::UnregisterAll() {
   for (auto& [path, r] : registrations_) {
-    if (r.created && zh_) {
+    // A create still in flight may have succeeded: delete after it (a session's requests
+    // are processed in order; a delete of a node that was not created is harmless).
+    if ((r.created || r.in_progress) && zh_) {
       auto* call = new Call{this, mailbox_.get(), gen_, [](int, std::string, std::vector<std::string>) {}};
       if (zoo_adelete(zh_, path.c_str(), -1, &VoidCompletion, call) != ZOK) delete call;
       LOG(INFO) << "deregistered " << path;

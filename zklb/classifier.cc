@@ -119,6 +119,15 @@ StatusOr<std::shared_ptr<Classifier>> Classifier::Create(std::string_view spec) 
 }
 
 std::string Classifier::Classify(const proto::Pairs& environ) const {
+  std::string cls = ClassifyUnbounded(environ);
+  // A REQUEST's class is at most kMaxClassBytes on the wire: a longer one (a 5 KB Host
+  // header) would make the worker drop the whole connection as malformed, failing every
+  // request in flight on it (caught by fuzz_http_request). The prefix is as good a class.
+  if (cls.size() > proto::kMaxClassBytes) cls.resize(proto::kMaxClassBytes);
+  return cls;
+}
+
+std::string Classifier::ClassifyUnbounded(const proto::Pairs& environ) const {
   switch (kind_) {
     case Kind::kNone:
       return "";

@@ -28,12 +28,14 @@ class Classifier {
  public:
   static StatusOr<std::shared_ptr<Classifier>> Create(std::string_view spec);
   ~Classifier();
+  // The class, at most proto::kMaxClassBytes long (longer ones are cut to that length).
   std::string Classify(const proto::Pairs& environ) const;
   const std::string& description() const { return description_; }
 
  private:
   enum class Kind { kHost, kNone, kRegex };
   Classifier() = default;
+  std::string ClassifyUnbounded(const proto::Pairs& environ) const;
   Kind kind_ = Kind::kHost;
   std::string key_;
   std::unique_ptr<re2::RE2> regex_;

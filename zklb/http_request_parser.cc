@@ -123,18 +123,35 @@ int HttpRequestParser::OnHeadersComplete(llhttp_t* p) {
   if (r.chunked && content_lengths > 0) {
     return self->Fail(400, "both Content-Length and Transfer-Encoding");
   }
+  // Only "Transfer-Encoding: chunked", once: llhttp takes any list ending in chunked
+  // ("identity, chunked", or two header lines), which another parser may frame differently.
+  int transfer_encodings = 0;
+  for (const auto& [name, value] : r.headers) {
+    if (!IEquals(name, "Transfer-Encoding")) continue;
+    std::string_view v = value;
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    if (++transfer_encodings > 1 || !IEquals(v, "chunked")) {
+      return self->Fail(400, "unsupported Transfer-Encoding");
+    }
+  }
   if ((p->flags & F_TRANSFER_ENCODING) && !r.chunked) {
     return self->Fail(400, "unsupported Transfer-Encoding");
   }
   if (r.content_length && *r.content_length > self->limits_.max_body_bytes) {
     return self->Fail(413, "request body too large");
   }
-  if (r.http_minor == 1) {  // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400
-    bool has_host = false;
-    for (const auto& [name, value] : r.headers) has_host = has_host || IEquals(name, "Host");
-    if (!has_host) return self->Fail(400, "missing Host header");
-  }
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host, or any request with more than one
+  // Host header line, is a 400.
+  int hosts = 0;
+  for (const auto& [name, value] : r.headers) hosts += IEquals(name, "Host") ? 1 : 0;
+  if (hosts > 1) return self->Fail(400, "more than one Host header");
+  if (r.http_minor == 1 && hosts == 0) return self->Fail(400, "missing Host header");
   r.keep_alive = llhttp_should_keep_alive(p) != 0;
+  // The LB never switches protocols: CONNECT and "Upgrade:" requests (curl --http2 sends
+  // "Upgrade: h2c") are ordinary requests. Left set, llhttp would stop at the end of the
+  // headers: a CONNECT's Content-Length body would be parsed as the next request, and every
+  // later request on the connection would fail with HPE_PAUSED_UPGRADE (found by fuzzing).
+  p->upgrade = 0;
   self->headers_done_ = true;
   self->handler_->OnRequestHeaders(r);
   return 0;
@@ -154,11 +171,41 @@ int HttpRequestParser::OnMessageComplete(llhttp_t* p) {
   auto* self = Self(p);
   self->in_message_ = false;
   self->headers_done_ = false;
+  self->scanning_head_ = true;  // the next bytes (kept, re-fed by Resume) start a new head
+  self->head_started_ = false;
+  self->line_empty_ = true;
+  self->prev_byte_ = 0;
   self->handler_->OnRequestComplete();
   return HPE_PAUSED;  // one request at a time: responses go out in order
 }
 
+bool HttpRequestParser::ScanHead(const char* data, size_t len) {
+  for (size_t i = 0; i < len && scanning_head_; ++i) {
+    char c = data[i];
+    if (c == '\n') {
+      if (prev_byte_ != '\r') {
+        Fail(400, "bare LF in the request head");
+        return false;
+      }
+      if (line_empty_ && head_started_) scanning_head_ = false;  // the empty line: head done
+      line_empty_ = true;  // (empty lines before the request line are ignored, RFC 9112 §2.2)
+    } else if (c != '\r') {
+      if (line_empty_ && head_started_ && (c == ' ' || c == '\t')) {
+        Fail(400, "obs-fold (a header line starting with whitespace)");
+        return false;
+      }
+      line_empty_ = false;
+      head_started_ = true;
+    }
+    prev_byte_ = c;
+  }
+  return true;
+}
+
 HttpRequestParser::State HttpRequestParser::Run(const char* data, size_t len) {
+  // The scan only ever covers head bytes: it stops at the end of a head, and the bytes
+  // after a completed request come back through Resume() once the scanner is reset.
+  if (scanning_head_ && !ScanHead(data, len)) return State::kError;
   llhttp_errno_t err = llhttp_execute(&parser_, data, len);
   if (err == HPE_OK) return State::kOk;
   if (err == HPE_PAUSED) {
@@ -172,8 +219,16 @@ HttpRequestParser::State HttpRequestParser::Run(const char* data, size_t len) {
   if (error_status_ == 0) {
     switch (err) {
       case HPE_INVALID_VERSION:
-        error_status_ = 505;
-        error_reason_ = "HTTP version not supported";
+        // A 1.0/1.1 version followed by garbage or a bare CR is a malformed request line;
+        // only a version other than 1.x is a 505.
+        if (parser_.http_major == 1 && parser_.http_minor <= 1) {
+          error_status_ = 400;
+          error_reason_ = std::string("malformed request line: ") +
+                          (parser_.reason ? parser_.reason : "bad version");
+        } else {
+          error_status_ = 505;
+          error_reason_ = "HTTP version not supported";
+        }
         break;
       case HPE_INVALID_METHOD:
         error_status_ = 400;  // strict llhttp rejects unknown methods outright

@@ -84,6 +84,7 @@ class HttpRequestParser {
   static int OnMessageComplete(llhttp_t* p);
   int Fail(int status, std::string reason);
   bool CountHeaderBytes(size_t len);
+  bool ScanHead(const char* data, size_t len);
   State Run(const char* data, size_t len);
 
   Handler* handler_;
@@ -98,6 +99,14 @@ class HttpRequestParser {
   size_t header_bytes_ = 0;
   uint64_t body_bytes_ = 0;
   std::string kept_;  // bytes after a paused request
+  // Line structure of the request head, checked on the raw bytes before llhttp sees them:
+  // llhttp 8 accepts a bare LF ending the request line or the head, and obs-fold, which a
+  // front end may read differently (request smuggling). From the first byte of a request
+  // to the empty line ending its head; reset when the request completes.
+  bool scanning_head_ = true;
+  bool head_started_ = false;  // a non-empty line of this head was seen
+  bool line_empty_ = true;     // nothing but CR on the current line so far
+  char prev_byte_ = 0;
   int error_status_ = 0;
   std::string error_reason_;
 };

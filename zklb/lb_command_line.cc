@@ -153,8 +153,14 @@ StatusOr<LbOptions> OptionsFromFlags(double variance_default) {
   o.access_log = FLAGS_access_log;
   o.disconnect_message_file = FLAGS_disconnect_message;
   o.status_socket = FLAGS_status_server;
+  // Durations become libuv milliseconds (uint64_t): infinite, NaN or absurdly large values
+  // would overflow that conversion (found by fuzzing), so they are refused here.
+  constexpr double kMaxSeconds = 1e9;  // ~31 years
   auto positive = [](double v, const char* name) -> Status {
-    if (!(v > 0)) return Status::InvalidArgument(std::string("--") + name + " must be > 0");
+    if (!(v > 0 && v <= kMaxSeconds)) {
+      return Status::InvalidArgument(std::string("--") + name +
+                                     " must be > 0 and at most 1e9 seconds");
+    }
     return Status::OK();
   };
   for (auto [v, name] : {std::pair{FLAGS_socket_timeout, "socket_timeout"},
@@ -175,7 +181,9 @@ StatusOr<LbOptions> OptionsFromFlags(double variance_default) {
   o.worker_keepalive = FLAGS_worker_keepalive;
   o.worker_timeout = FLAGS_worker_timeout;
   o.connect_timeout = FLAGS_connect_timeout;
-  if (FLAGS_drain_timeout < 0) return Status::InvalidArgument("--drain_timeout must be >= 0");
+  if (!(FLAGS_drain_timeout >= 0 && FLAGS_drain_timeout <= kMaxSeconds)) {
+    return Status::InvalidArgument("--drain_timeout must be >= 0 and at most 1e9 seconds");
+  }
   o.drain_timeout = FLAGS_drain_timeout;
   o.http_limits.max_header_bytes = FLAGS_max_header_bytes;
   o.http_limits.max_headers = FLAGS_max_headers;

@@ -74,8 +74,14 @@ void ZkDiscovery::Resolve() {
   std::string wanted = path_ + (path_ == "/" ? "" : "/") + "workers/providers";
   ResolveZkPath(zk_, wanted, [this, wanted](StatusOr<std::string> resolved) {
     if (!resolved.ok()) {
-      LOG(WARNING) << "cannot resolve " << wanted << ": " << resolved.status().message()
-                   << " (retrying)";
+      // Without a connection the failure says nothing about the path, and ZkSession
+      // already warns (every 10 s) that ZooKeeper is not reachable.
+      if (zk_->state() == ZkSession::State::kConnected) {
+        LOG(WARNING) << "cannot resolve " << wanted << ": " << resolved.status().message()
+                     << " (retrying)";
+      } else {
+        VLOG(1) << "cannot resolve " << wanted << ": " << resolved.status().message();
+      }
       uv_timer_start(&retry_timer_, [](uv_timer_t* t) {
         static_cast<ZkDiscovery*>(t->data)->Resolve();
       }, 2000, 0);

@@ -1,0 +1,313 @@
+"""ZooKeeper end to end: registration of zkworker and zkresumelb, workers joining and
+leaving the LB's pool at run time, LB restarts, symbolic links, the status document.
+
+Each test uses its own root path on the class's ZooKeeper server (tickTime 500 ms, so
+session timeouts from 1 to 10 s are granted).
+"""
+
+import os
+import signal
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+import zk_harness  # noqa: E402
+from harness import wait_for  # noqa: E402
+from zk_lb_harness import (node_data, node_owner, start_zklb, start_zkworker,  # noqa: E402
+                           wait_no_node, wait_node)
+
+ZK_TREE = os.path.join(harness.SOURCE_DIR, "deploy", "zk-tree")
+
+
+def non_loopback_ipv4() -> set:
+    """The primary IPv4 address of each interface, loopback excluded (SIOCGIFADDR)."""
+    import fcntl
+    import socket
+    import struct
+    out = set()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for _, name in socket.if_nameindex():
+            try:
+                res = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", name.encode()[:15]))
+            except OSError:
+                continue
+            ip = socket.inet_ntoa(res[20:24])
+            if not ip.startswith("127."):
+                out.add(ip)
+    return out
+
+
+class ZkRegistrationTest(zk_harness.ZooKeeperTestCase):
+    zk_tick_time = 500
+
+    @property
+    def hosts(self):
+        return self.zk_server.connection_string
+
+    def tree(self, root, lb_settings=None, worker_settings=None):
+        self.zk_server.create_tree(root, lb_settings, worker_settings)
+
+    # ------------------------------------------------------------------ workers
+
+    def test_worker_registers_ephemeral_node_with_pid_description_and_version(self):
+        self.tree("/wreg")
+        w = start_zkworker(self.sandbox, self.hosts, "/wreg/workers", version="1.2",
+                           description="blue pool")
+        owner = wait_node(self.zk_server, w.node)
+        self.assertNotEqual(owner, 0, "the registration must be ephemeral")
+        self.assertEqual(node_data(self.zk_server, w.node),
+                         {"pid": w.pid, "description": "blue pool", "version": "1.2"})
+        self.assertEqual(self.zk_server.children("/wreg/workers/providers"), [w.name])
+        # The owner is the worker's own session: it goes when the worker is killed.
+        w.proc.kill()
+        wait_no_node(self.zk_server, w.node, timeout=30)
+
+    def test_worker_without_description_or_version_registers_only_its_pid(self):
+        self.tree("/wbare")
+        w = start_zkworker(self.sandbox, self.hosts, "/wbare/workers")
+        wait_node(self.zk_server, w.node)
+        self.assertEqual(node_data(self.zk_server, w.node), {"pid": w.pid})
+
+    def test_sigterm_deregisters_before_draining(self):
+        self.tree("/wterm")
+        w = start_zkworker(self.sandbox, self.hosts, "/wterm/workers",
+                           session_timeout=10)
+        wait_node(self.zk_server, w.node)
+        # A request in flight keeps the worker draining for a while after SIGTERM.
+        conn = self.sandbox.connect(w.port)
+        env = harness.environ("/sleep", query="dur=3")
+        conn.send_request(1, "slow", env)
+        w.proc.wait_for_log(r"worker connected")
+        w.proc.send_signal(signal.SIGTERM)
+        wait_no_node(self.zk_server, w.node, timeout=1.5)
+        self.assertTrue(w.proc.alive(), "the node must go before the drain ends, not at exit")
+        status, _, body, outcome = conn.read_response(1, timeout=10)
+        self.assertEqual((status[:3], body, outcome), ("200", b"slept\n", "complete"))
+        self.assertEqual(w.proc.wait(15), 0)
+
+    def test_worker_ini_with_egg_zc_resumelb_zk(self):
+        self.tree("/wini", worker_settings={"history": 7})
+        ini = self.sandbox.write("zkworker.ini", f"""\
+[app:main]
+use = call:plain_app:make_app
+
+[server:main]
+use = egg:zc.resumelb#zk
+zookeeper = {self.hosts}
+path = /wini/workers
+address = 127.0.0.1:0
+version = 42
+description = test
+zookeeper_session_timeout = 4
+pythonpath = {harness.APPS_DIR}
+""")
+        proc, port = self.sandbox.start_worker(config=ini, pythonpath=None)
+        node = f"/wini/workers/providers/127.0.0.1:{port}"
+        wait_node(self.zk_server, node)
+        self.assertEqual(node_data(self.zk_server, node),
+                         {"pid": proc.pid, "description": "test", "version": "42"})
+        # The settings of PATH apply (history=7 -> max_skill_age 70).
+        proc.wait_for_log(r"settings: history=7 max_skill_age=70\b")
+        # The session timeout from the file was asked for (the server grants 4 s).
+        wait_for(lambda: any(s.get("to") == 4000 for s in self.zk_server.sessions()), 10,
+                 message="a 4 s session")
+
+    def test_worker_on_all_interfaces_registers_non_loopback_addresses(self):
+        self.tree("/wall")
+        proc = self.sandbox.start([harness.binary("zkworker"), "--app=plain_app:application",
+                                   f"--pythonpath={harness.APPS_DIR}",
+                                   f"--zookeeper={self.hosts}", "--path=/wall/workers"])
+        m = proc.wait_for_log(r"zkworker listening on \S*:(?P<port>\d+) \(pid")
+        port = m.group("port")
+        expected = non_loopback_ipv4()
+        want = len(expected) if expected else 1
+        children = self.zk_server.wait_for_children("/wall/workers/providers",
+                                                    lambda c: len(c) >= want)
+        hosts = set()
+        for child in children:
+            host, _, p = child.rpartition(":")
+            self.assertEqual(p, port, children)
+            hosts.add(host)
+        if expected:
+            # Every non-loopback IPv4 address of the machine, and no loopback address.
+            self.assertTrue(expected <= hosts, (expected, children))
+            self.assertFalse([h for h in hosts if h.startswith("127.")], children)
+        else:
+            self.assertEqual(hosts, {"127.0.0.1"})
+        for child in children:
+            self.assertEqual(node_data(self.zk_server, "/wall/workers/providers/" + child),
+                             {"pid": proc.pid})
+
+    # ------------------------------------------------------------------ the LB
+
+    def test_lb_registers_and_clean_stop_deregisters_at_once(self):
+        self.tree("/lb")
+        # The seed's command: zkresumelb -LINFO ZK /lb (with -a for a port; the session
+        # timeout is the default 10 s).
+        lb = start_zklb(self.sandbox, self.hosts, "/lb", status=False)
+        self.assertEqual(lb.proc.argv[1:], ["-LINFO", "-a", "127.0.0.1:0", self.hosts, "/lb"])
+        owner = wait_node(self.zk_server, lb.node)
+        self.assertNotEqual(owner, 0)
+        self.assertEqual(node_data(self.zk_server, lb.node), {"pid": lb.pid})
+        self.assertEqual(self.zk_server.children("/lb/providers"), [lb.name])
+        lb.proc.wait_for_log(r"registered /lb/providers/" + lb.name.replace(".", r"\."))
+        t0 = time.monotonic()
+        lb.proc.send_signal(signal.SIGTERM)
+        wait_no_node(self.zk_server, lb.node, timeout=3)
+        self.assertLess(time.monotonic() - t0, 3, "a clean stop must not wait for the "
+                        "10 s session timeout")
+        self.assertEqual(lb.proc.wait(15), 0)
+
+    def test_lb_killed_node_goes_after_session_timeout_and_a_new_lb_registers(self):
+        self.tree("/lkill")
+        lb = start_zklb(self.sandbox, self.hosts, "/lkill", session_timeout=2)
+        owner = wait_node(self.zk_server, lb.node)
+        wait_for(lambda: any(s.get("sid") == owner and s.get("to") == 2000
+                             for s in self.zk_server.sessions()), 10,
+                 message="the LB's 2 s session")
+        lb.proc.kill()
+        t0 = time.monotonic()
+        # Not at once: the server only notices when the session times out.
+        self.assertEqual(node_owner(self.zk_server, lb.node), owner)
+        wait_no_node(self.zk_server, lb.node, timeout=15)
+        self.assertGreater(time.monotonic() - t0, 1.0)
+        # A new LB registers again.
+        lb2 = start_zklb(self.sandbox, self.hosts, "/lkill", session_timeout=2, name="zklb2")
+        owner2 = wait_node(self.zk_server, lb2.node)
+        self.assertNotEqual(owner2, owner)
+        self.assertEqual(node_data(self.zk_server, lb2.node), {"pid": lb2.pid})
+
+    def test_lb_restarted_on_same_address_replaces_the_stale_node(self):
+        self.tree("/lsame")
+        lb = start_zklb(self.sandbox, self.hosts, "/lsame", session_timeout=4)
+        old = wait_node(self.zk_server, lb.node)
+        lb.proc.kill()
+        # A new LB on the same port while the old session still holds the node.
+        t0 = time.monotonic()
+        lb2 = start_zklb(self.sandbox, self.hosts, "/lsame", session_timeout=4,
+                         address=lb.name, name="zklb2")
+        self.assertEqual(lb2.node, lb.node)
+
+        def registered_by_new():
+            try:
+                return node_data(self.zk_server, lb2.node).get("pid") == lb2.pid
+            except Exception:  # noqa: BLE001 - between delete and create
+                return False
+        wait_for(registered_by_new, 10, message="the new LB's registration")
+        self.assertLess(time.monotonic() - t0, 3.5,
+                        "the new LB must replace the stale node, not wait for the old "
+                        "session to expire")
+        new = node_owner(self.zk_server, lb2.node)
+        self.assertNotEqual(new, old)
+        # The old session's expiry does not take the new node with it.
+        zk_harness.wait_session_gone(self.zk_server, old, timeout=20)
+        self.assertEqual(node_owner(self.zk_server, lb2.node), new)
+        self.assertEqual(node_data(self.zk_server, lb2.node), {"pid": lb2.pid})
+
+    def test_workers_join_and_leave_the_pool_within_two_seconds(self):
+        self.tree("/join")
+        lb = start_zklb(self.sandbox, self.hosts, "/join")
+        wait_for(lambda: lb.status()["zookeeper"]["workers_path"], 10,
+                 message="the LB watching its workers")
+        self.assertEqual(lb.pool_names(), [])
+        workers = []
+        for i in range(3):
+            w = start_zkworker(self.sandbox, self.hosts, "/join/workers")
+            wait_node(self.zk_server, w.node)
+            t0 = time.monotonic()
+            workers.append(w)
+            lb.wait_pool([x.name for x in workers], timeout=2.0)
+            self.assertLess(time.monotonic() - t0, 2.0)
+        pids = {lb.pid_of_answer("/pid", host=f"h{i}.test") for i in range(30)}
+        self.assertTrue(pids <= {w.pid for w in workers}, pids)
+        # Stop one: its node goes (deregistration first), then it leaves the pool.
+        gone = workers.pop(1)
+        t0 = time.monotonic()
+        gone.proc.send_signal(signal.SIGTERM)
+        wait_no_node(self.zk_server, gone.node, timeout=2.0)
+        lb.wait_pool([x.name for x in workers], timeout=2.0)
+        self.assertLess(time.monotonic() - t0, 2.0)
+        self.assertEqual(gone.proc.wait(15), 0)
+        # The LB neither reconnects to it nor keeps a link.
+        wait_for(lambda: lb.detail(gone.name) is None, 5, message="the link dropped")
+        for i in range(20):
+            self.assertIn(lb.pid_of_answer("/pid", host=f"h{i}.test"),
+                          {w.pid for w in workers})
+        # A worker killed outright leaves too (its connection drops at once).
+        killed = workers.pop(0)
+        killed.proc.kill()
+        lb.wait_pool([x.name for x in workers], timeout=2.0)
+
+    def test_status_document_zookeeper_and_settings(self):
+        self.tree("/stat", lb_settings={"variance": 3})
+        lb = start_zklb(self.sandbox, self.hosts, "/stat")
+        w = start_zkworker(self.sandbox, self.hosts, "/stat/workers")
+        lb.wait_pool([w.name])
+        st = wait_for(lambda: (lambda s: s if s["settings"]["variance"]["source"] == "zookeeper"
+                               else None)(lb.status()), 10, message="settings read")
+        self.assertEqual(st["zookeeper"]["state"], "connected")
+        self.assertEqual(st["zookeeper"]["hosts"], self.hosts)
+        self.assertEqual(st["zookeeper"]["path"], "/stat")
+        self.assertEqual(st["zookeeper"]["workers_path"], "/stat/workers/providers")
+        self.assertEqual(st["zookeeper"]["sessions"], 1)
+        self.assertEqual(st["settings"], {
+            "variance": {"value": 3.0, "source": "zookeeper"},
+            "backlog_history": {"value": 9, "source": "default"},
+            "unskilled_score": {"value": 1.0, "source": "default"},
+        })
+        self.assertEqual(st["pool"]["variance"], 3.0)
+        self.assertFalse(st["pool"]["single_version"])
+        self.assertIsNone(st["pool"]["active_version"])
+
+    def test_status_while_zookeeper_path_is_missing(self):
+        # No tree at all: the LB runs, says where it looks, and picks the tree up later.
+        lb = start_zklb(self.sandbox, self.hosts, "/late")
+        st = wait_for(lambda: (lambda s: s if s["zookeeper"]["state"] == "connected"
+                               else None)(lb.status()), 10, message="connected")
+        self.assertIsNone(st["zookeeper"]["workers_path"])
+        lb.proc.wait_for_log(r"cannot resolve /late/workers/providers")
+        self.tree("/late")
+        w = start_zkworker(self.sandbox, self.hosts, "/late/workers")
+        lb.wait_pool([w.name], timeout=10)
+        self.assertEqual(lb.status()["zookeeper"]["workers_path"], "/late/workers/providers")
+        wait_node(self.zk_server, lb.node)
+
+    # ------------------------------------------------------------------ links
+
+    def test_symlinked_workers_made_by_zk_tree(self):
+        r = harness.run_command([harness.PYTHON, ZK_TREE, "--zookeeper", self.hosts,
+                                 "--path", "/ln/lb", "--workers-link", "../app",
+                                 "--worker-setting", "history=32"], timeout=30)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(node_data(self.zk_server, "/ln/lb").get("workers ->"), "../app")
+        self.assertIsNone(node_owner(self.zk_server, "/ln/lb/workers"))
+        lb = start_zklb(self.sandbox, self.hosts, "/ln/lb")
+        w = start_zkworker(self.sandbox, self.hosts, "/ln/app")
+        wait_node(self.zk_server, "/ln/app/providers/" + w.name)
+        w.proc.wait_for_log(r"settings: history=32 max_skill_age=320\b")
+        st = lb.wait_pool([w.name], timeout=10)
+        self.assertEqual(st["zookeeper"]["workers_path"], "/ln/app/providers")
+        self.assertEqual(lb.pid_of_answer(), w.pid)
+        # The LB itself registers under its own path, not the link target.
+        wait_node(self.zk_server, "/ln/lb/providers/" + lb.name)
+        # A second worker added later under the target is found too.
+        w2 = start_zkworker(self.sandbox, self.hosts, "/ln/app")
+        lb.wait_pool([w.name, w2.name], timeout=5)
+
+    def test_symlink_property_written_by_hand_absolute_target(self):
+        self.zk_server.set_json("/abs/shared", {})
+        self.zk_server.ensure_path("/abs/shared/providers")
+        self.zk_server.set_json("/abs/lb", {"workers ->": "/abs/shared", "variance": 2})
+        self.zk_server.ensure_path("/abs/lb/providers")
+        lb = start_zklb(self.sandbox, self.hosts, "/abs/lb")
+        w = start_zkworker(self.sandbox, self.hosts, "/abs/shared")
+        st = lb.wait_pool([w.name], timeout=10)
+        self.assertEqual(st["zookeeper"]["workers_path"], "/abs/shared/providers")
+        # The link property is not a setting; the real setting still applies.
+        self.assertEqual(st["settings"]["variance"], {"value": 2.0, "source": "zookeeper"})
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,206 @@
+"""ZooKeeper end to end: settings edited in ZooKeeper change a running zkresumelb (variance,
+backlog_history, unskilled_score in PATH's JSON) and a running zkworker (history,
+max_skill_age in its path's JSON) without a restart; a removed key reverts to its default.
+"""
+
+import os
+import re
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+import zk_harness  # noqa: E402
+from harness import request, wait_for  # noqa: E402
+from zk_lb_harness import start_zklb, start_zkworker, wait_node  # noqa: E402
+
+DEFAULTS = {"variance": 1.0, "backlog_history": 9, "unskilled_score": 1.0}
+
+
+class ZkLbSettingsTest(zk_harness.ZooKeeperTestCase):
+    zk_tick_time = 500
+
+    @property
+    def hosts(self):
+        return self.zk_server.connection_string
+
+    def wait_settings(self, lb, values, sources):
+        """Waits until the status shows these values (pool and settings) and sources."""
+        want = {k: {"value": v, "source": sources[k]} for k, v in values.items()}
+        last = [None]
+
+        def check():
+            st = lb.status()
+            last[0] = (st["settings"], {k: st["pool"][k] for k in values})
+            return st if st["settings"] == want and last[0][1] == values else None
+        return wait_for(check, 10, message=lambda: f"settings {want} (last: {last[0]})")
+
+    def test_lb_settings_change_live_and_removed_keys_revert(self):
+        self.zk_server.create_tree("/ls")
+        lb = start_zklb(self.sandbox, self.hosts, "/ls")
+        w = start_zkworker(self.sandbox, self.hosts, "/ls/workers")
+        lb.wait_pool([w.name])
+        default = dict.fromkeys(DEFAULTS, "default")
+        zk = dict.fromkeys(DEFAULTS, "zookeeper")
+        self.wait_settings(lb, DEFAULTS, default)
+
+        self.zk_server.set_json("/ls", {"variance": 2.5, "backlog_history": 7,
+                                        "unskilled_score": 0.5})
+        self.wait_settings(lb, {"variance": 2.5, "backlog_history": 7, "unskilled_score": 0.5},
+                           zk)
+        lb.proc.wait_for_log(r"settings: variance=2\.5 backlog_history=7 unskilled_score=0\.5")
+
+        # Removing one key reverts that one only.
+        self.zk_server.set_json("/ls", {"backlog_history": 7, "unskilled_score": 0.5})
+        self.wait_settings(lb, {"variance": 1.0, "backlog_history": 7, "unskilled_score": 0.5},
+                           dict(zk, variance="default"))
+
+        # Numbers given as text; backlog_history truncates like Python's int().
+        self.zk_server.set_json("/ls", {"variance": "4", "backlog_history": "6.2",
+                                        "other": "ignored"})
+        self.wait_settings(lb, {"variance": 4.0, "backlog_history": 6, "unskilled_score": 1.0},
+                           dict(zk, unskilled_score="default"))
+
+        # Invalid settings are refused as a whole: the previous ones stay.
+        for bad in ({"variance": -1}, {"backlog_history": 0}, {"variance": "fast"},
+                    {"variance": [1]}):
+            mark = lb.proc.mark()
+            self.zk_server.set_json("/ls", bad)
+            lb.proc.wait_for_log(r"settings unchanged", since=mark)
+            self.wait_settings(lb, {"variance": 4.0, "backlog_history": 6,
+                                    "unskilled_score": 1.0},
+                               dict(zk, unskilled_score="default"))
+        mark = lb.proc.mark()
+        self.zk_server.zk.set("/ls", b"not json")
+        lb.proc.wait_for_log(r"/ls: data is not a JSON object; settings unchanged", since=mark)
+
+        # Every key removed: all defaults again. Empty data means the same.
+        self.zk_server.set_json("/ls", {})
+        self.wait_settings(lb, DEFAULTS, default)
+        self.zk_server.set_json("/ls", {"variance": 3})
+        self.wait_settings(lb, dict(DEFAULTS, variance=3.0), dict(default, variance="zookeeper"))
+        self.zk_server.zk.set("/ls", b"")
+        self.wait_settings(lb, DEFAULTS, default)
+
+        # Same process all along, still serving.
+        self.assertTrue(lb.proc.alive())
+        self.assertEqual(lb.pid_of_answer(), w.pid)
+
+    def test_settings_present_at_start_apply(self):
+        self.zk_server.create_tree("/lstart", lb_settings={"unskilled_score": 0.25,
+                                                           "backlog_history": 20})
+        lb = start_zklb(self.sandbox, self.hosts, "/lstart")
+        self.wait_settings(lb, {"variance": 1.0, "backlog_history": 20, "unskilled_score": 0.25},
+                           {"variance": "default", "backlog_history": "zookeeper",
+                            "unskilled_score": "zookeeper"})
+
+    def test_settings_node_deleted_and_recreated(self):
+        # The watch survives the node's deletion: re-creating it applies its data.
+        self.zk_server.create_tree("/lgone", lb_settings={"variance": 2})
+        lb = start_zklb(self.sandbox, self.hosts, "/lgone")
+        self.wait_settings(lb, dict(DEFAULTS, variance=2.0),
+                           dict(dict.fromkeys(DEFAULTS, "default"), variance="zookeeper"))
+        self.zk_server.delete("/lgone")
+        wait_for(lambda: not self.zk_server.exists("/lgone"), 10)
+        self.zk_server.create_tree("/lgone", lb_settings={"variance": 5})
+        self.wait_settings(lb, dict(DEFAULTS, variance=5.0),
+                           dict(dict.fromkeys(DEFAULTS, "default"), variance="zookeeper"))
+
+
+class ZkWorkerSettingsTest(zk_harness.ZooKeeperTestCase):
+    zk_tick_time = 500
+
+    @property
+    def hosts(self):
+        return self.zk_server.connection_string
+
+    @staticmethod
+    def resumes_after(conn, rno, rclass):
+        """Sends one /hello request of `rclass`; returns the RESUME frames the worker sent
+        up to its answer to a KEEPALIVE sent after the response."""
+        resp = request(conn, rno, "/hello", rclass=rclass)
+        assert resp.code == 200 and resp.outcome == "complete", resp
+        return [f[2] for f in harness.keepalive_roundtrip(conn) if f[1] == "RESUME"]
+
+    def test_history_changes_when_the_resume_is_sent(self):
+        self.zk_server.create_tree("/ws")
+        w = start_zkworker(self.sandbox, self.hosts, "/ws/workers")
+        wait_node(self.zk_server, w.node)
+        w.proc.wait_for_log(r"settings: history=9999 max_skill_age=99990\b")
+        conn = self.sandbox.connect(w.port)   # an LB of our own
+        self.assertEqual(conn.first_resume, {})
+        rno = 0
+        # Default history (9999): no résumé after a few requests.
+        for cls in ("a", "a", "b"):
+            rno += 1
+            self.assertEqual(self.resumes_after(conn, rno, cls), [], f"request {rno}")
+
+        mark = w.proc.mark()
+        self.zk_server.set_json("/ws/workers", {"history": 2})
+        w.proc.wait_for_log(r"settings: history=2 max_skill_age=20\b", since=mark)
+        # Now every 2 requests (generations 4, 6, 8: the count goes on across the change).
+        sent = []
+        for cls in ("c", "a", "d", "a", "e", "a"):
+            rno += 1
+            got = self.resumes_after(conn, rno, cls)
+            self.assertLessEqual(len(got), 1)
+            sent.append(sorted(got[0]) if got else None)
+        self.assertEqual(sent, [["a", "b", "c"], None, ["a", "b", "c", "d"], None,
+                                ["a", "b", "c", "d", "e"], None])
+
+        # max_skill_age from ZooKeeper prunes classes unseen for that many requests.
+        mark = w.proc.mark()
+        self.zk_server.set_json("/ws/workers", {"history": 2, "max_skill_age": 3})
+        w.proc.wait_for_log(r"settings: history=2 max_skill_age=3\b", since=mark)
+        # Request 10 (class a) sends; classes last seen before generation 10 - 3 go: only
+        # e (8) and a (10) remain. At 12: a (10), f (11), g (12).
+        for cls, want in (("a", ["a", "e"]), ("f", None), ("g", ["a", "f", "g"])):
+            rno += 1
+            got = self.resumes_after(conn, rno, cls)
+            self.assertEqual(sorted(got[0]) if got else None, want, f"request {rno}")
+
+        # Keys removed: the defaults (9999, 10 x 9999) again, so no more résumés.
+        mark = w.proc.mark()
+        self.zk_server.set_json("/ws/workers", {})
+        w.proc.wait_for_log(r"settings: history=9999 max_skill_age=99990\b", since=mark)
+        for cls in ("a", "b", "c", "d"):
+            rno += 1
+            self.assertEqual(self.resumes_after(conn, rno, cls), [], f"request {rno}")
+
+        # Invalid data: refused, the settings stay.
+        mark = w.proc.mark()
+        self.zk_server.set_json("/ws/workers", {"history": 2})
+        w.proc.wait_for_log(r"settings: history=2 max_skill_age=20\b", since=mark)
+        for bad in ({"history": 0}, {"history": "often"}, {"max_skill_age": -5}):
+            mark = w.proc.mark()
+            self.zk_server.set_json("/ws/workers", bad)
+            w.proc.wait_for_log(r"settings unchanged", since=mark)
+            self.assertEqual(w.proc.log_lines(r"settings: history=", since=mark), [])
+        self.assertTrue(w.proc.alive())
+
+    def test_lb_sees_resumes_sent_under_the_new_history(self):
+        self.zk_server.create_tree("/wl")
+        lb = start_zklb(self.sandbox, self.hosts, "/wl")
+        w = start_zkworker(self.sandbox, self.hosts, "/wl/workers")
+        lb.wait_pool([w.name])
+        w.proc.wait_for_log(r"settings: history=9999\b")
+        for i in range(4):
+            self.assertEqual(lb.pid_of_answer(host=f"c{i}.test"), w.pid)
+        self.assertEqual(lb.detail(w.name)["resume_size"], 0)
+        self.assertEqual(lb.detail(w.name)["requests"], 4)
+        mark = w.proc.mark()
+        self.zk_server.set_json("/wl/workers", {"history": 2})
+        w.proc.wait_for_log(r"settings: history=2\b", since=mark)
+        for i in range(4, 6):
+            self.assertEqual(lb.pid_of_answer(host=f"c{i}.test"), w.pid)
+        # The 6th request (a multiple of 2) made the worker send its six classes.
+        wait_for(lambda: lb.detail(w.name)["resume_size"] == 6, 10,
+                 message=lambda: f"a 6-class résumé at the LB ({lb.detail(w.name)})")
+        got = harness.run_command([harness.binary("get-worker-resume"), w.name])
+        self.assertEqual(got.returncode, 0, got.stderr)
+        self.assertEqual(sorted(re.findall(r'"(c\d)\.test"', got.stdout)),
+                         [f"c{i}" for i in range(6)])
+
+
+if __name__ == "__main__":
+    unittest.main()
