@@ -87,6 +87,10 @@ int main(int argc, char** argv) {
     }
   }
   gflags::ParseCommandLineFlags(&argc, &argv, true);
+  if (!(FLAGS_timeout > 0 && FLAGS_timeout <= 3600)) {
+    std::fputs("get-lb-status: error: --timeout must be > 0 and at most 3600\n", stderr);
+    return 2;
+  }
   if (argc < 2) {
     std::fputs("get-lb-status: error: give one or more status socket paths\n", stderr);
     return 2;

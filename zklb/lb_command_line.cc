@@ -1,6 +1,7 @@
 // The load balancers' flags, short-option translation and validation.
 #include "zklb/lb_command_line.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -145,9 +146,14 @@ StatusOr<LbOptions> OptionsFromFlags(double variance_default) {
   }
   o.single_version = FLAGS_single_version;
   std::map<std::string, std::string> raw;
-  raw["variance"] = std::to_string(FLAGS_variance < 0 ? variance_default : FLAGS_variance);
+  auto exact = [](double v) {  // std::to_string keeps only 6 decimals: 1e-7 would become 0
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return std::string(buf);
+  };
+  raw["variance"] = exact(FLAGS_variance < 0 ? variance_default : FLAGS_variance);
   raw["backlog_history"] = std::to_string(FLAGS_backlog_history);
-  raw["unskilled_score"] = std::to_string(FLAGS_unskilled_score);
+  raw["unskilled_score"] = exact(FLAGS_unskilled_score);
   Status s = ParsePoolSettings(raw, &o.pool_settings);
   if (!s.ok()) return s;
   o.access_log = FLAGS_access_log;
@@ -185,6 +191,14 @@ StatusOr<LbOptions> OptionsFromFlags(double variance_default) {
     return Status::InvalidArgument("--drain_timeout must be >= 0 and at most 1e9 seconds");
   }
   o.drain_timeout = FLAGS_drain_timeout;
+  // The environ must fit the protocol's limits (1 MiB, 4096 entries) with room for the
+  // CGI variables, or a worker would reject the REQUEST and drop its whole connection.
+  if (FLAGS_max_header_bytes < 1024 || FLAGS_max_header_bytes > 512 * 1024) {
+    return Status::InvalidArgument("--max_header_bytes must be from 1024 to 524288");
+  }
+  if (FLAGS_max_headers < 1 || FLAGS_max_headers > 1000) {
+    return Status::InvalidArgument("--max_headers must be from 1 to 1000");
+  }
   o.http_limits.max_header_bytes = FLAGS_max_header_bytes;
   o.http_limits.max_headers = FLAGS_max_headers;
   o.http_limits.max_body_bytes = FLAGS_max_body_bytes;

@@ -68,8 +68,8 @@ int main(int argc, char** argv) {
   const std::string zk_hosts = (*positional)[0];
   const std::string path = (*positional)[1];
   if (path.empty() || path[0] != '/') return Fail("PATH must be absolute, got '" + path + "'");
-  if (!(FLAGS_zookeeper_session_timeout > 0)) {
-    return Fail("--zookeeper_session_timeout must be > 0");
+  if (!(FLAGS_zookeeper_session_timeout > 0 && FLAGS_zookeeper_session_timeout <= 3600)) {
+    return Fail("--zookeeper_session_timeout must be > 0 and at most 3600 seconds");
   }
   auto options = rlb::lb::OptionsFromFlags(/*variance_default=*/1.0);
   if (!options.ok()) return Fail(options.status().message());

@@ -119,6 +119,10 @@ int main(int argc, char** argv) {
     }
   }
   gflags::ParseCommandLineFlags(&argc, &argv, true);
+  if (!(FLAGS_timeout > 0 && FLAGS_timeout <= 3600)) {
+    std::fputs("get-worker-resume: error: --timeout must be > 0 and at most 3600\n", stderr);
+    return 2;
+  }
   if (argc < 2) {
     std::fputs("get-worker-resume: error: give one or more worker addresses HOST:PORT\n", stderr);
     return 2;

@@ -225,8 +225,8 @@ int main(int argc, char** argv) {
     if (FLAGS_path.empty() || FLAGS_path[0] != '/') {
       return Fail("ZooKeeper mode needs an absolute path (--path), e.g. /lb/workers");
     }
-    if (!(FLAGS_zookeeper_session_timeout > 0)) {
-      return Fail("zookeeper_session_timeout must be > 0");
+    if (!(FLAGS_zookeeper_session_timeout > 0 && FLAGS_zookeeper_session_timeout <= 3600)) {
+      return Fail("zookeeper_session_timeout must be > 0 and at most 3600 seconds");
     }
     if (FLAGS_address.empty()) FLAGS_address = ":0";
   }
@@ -236,7 +236,9 @@ int main(int argc, char** argv) {
   if (FLAGS_history < 1) return Fail("history must be at least 1");
   if (FLAGS_max_skill_age < 0) return Fail("max_skill_age must not be negative");
   if (FLAGS_threads < 0) return Fail("threads must not be negative");
-  if (FLAGS_drain_timeout < 0) return Fail("drain_timeout must not be negative");
+  if (!(FLAGS_drain_timeout >= 0 && FLAGS_drain_timeout <= 1e9)) {
+    return Fail("drain_timeout must be from 0 to 1e9 seconds");
+  }
   int threads = FLAGS_threads == 0 ? 1 : FLAGS_threads;
 
   std::unique_ptr<rlb::worker::TraceLog> tracelog;

@@ -99,7 +99,33 @@ std::map<std::string, double> ResumeTracker::Snapshot() const {
 
 proto::ResumeEntries ResumeTracker::Entries() const {
   auto snap = Snapshot();
-  return proto::ResumeEntries(snap.begin(), snap.end());
+  proto::ResumeEntries entries;
+  entries.reserve(snap.size());
+  // A RESUME frame over the protocol's limits is malformed: every LB would drop the
+  // connection, and again on each reconnect (the résumé is sent at once), so the worker
+  // would leave every pool for good. Clients choose request classes (the Host header by
+  // default): a few thousand requests with distinct 4 KiB Hosts would do it. So: classes
+  // over kMaxClassBytes (an old résumé file) are left out, and if the rest does not fit
+  // one frame, the best-scoring classes are kept.
+  size_t bytes = 0;
+  for (auto& [cls, score] : snap) {
+    if (cls.size() > proto::kMaxClassBytes) continue;
+    bytes += 4 + cls.size() + 8;  // bytes + f64
+    entries.emplace_back(cls, score);
+  }
+  const size_t budget = proto::kMaxPayload - 1 - 4;  // kind byte, entry count
+  if (bytes <= budget && entries.size() <= proto::kMaxResumeEntries) return entries;
+  std::stable_sort(entries.begin(), entries.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  size_t n = 0;
+  bytes = 0;
+  while (n < entries.size() && n < proto::kMaxResumeEntries &&
+         bytes + 4 + entries[n].first.size() + 8 <= budget) {
+    bytes += 4 + entries[n].first.size() + 8;
+    ++n;
+  }
+  entries.resize(n);
+  return entries;
 }
 
 Status ParseWorkerSettingsJson(std::string_view json, int* history, int* max_skill_age) {
