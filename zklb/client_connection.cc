@@ -495,8 +495,22 @@ void ClientConnection::ParseError(int status, const std::string& reason) {
 }
 
 void ClientConnection::WriteRaw(std::string data) {
-  if (closing_ || data.empty()) return;
+  if (closing_ || reset_pending_ || data.empty()) return;
   if (queued_bytes_ < kClientHighWater && (!buffer_ || buffer_->empty())) {
+    if (queued_bytes_ == 0) {
+      // Usually the kernel takes it all at once: no write request, no completion callback.
+      uv_buf_t b = uv_buf_init(data.data(), static_cast<unsigned>(data.size()));
+      int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1);
+      if (n < 0 && n != UV_EAGAIN) {
+        DeferReset();  // the caller may be the exchange that Close() would delete
+        return;
+      }
+      if (n > 0) {
+        last_progress_ = static_cast<double>(uv_now(tcp_.loop));
+        if (static_cast<size_t>(n) == data.size()) return;
+        data.erase(0, static_cast<size_t>(n));
+      }
+    }
     struct Req {
       uv_write_t req;
       std::string data;
@@ -524,7 +538,7 @@ void ClientConnection::WriteRaw(std::string data) {
     if (rc != 0) {
       queued_bytes_ -= w->data.size();
       delete w;
-      Close(true);
+      DeferReset();
     }
     return;
   }
@@ -561,8 +575,7 @@ void ClientConnection::MaybeFinishExchange() {
   if (closing_) return;
   bool flushed = queued_bytes_ == 0 && (!buffer_ || buffer_->empty());
   if (exchange_ && exchange_->response_done() && flushed) {
-    double now = EpochSeconds();
-    lb_->AccessLog(exchange_->AccessLogLine(now));
+    if (lb_->access_log_enabled()) lb_->AccessLog(exchange_->AccessLogLine(EpochSeconds()));
     ++lb_->counters().responses;
     bool close = exchange_->close_after() || close_when_idle_;
     // A request whose body was never fully read leaves the connection unusable.
@@ -588,9 +601,8 @@ void ClientConnection::MaybeFinishExchange() {
 
 void ClientConnection::Abort(const std::string& reason) {
   VLOG(1) << "client " << info_.remote_ip << ":" << info_.remote_port << " reset: " << reason;
-  if (exchange_ && exchange_->response_started()) {
-    double now = EpochSeconds();
-    lb_->AccessLog(exchange_->AccessLogLine(now));
+  if (exchange_ && exchange_->response_started() && lb_->access_log_enabled()) {
+    lb_->AccessLog(exchange_->AccessLogLine(EpochSeconds()));
   }
   Close(true);
 }
@@ -621,8 +633,14 @@ void ClientConnection::Close(bool reset) {
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_close);
 }
 
+void ClientConnection::DeferReset() {
+  if (closing_ || reset_pending_) return;
+  reset_pending_ = true;
+  uv_timer_start(&timer_, &OnTimer, 0, 0);
+}
+
 void ClientConnection::UpdateTimer() {
-  if (closing_) return;
+  if (closing_ || reset_pending_) return;
   const LbOptions& o = lb_->options();
   double now = static_cast<double>(uv_now(tcp_.loop));
   double deadline = -1;
@@ -647,6 +665,10 @@ void ClientConnection::UpdateTimer() {
 void ClientConnection::OnTimer(uv_timer_t* t) {
   auto* self = static_cast<ClientConnection*>(t->data);
   if (self->closing_) return;
+  if (self->reset_pending_) {
+    self->Close(true);
+    return;
+  }
   if (!self->exchange_ && self->parser_->in_message()) {
     self->ParseError(408, "request headers not received in time");
     return;

@@ -133,6 +133,8 @@ class ClientConnection {
   void Close(bool reset);
   void UpdateTimer();
   void StartReading();
+  // Resets the connection from the next loop turn (safe inside exchange callbacks).
+  void DeferReset();
 
   LoadBalancer* lb_;
   uint64_t id_;
@@ -149,6 +151,7 @@ class ClientConnection {
   bool pause_requested_ = false;
   bool read_eof_ = false;
   bool closing_ = false;
+  bool reset_pending_ = false;
   bool close_when_idle_ = false;
   bool close_after_flush_ = false;
   double message_start_ = 0;   // loop ms: first byte of the current request's headers

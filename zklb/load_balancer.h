@@ -76,6 +76,7 @@ class LoadBalancer {
   void Dispatch(Exchange* exchange);
   void ForgetWaiting(Exchange* exchange);
   void AccessLog(const std::string& line);
+  bool access_log_enabled() const { return access_log_ != nullptr; }
   void ConnectionClosed(ClientConnection* conn);
   bool draining() const { return draining_; }
   uv_loop_t* loop() { return loop_; }

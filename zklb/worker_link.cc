@@ -284,9 +284,26 @@ std::optional<double> WorkerLink::oldest_start() const {
 }
 
 void WorkerLink::Flush() {
-  if (writing_ || out_.empty() || !tcp_ ||
+  if (writing_ || out_.empty() || !tcp_ || !deferred_failure_.empty() ||
       (state_ != State::kHandshake && state_ != State::kReady && state_ != State::kDraining)) {
     return;
+  }
+  last_write_ = static_cast<double>(uv_now(loop_));
+  // Usually the kernel takes it all at once: no write request, no completion callback.
+  uv_buf_t direct = uv_buf_init(out_.data(), static_cast<unsigned>(out_.size()));
+  int n = uv_try_write(reinterpret_cast<uv_stream_t*>(tcp_), &direct, 1);
+  if (n < 0 && n != UV_EAGAIN) {
+    // Not Fail() here: callers are in the middle of sending a request. The timer fails
+    // the link on its next tick.
+    deferred_failure_ = std::string("write failed: ") + uv_strerror(n);
+    return;
+  }
+  if (n > 0) {
+    if (static_cast<size_t>(n) == out_.size()) {
+      out_.clear();
+      return;
+    }
+    out_.erase(0, static_cast<size_t>(n));
   }
   auto* w = new WriteReq{{}, std::move(out_), this};
   out_.clear();
@@ -317,11 +334,12 @@ void WorkerLink::Flush() {
     writing_ = false;
     writing_bytes_ = 0;
     delete w;
-    Fail(std::string("write failed: ") + uv_strerror(rc), false);
+    deferred_failure_ = std::string("write failed: ") + uv_strerror(rc);
   }
 }
 
 void WorkerLink::Fail(const std::string& reason, bool log_as_warning) {
+  deferred_failure_.clear();
   if (state_ == State::kIdle) return;
   bool was_established = state_ == State::kReady || state_ == State::kDraining;
   if (was_established || log_as_warning) {
@@ -374,13 +392,19 @@ void WorkerLink::OnTimer(uv_timer_t* t) {
       break;
     case State::kConnecting:
     case State::kHandshake:
-      if (now - self->connect_started_ > o.connect_timeout * 1000) {
+      if (!self->deferred_failure_.empty()) {
+        self->Fail(self->deferred_failure_, false);
+      } else if (now - self->connect_started_ > o.connect_timeout * 1000) {
         self->Fail("no answer within " + std::to_string(o.connect_timeout) + " s of connecting",
                    false);
       }
       break;
     case State::kReady:
     case State::kDraining:
+      if (!self->deferred_failure_.empty()) {
+        self->Fail(self->deferred_failure_, false);
+        break;
+      }
       if (now - self->last_read_ > o.worker_timeout * 1000) {
         self->Fail("stopped answering (nothing read for " + std::to_string(o.worker_timeout) +
                    " s)", true);

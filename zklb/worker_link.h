@@ -116,6 +116,7 @@ class WorkerLink {
   double reconnect_at_ = 0;   // loop time (ms) of the next connect attempt
   double connect_started_ = 0;
   double last_read_ = 0, last_write_ = 0, last_keepalive_ = 0;
+  std::string deferred_failure_;  // a write error found mid-call; the timer acts on it
   uint32_t last_rno_ = 0;
   uint64_t requests_sent_ = 0;
   size_t resume_size_ = 0;

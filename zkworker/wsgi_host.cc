@@ -326,6 +326,16 @@ void WsgiHost::Trace(std::string_view code, std::string_view id, std::string_vie
 }
 
 bool WsgiHost::Call(WsgiCall& call) {
+  // Each application thread keeps one Python thread state for its whole life: the first
+  // Ensure creates it and is never released, so later Ensure/Release pairs only take and
+  // give back the GIL instead of creating and destroying a thread state per request.
+  // (Py_FinalizeEx frees these thread states after the threads have been joined.)
+  static thread_local bool primed = false;
+  if (!primed) {
+    PyGILState_Ensure();
+    PyEval_SaveThread();
+    primed = true;
+  }
   PyGILState_STATE gil = PyGILState_Ensure();
   CallContext ctx{&call, this};
   bool complete = false;
