@@ -194,6 +194,7 @@ Status WorkerLink::HandleFrame(const proto::Frame& frame) {
         LOG(INFO) << "worker " << name_ << " is draining (GOAWAY)";
         state_ = State::kDraining;
         if (pool_worker_) lb_->OnLinkRemoved(this);
+        MaybeCloseDrained();
       }
       return Status::OK();
     }
@@ -221,6 +222,7 @@ Status WorkerLink::HandleFrame(const proto::Frame& frame) {
         LinkRequest* req = it->second.req;
         requests_.erase(it);
         req->OnResponseEnd(outcome);
+        MaybeCloseDrained();
       }
       return Status::OK();
     }
@@ -268,6 +270,16 @@ void WorkerLink::Detach(uint32_t rno, bool cancel) {
   if (cancel && connected()) {
     proto::EncodeCancel(&out_, rno);
     Flush();
+  }
+  MaybeCloseDrained();
+}
+
+void WorkerLink::MaybeCloseDrained() {
+  // After GOAWAY the LB closes the connection itself once its requests are done, so the
+  // worker knows nothing more is coming. From the timer: callers may be mid-request.
+  if (state_ == State::kDraining && requests_.empty() && deferred_failure_.empty()) {
+    deferred_failure_ = "drained after GOAWAY";
+    drained_close_ = true;
   }
 }
 
@@ -342,6 +354,10 @@ void WorkerLink::Fail(const std::string& reason, bool log_as_warning) {
   deferred_failure_.clear();
   if (state_ == State::kIdle) return;
   bool was_established = state_ == State::kReady || state_ == State::kDraining;
+  if (drained_close_) {  // a worker that said GOAWAY is shutting down: do not hurry back
+    drained_close_ = false;
+    was_established = false;
+  }
   if (was_established || log_as_warning) {
     if (log_as_warning) {
       LOG(WARNING) << "worker disconnected " << name_ << ": " << reason;

@@ -94,6 +94,7 @@ class WorkerLink {
   void ScheduleReconnect(double delay);
   void Flush();
   uint32_t NextRno();
+  void MaybeCloseDrained();
 
   LoadBalancer* lb_;
   uv_loop_t* loop_;
@@ -117,6 +118,7 @@ class WorkerLink {
   double connect_started_ = 0;
   double last_read_ = 0, last_write_ = 0, last_keepalive_ = 0;
   std::string deferred_failure_;  // a write error found mid-call; the timer acts on it
+  bool drained_close_ = false;    // the deferred failure is the close after GOAWAY
   uint32_t last_rno_ = 0;
   uint64_t requests_sent_ = 0;
   size_t resume_size_ = 0;

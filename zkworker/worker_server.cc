@@ -15,6 +15,8 @@
 namespace rlb::worker {
 namespace {
 
+constexpr uint64_t kGoAwayGraceMs = 500;  // see Shutdown()
+
 std::string Software() { return "zkworker 0.1.0"; }
 
 // An unlinked temp file: nothing is left on disk whatever happens to the process.
@@ -181,6 +183,8 @@ WorkerServer::WorkerServer(uv_loop_t* loop, WorkerServerOptions options, WsgiHos
   listener_.data = this;
   uv_timer_init(loop_, &drain_timer_);
   drain_timer_.data = this;
+  uv_timer_init(loop_, &grace_timer_);
+  grace_timer_.data = this;
 }
 
 WorkerServer::~WorkerServer() = default;
@@ -284,6 +288,13 @@ void WorkerServer::Shutdown(std::function<void()> done) {
   proto::EncodeGoAway(&goaway);
   for (auto& [id, conn] : connections_) conn->SendFromLoop(std::string(goaway));
   LOG(INFO) << "draining: " << in_flight_ << " request(s) in flight";
+  // A REQUEST the LB sent before it read our GOAWAY may still be on its way: connections
+  // are closed by their LBs once drained, or by us after this grace period.
+  uv_timer_start(&grace_timer_, [](uv_timer_t* t) {
+    auto* self = static_cast<WorkerServer*>(t->data);
+    self->grace_over_ = true;
+    self->MaybeFinishShutdown();
+  }, kGoAwayGraceMs, 0);
   drain_timer_started_ = true;
   uv_timer_start(&drain_timer_, [](uv_timer_t* t) {
     auto* self = static_cast<WorkerServer*>(t->data);
@@ -303,6 +314,7 @@ void WorkerServer::MaybeFinishShutdown() {
     for (auto& [id, conn] : connections_) {
       if (conn->active_requests() > 0) return;
     }
+    if (!connections_.empty() && !grace_over_) return;
   }
   // Closing a connection calls back into this function (ConnectionClosed): take the
   // completion first so that nested call returns at once instead of closing handles twice.
@@ -313,6 +325,8 @@ void WorkerServer::MaybeFinishShutdown() {
   for (auto& [id, conn] : conns) conn->Close("worker shutting down");
   if (drain_timer_started_) uv_timer_stop(&drain_timer_);
   uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
+  uv_timer_stop(&grace_timer_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_), nullptr);
   if (listening_) {
     uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
     listening_ = false;

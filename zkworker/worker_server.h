@@ -150,6 +150,8 @@ class WorkerServer {
   std::function<void()> shutdown_done_;
   uv_timer_t drain_timer_;
   bool drain_timer_started_ = false;
+  uv_timer_t grace_timer_;
+  bool grace_over_ = false;
 };
 
 // One accepted LB connection (loop thread).
