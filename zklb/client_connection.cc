@@ -539,7 +539,11 @@ void ClientConnection::WriteRaw(std::string data) {
       queued_bytes_ -= w->data.size();
       delete w;
       DeferReset();
+      return;
     }
+    // Bytes now wait for the client: arm the -t deadline. (uv_try_write completes without
+    // a callback, so a client that never reads might otherwise never get one.)
+    if (exchange_) UpdateTimer();
     return;
   }
   if (!buffer_) buffer_ = std::make_unique<ResponseBuffer>(lb_->options().response_memory,
@@ -548,8 +552,10 @@ void ClientConnection::WriteRaw(std::string data) {
   if (!s.ok()) {
     LOG(ERROR) << "client " << info_.remote_ip << ":" << info_.remote_port << ": " << s.ToString();
     ++lb_->counters().truncated;
-    Abort("cannot buffer the response");
+    DeferReset();  // not Abort(): the caller may be the exchange that Close() would delete
+    return;
   }
+  if (exchange_) UpdateTimer();
 }
 
 void ClientConnection::Refill() {
