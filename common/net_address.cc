@@ -91,6 +91,22 @@ std::vector<std::string> RegistrationHosts(const std::string& host) {
   return out;
 }
 
+Status ListenTcp(uv_tcp_t* tcp, const HostPort& address, int backlog,
+                 uv_connection_cb on_connection, HostPort* bound) {
+  auto addrs = Resolve(address, /*passive=*/true);
+  if (!addrs.ok()) return addrs.status();
+  int rc = uv_tcp_bind(tcp, reinterpret_cast<const sockaddr*>(&addrs->front()), 0);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), backlog, on_connection);
+  if (rc != 0) {
+    return Status::IOError("cannot listen on " + address.ToString() + ": " + uv_strerror(rc));
+  }
+  sockaddr_storage ss;
+  int len = sizeof ss;
+  uv_tcp_getsockname(tcp, reinterpret_cast<sockaddr*>(&ss), &len);
+  *bound = HostPort{address.host, SockaddrPort(reinterpret_cast<sockaddr*>(&ss))};
+  return Status::OK();
+}
+
 std::string SockaddrIp(const sockaddr* sa) {
   char buf[INET6_ADDRSTRLEN] = "?";
   if (sa->sa_family == AF_INET) {

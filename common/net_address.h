@@ -8,6 +8,7 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <uv.h>
 
 #include <string>
 #include <string_view>
@@ -33,6 +34,12 @@ StatusOr<std::vector<sockaddr_storage>> Resolve(const HostPort& hp, bool passive
 // when it is empty (all interfaces), every non-loopback IPv4 address of the machine
 // (127.0.0.1 when there is none).
 std::vector<std::string> RegistrationHosts(const std::string& host);
+
+// Binds `tcp` to `address` (resolved passively), listens with `backlog` and `on_connection`,
+// and sets *bound to the address with the port actually bound (port 0 picks a free one).
+// Shared by the LB's HTTP listener and the worker's listener.
+Status ListenTcp(uv_tcp_t* tcp, const HostPort& address, int backlog,
+                 uv_connection_cb on_connection, HostPort* bound);
 
 // "ip:port" (or "[ip6]:port") of a socket address.
 std::string SockaddrToString(const sockaddr* sa);

@@ -65,22 +65,10 @@ Status LoadBalancer::Start() {
     }
     own_access_log_ = true;
   }
-  auto addrs = Resolve(options_.address, /*passive=*/true);
-  if (!addrs.ok()) return addrs.status();
-  int rc = uv_tcp_bind(&listener_, reinterpret_cast<const sockaddr*>(&addrs->front()), 0);
-  if (rc == 0) {
-    rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), options_.listen_backlog,
-                   &OnConnection);
-  }
-  if (rc != 0) {
-    return Status::IOError("cannot listen on " + options_.address.ToString() + ": " +
-                           uv_strerror(rc));
-  }
+  Status s = ListenTcp(&listener_, options_.address, options_.listen_backlog, &OnConnection,
+                       &bound_);
+  if (!s.ok()) return s;
   listening_ = true;
-  sockaddr_storage ss;
-  int len = sizeof ss;
-  uv_tcp_getsockname(&listener_, reinterpret_cast<sockaddr*>(&ss), &len);
-  bound_ = HostPort{options_.address.host, SockaddrPort(reinterpret_cast<sockaddr*>(&ss))};
   return Status::OK();
 }
 

@@ -190,20 +190,9 @@ WorkerServer::WorkerServer(uv_loop_t* loop, WorkerServerOptions options, WsgiHos
 WorkerServer::~WorkerServer() = default;
 
 Status WorkerServer::Listen() {
-  auto addrs = Resolve(options_.address, /*passive=*/true);
-  if (!addrs.ok()) return addrs.status();
-  const sockaddr* sa = reinterpret_cast<const sockaddr*>(&addrs->front());
-  int rc = uv_tcp_bind(&listener_, sa, 0);
-  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 511, &OnConnection);
-  if (rc != 0) {
-    return Status::IOError("cannot listen on " + options_.address.ToString() + ": " +
-                           uv_strerror(rc));
-  }
+  Status s = ListenTcp(&listener_, options_.address, 511, &OnConnection, &bound_);
+  if (!s.ok()) return s;
   listening_ = true;
-  sockaddr_storage ss;
-  int len = sizeof ss;
-  uv_tcp_getsockname(&listener_, reinterpret_cast<sockaddr*>(&ss), &len);
-  bound_ = HostPort{options_.address.host, SockaddrPort(reinterpret_cast<sockaddr*>(&ss))};
   return Status::OK();
 }
 
