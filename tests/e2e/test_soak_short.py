@@ -14,6 +14,8 @@ import unittest
 import harness
 
 SOAK = os.path.join(harness.SOURCE_DIR, "tests", "soak", "soak.py")
+sys.path.insert(0, os.path.dirname(SOAK))
+import soak  # noqa: E402  (for its verdict functions)
 
 
 class SoakShortTest(harness.E2ETestCase):
@@ -47,6 +49,41 @@ class SoakShortTest(harness.E2ETestCase):
         self.assertGreaterEqual(doc["restarts"]["sigterm"], 2, doc["restarts"])
         self.assertGreaterEqual(doc["restarts"]["sigkill"], 1, doc["restarts"])
         self.assertGreaterEqual(len(doc["samples"]), 10)
+
+
+class SoakVerdictTest(unittest.TestCase):
+    """The RSS verdict itself can fail: steady growth is caught, plateaus are not."""
+
+    def flat(self, values, duration, asan=None):
+        env = dict(os.environ)
+        env.pop("ASAN_OPTIONS", None)
+        if asan is not None:
+            env["ASAN_OPTIONS"] = asan
+        old = os.environ.copy()
+        os.environ.clear()
+        os.environ.update(env)
+        try:
+            step = duration / (len(values) - 1)
+            return soak.flatness([(i * step, v) for i, v in enumerate(values)], duration)
+        finally:
+            os.environ.clear()
+            os.environ.update(old)
+
+    def test_long_run_leak_fails_plateau_passes(self):
+        leak = [20000 + 100 * i for i in range(100)]          # +50 % over the second half
+        self.assertFalse(self.flat(leak, 1800)["pass"])
+        plateau = [20000 + min(i, 10) * 900 for i in range(100)]  # warm-up, then flat
+        self.assertTrue(self.flat(plateau, 1800)["pass"])
+
+    def test_short_run_only_catches_gross_growth(self):
+        self.assertTrue(self.flat([20000 + 60 * i for i in range(30)], 30)["pass"])
+        self.assertFalse(self.flat([10000 + 2000 * i for i in range(30)], 30)["pass"])
+
+    def test_asan_quarantine_allowance(self):
+        grow = [300000 + 5000 * i for i in range(30)]   # +68 MB late on: quarantine filling
+        self.assertFalse(self.flat(grow, 1800)["pass"])
+        self.assertTrue(self.flat(grow, 1800, asan="detect_leaks=1")["pass"])
+        self.assertFalse(self.flat(grow, 1800, asan="detect_leaks=1:quarantine_size_mb=1")["pass"])
 
 
 if __name__ == "__main__":
