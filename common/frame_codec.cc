@@ -244,6 +244,13 @@ Status ParseHello(std::string_view payload, Hello* out) {
   return Status::OK();
 }
 
+Status CheckFirstFrame(const Frame& frame, Hello* out) {
+  if (frame.kind != Kind::kHello) {
+    return Status::ProtocolError(std::string(KindName(frame.kind)) + " before HELLO");
+  }
+  return CheckPeerHello(frame.payload, out);
+}
+
 Status CheckPeerHello(std::string_view payload, Hello* out) {
   Status s = ParseHello(payload, out);
   if (!s.ok()) return s;

@@ -100,6 +100,9 @@ void EncodeResponseEnd(std::string* out, uint32_t rno, Outcome outcome);
 Status ParseHello(std::string_view payload, Hello* out);
 // ParseHello, then refuses a peer that does not speak kProtocolVersion.
 Status CheckPeerHello(std::string_view payload, Hello* out);
+// The first frame on a connection must be the peer's HELLO: refuses any other kind, then
+// CheckPeerHello.
+Status CheckFirstFrame(const Frame& frame, Hello* out);
 Status ParseResume(std::string_view payload, ResumeEntries* out);
 Status ParseRequest(std::string_view payload, Request* out);
 Status ParseResponse(std::string_view payload, Response* out);
@@ -129,6 +132,29 @@ class FrameDecoder {
   size_t consumed_ = 0;
   bool failed_ = false;
 };
+
+// The receive loop both ends share: hands every complete frame to handle(frame) -> Status
+// while keep_going() holds. Returns the first decoding or handler error (the caller closes
+// the connection with it as the reason), else OK once more bytes are needed or keep_going()
+// turned false (the connection was closed or replaced by a handler).
+template <typename KeepGoing, typename Handle>
+Status DispatchFrames(FrameDecoder* decoder, KeepGoing keep_going, Handle handle) {
+  Frame frame;
+  Status error;
+  while (keep_going()) {
+    switch (decoder->Next(&frame, &error)) {
+      case FrameDecoder::Result::kNeedMore:
+        return Status::OK();
+      case FrameDecoder::Result::kError:
+        return error;
+      case FrameDecoder::Result::kFrame:
+        break;
+    }
+    Status s = handle(frame);
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
+}
 
 }  // namespace rlb::proto
 

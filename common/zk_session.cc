@@ -423,11 +423,8 @@ struct Resolver : std::enable_shared_from_this<Resolver> {
         self->done(Status::Unavailable("reading " + parent + ": " + zerror(rc)));
         return;
       }
-      rapidjson::Document doc;
-      doc.Parse(data.c_str(), data.size());
-      std::string key = name + " ->";
-      if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember(key.c_str()) ||
-          !doc[key.c_str()].IsString()) {
+      std::optional<std::string> resolved = ZkLinkTarget(parent, name, data);
+      if (!resolved) {
         self->done(Status::NotFound("ZooKeeper node " + (parent == "/" ? "" : parent) + "/" +
                                     name + " does not exist"));
         return;
@@ -436,13 +433,9 @@ struct Resolver : std::enable_shared_from_this<Resolver> {
         self->done(Status::InvalidArgument("symbolic link loop at " + parent + "/" + name));
         return;
       }
-      std::string target = doc[key.c_str()].GetString();
-      std::string resolved = target.size() && target[0] == '/'
-                                 ? NormalizeZkPath(target)
-                                 : NormalizeZkPath(parent + "/" + target);
       // Continue from the link target (which may itself contain links).
       std::vector<std::string> rest(self->remaining.begin() + 1, self->remaining.end());
-      self->remaining = Split(resolved);
+      self->remaining = Split(*resolved);
       self->remaining.insert(self->remaining.end(), rest.begin(), rest.end());
       self->current = "";
       self->Step();
@@ -451,6 +444,20 @@ struct Resolver : std::enable_shared_from_this<Resolver> {
 };
 
 }  // namespace
+
+std::optional<std::string> ZkLinkTarget(const std::string& parent, const std::string& name,
+                                        std::string_view parent_data) {
+  rapidjson::Document doc;
+  doc.Parse(parent_data.data(), parent_data.size());
+  std::string key = name + " ->";
+  if (doc.HasParseError() || !doc.IsObject()) return std::nullopt;
+  auto it = doc.FindMember(rapidjson::Value(key.data(), static_cast<rapidjson::SizeType>(key.size())));
+  if (it == doc.MemberEnd() || !it->value.IsString()) return std::nullopt;
+  std::string target(it->value.GetString(), it->value.GetStringLength());
+  if (target.find('\0') != std::string::npos) return std::nullopt;  // not a ZooKeeper path
+  return target.size() && target[0] == '/' ? NormalizeZkPath(target)
+                                           : NormalizeZkPath(parent + "/" + target);
+}
 
 void ResolveZkPath(ZkSession* zk, const std::string& path,
                    std::function<void(StatusOr<std::string>)> done) {

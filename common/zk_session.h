@@ -22,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/loop_mailbox.h"
@@ -111,6 +112,12 @@ class ZkSession {
 
 // Splits and normalizes a ZooKeeper path ("/a/./b/../c" -> "/a/c").
 std::string NormalizeZkPath(const std::string& path);
+
+// The target of the zc.zk symbolic link NAME in PARENT's JSON data (a property
+// "NAME ->": "TARGET", TARGET absolute or relative to PARENT), normalized; nullopt when the
+// data is not a JSON object or has no such string property.
+std::optional<std::string> ZkLinkTarget(const std::string& parent, const std::string& name,
+                                        std::string_view parent_data);
 
 // Resolves zc.zk symbolic links: a property "NAME ->": "TARGET" in a node's JSON data makes
 // NAME (when it is not a real child) stand for TARGET, relative to that node. Calls `done`

@@ -37,7 +37,6 @@
 
 #include <gflags/gflags.h>
 #include <glog/logging.h>
-#include <rapidjson/document.h>
 
 #include "common/frame_codec.h"
 #include "common/net_address.h"
@@ -305,18 +304,6 @@ void FuzzResumeFile(std::string_view in) {
 }
 
 // ------------------------------------------------------------------ 5-8: ZooKeeper JSON
-// zk_discovery.cc, SettingText() (used by OnChildren for the version): a JSON value as text.
-std::optional<std::string> SettingText(const rapidjson::Value& v) {
-  if (v.IsString()) return std::string(v.GetString(), v.GetStringLength());
-  if (v.IsInt64()) return std::to_string(v.GetInt64());
-  if (v.IsNumber()) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.17g", v.GetDouble());
-    return std::string(buf);
-  }
-  return std::nullopt;
-}
-
 // zkresumelb's settings node: ParseLbSettingsJson (zk_discovery.h), then the pool.
 void FuzzLbSettings(const std::string& data) {
   lb::PoolSettings settings{-7.0, -7, -7.0};
@@ -338,19 +325,9 @@ void FuzzLbSettings(const std::string& data) {
   pool->UpdateSettings(settings);
 }
 
-// zk_discovery.cc, ZkDiscovery::OnChildren(): a provider node's version.
+// A provider node's version: ParseWorkerVersion (zk_discovery.h), then the pool.
 void FuzzWorkerNode(const std::string& data) {
-  std::optional<std::string> version;
-  rapidjson::Document doc;
-  doc.Parse(data.c_str(), data.size());
-  if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("version")) {
-    const auto& v = doc["version"];
-    if (v.IsString()) {
-      version = std::string(v.GetString(), v.GetStringLength());
-    } else if (auto t = SettingText(v)) {
-      version = *t;
-    }
-  }
+  std::optional<std::string> version = lb::ParseWorkerVersion(data);
   // Workers grouped by version, as single-version mode does.
   auto pool = lb::NewClasslessPool(true);
   auto w = std::make_shared<lb::PoolWorker>("127.0.0.1:1", version);
@@ -389,25 +366,16 @@ void CheckNormalized(const std::string& p) {
   FUZZ_CHECK(NormalizeZkPath(p) == p);  // idempotent
 }
 
-// zk_session.cc, Resolver::FollowLink(): a zc.zk symbolic link "NAME -> target".
+// A zc.zk symbolic link "NAME ->": ZkLinkTarget (zk_session.h). Input: parent path, name
+// and the parent's JSON data, one per line.
 void FuzzZkLink(std::string_view in) {
   auto lines = Split(in, '\n');
   if (lines.size() < 3) return;
   std::string parent = NormalizeZkPath(std::string(lines[0]));
   CheckNormalized(parent);
   std::string name(lines[1]);
-  std::string data(in.substr(lines[0].size() + lines[1].size() + 2));
-  rapidjson::Document doc;
-  doc.Parse(data.c_str(), data.size());
-  std::string key = name + " ->";
-  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember(key.c_str()) ||
-      !doc[key.c_str()].IsString()) {
-    return;
-  }
-  std::string target = doc[key.c_str()].GetString();
-  std::string resolved = target.size() && target[0] == '/' ? NormalizeZkPath(target)
-                                                           : NormalizeZkPath(parent + "/" + target);
-  CheckNormalized(resolved);
+  std::string_view data = in.substr(lines[0].size() + lines[1].size() + 2);
+  if (auto resolved = ZkLinkTarget(parent, name, data)) CheckNormalized(*resolved);
 }
 
 }  // namespace

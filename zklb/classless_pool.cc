@@ -52,17 +52,8 @@ void ClasslessPool::DoRemove(const PoolWorkerPtr& worker) {
 }
 
 PoolStatus ClasslessPool::Status() const {
-  PoolStatus status;
-  status.backlog = backlog_;
-  status.mean_backlog = size() ? static_cast<double>(backlog_) / static_cast<double>(size())
-                               : std::numeric_limits<double>::quiet_NaN();
-  for (const PoolWorkerPtr& w : lru_) {
-    status.workers.push_back({w->name(), w->backlog_, w->mbacklog_, w->resume_.size()});
-  }
-  std::sort(status.workers.begin(), status.workers.end(),
-            [](const PoolStatus::Worker& a, const PoolStatus::Worker& b) { return a.name < b.name; });
-  FillVersionStatus(&status);
-  return status;
+  return BaseStatus(backlog_, size() ? static_cast<double>(backlog_) / static_cast<double>(size())
+                                     : std::numeric_limits<double>::quiet_NaN());
 }
 
 std::string ClasslessPool::DebugString() const {

@@ -205,9 +205,18 @@ std::string PoolBase::VersionLines() const {
   return out;
 }
 
-void PoolBase::FillVersionStatus(PoolStatus* status) const {
-  status->single_version = single_version_;
-  if (single_version_ && has_active_version_) status->active_version = active_version_;
+PoolStatus PoolBase::BaseStatus(int backlog, double mean_backlog) const {
+  PoolStatus status;
+  status.backlog = backlog;
+  status.mean_backlog = mean_backlog;
+  for (const PoolWorkerPtr& w : lru_) {
+    status.workers.push_back({w->name(), w->backlog_, w->mbacklog_, w->resume_.size()});
+  }
+  std::sort(status.workers.begin(), status.workers.end(),
+            [](const PoolStatus::Worker& a, const PoolStatus::Worker& b) { return a.name < b.name; });
+  status.single_version = single_version_;
+  if (single_version_ && has_active_version_) status.active_version = active_version_;
+  return status;
 }
 
 }  // namespace rlb::lb

@@ -223,8 +223,9 @@ class PoolBase : public Pool {
   // The "Version: ..." and "  Inactive: ..." lines of the §3.8 repr (empty unless
   // single-version). Inactive members are listed in ascending name order.
   std::string VersionLines() const;
-  // Fills active_version and single_version.
-  void FillVersionStatus(PoolStatus* status) const;
+  // The status document both pools share: the given pool backlogs, the active workers in
+  // name order, and the version fields.
+  PoolStatus BaseStatus(int backlog, double mean_backlog) const;
 
   LruList lru_;  // the active workers
 

@@ -133,16 +133,7 @@ void ResumePool::DoRemove(const PoolWorkerPtr& worker) {
 }
 
 PoolStatus ResumePool::Status() const {
-  PoolStatus status;
-  status.backlog = backlog_;
-  status.mean_backlog = mbacklog_;
-  for (const PoolWorkerPtr& w : lru_) {
-    status.workers.push_back({w->name(), w->backlog_, w->mbacklog_, w->resume_.size()});
-  }
-  std::sort(status.workers.begin(), status.workers.end(),
-            [](const PoolStatus::Worker& a, const PoolStatus::Worker& b) { return a.name < b.name; });
-  FillVersionStatus(&status);
-  return status;
+  return BaseStatus(backlog_, mbacklog_);
 }
 
 std::string ResumePool::DebugString() const {

@@ -138,32 +138,18 @@ void WorkerLink::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
 }
 
 void WorkerLink::HandleFrames() {
-  uint64_t gen = generation_;
-  proto::Frame frame;
-  Status error;
-  while (gen == generation_ && state_ != State::kIdle) {
-    auto r = decoder_.Next(&frame, &error);
-    if (r == proto::FrameDecoder::Result::kNeedMore) return;
-    if (r == proto::FrameDecoder::Result::kError) {
-      Fail("malformed frame: " + error.message(), true);
-      return;
-    }
-    Status s = HandleFrame(frame);
-    if (!s.ok()) {
-      Fail("malformed frame: " + s.message(), true);
-      return;
-    }
-  }
+  uint64_t gen = generation_;  // a handler may fail the link and start a new connection
+  Status s = proto::DispatchFrames(
+      &decoder_, [&] { return gen == generation_ && state_ != State::kIdle; },
+      [this](const proto::Frame& frame) { return HandleFrame(frame); });
+  if (!s.ok()) Fail("malformed frame: " + s.message(), true);
 }
 
 Status WorkerLink::HandleFrame(const proto::Frame& frame) {
   using proto::Kind;
   if (!got_hello_) {
-    if (frame.kind != Kind::kHello) {
-      return Status::ProtocolError(std::string(proto::KindName(frame.kind)) + " before HELLO");
-    }
     proto::Hello hello;
-    Status s = proto::CheckPeerHello(frame.payload, &hello);
+    Status s = proto::CheckFirstFrame(frame, &hello);
     if (!s.ok()) return s;
     got_hello_ = true;
     return Status::OK();

@@ -131,24 +131,22 @@ void ZkDiscovery::OnChildren(const std::optional<std::vector<std::string>>& chil
     std::string node = workers_path_ + "/" + child;
     zk_->Get(node, [this, seq, pending, child](int rc, const std::string& data) {
       if (rc == 0) {
-        std::optional<std::string> version;
-        rapidjson::Document doc;
-        doc.Parse(data.c_str(), data.size());
-        if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("version")) {
-          const auto& v = doc["version"];
-          if (v.IsString()) {
-            version = std::string(v.GetString(), v.GetStringLength());
-          } else if (auto t = SettingText(v)) {
-            version = *t;
-          }
-        }
-        pending->workers[child] = version;
+        pending->workers[child] = ParseWorkerVersion(data);
       } else if (rc != kZNoNode) {
         LOG(WARNING) << "cannot read worker node " << child << " (rc " << rc << ")";
       }
       if (--pending->left == 0 && seq == children_seq_) lb_->SetWorkers(pending->workers);
     });
   }
+}
+
+std::optional<std::string> ParseWorkerVersion(std::string_view json) {
+  rapidjson::Document doc;
+  doc.Parse(json.data(), json.size());
+  if (doc.HasParseError() || !doc.IsObject()) return std::nullopt;
+  auto it = doc.FindMember("version");
+  if (it == doc.MemberEnd()) return std::nullopt;
+  return SettingText(it->value);
 }
 
 Status ParseLbSettingsJson(std::string_view json, PoolSettings* out,

@@ -18,6 +18,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/zk_session.h"
@@ -30,6 +31,10 @@ namespace rlb::lb {
 // written and the Status names the problem.
 Status ParseLbSettingsJson(std::string_view json, PoolSettings* out,
                            std::map<std::string, std::string>* sources);
+
+// The version in a worker provider node's JSON data ({"version": "2"} or a number);
+// nullopt when the data is not a JSON object or has no usable "version".
+std::optional<std::string> ParseWorkerVersion(std::string_view json);
 
 class ZkDiscovery {
  public:

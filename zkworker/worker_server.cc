@@ -388,31 +388,17 @@ void WorkerConnection::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf
 
 void WorkerConnection::HandleFrames() {
   auto keep = shared_from_this();  // a handler may close the connection
-  proto::Frame frame;
-  Status error;
-  while (!closing_) {
-    auto r = decoder_.Next(&frame, &error);
-    if (r == proto::FrameDecoder::Result::kNeedMore) return;
-    if (r == proto::FrameDecoder::Result::kError) {
-      Close("malformed frame: " + error.message());
-      return;
-    }
-    Status s = HandleFrame(frame);
-    if (!s.ok()) {
-      Close("malformed frame: " + s.message());
-      return;
-    }
-  }
+  Status s = proto::DispatchFrames(
+      &decoder_, [this] { return !closing_; },
+      [this](const proto::Frame& frame) { return HandleFrame(frame); });
+  if (!s.ok()) Close("malformed frame: " + s.message());
 }
 
 Status WorkerConnection::HandleFrame(const proto::Frame& frame) {
   using proto::Kind;
   if (!got_hello_) {
-    if (frame.kind != Kind::kHello) {
-      return Status::ProtocolError(std::string(proto::KindName(frame.kind)) + " before HELLO");
-    }
     proto::Hello hello;
-    Status s = proto::CheckPeerHello(frame.payload, &hello);
+    Status s = proto::CheckFirstFrame(frame, &hello);
     if (!s.ok()) return s;
     got_hello_ = true;
     VLOG(1) << "hello from " << peer_ << ": " << hello.role << " " << hello.software << " pid "

@@ -227,3 +227,27 @@ TEST_CASE("LB settings from ZooKeeper JSON: sources, coercion, revert", "[settin
     CHECK_FALSE(rlb::lb::ParseLbSettingsJson(bad, &s, &src).ok());
   }
 }
+
+TEST_CASE("a provider node's version: strings and numbers, else none", "[zookeeper]") {
+  using rlb::lb::ParseWorkerVersion;
+  CHECK(ParseWorkerVersion(R"({"version": "2"})") == "2");
+  CHECK(ParseWorkerVersion(R"({"pid": 7, "version": 3})") == "3");
+  CHECK(ParseWorkerVersion(R"({"version": 1.5})") == "1.5");
+  for (const char* none : {"", "{}", "null", "[1]", R"({"version": null})",
+                           R"({"version": true})", R"({"version": {"a": 1}})", "{\"version\""}) {
+    INFO(none);
+    CHECK_FALSE(ParseWorkerVersion(none).has_value());
+  }
+}
+
+TEST_CASE("zc.zk symbolic links: relative and absolute targets", "[zookeeper]") {
+  using rlb::ZkLinkTarget;
+  CHECK(ZkLinkTarget("/lb", "workers", R"({"workers ->": "../pool/w"})") == "/pool/w");
+  CHECK(ZkLinkTarget("/lb", "workers", R"({"workers ->": "/x//y/"})") == "/x/y");
+  CHECK(ZkLinkTarget("/", "a", R"({"a ->": "b"})") == "/b");
+  for (const char* none : {"", "{}", R"({"workers": "/x"})", R"({"workers ->": 5})",
+                           R"({"other ->": "/x"})", "{\"workers ->\": \"/a\\u0000b\"}"}) {
+    INFO(none);
+    CHECK_FALSE(ZkLinkTarget("/lb", "workers", none).has_value());
+  }
+}
