@@ -5,7 +5,9 @@
 // stream. Every frame the decoder returns is checked against the raw stream, parsed with the
 // parser for its kind (and, for robustness only, with every other parser), and when the
 // parse succeeds re-encoded: the encoder must reproduce the frame byte for byte. Every
-// kNeedMore and kError is checked against an independent reading of the frame header.
+// kNeedMore and kError is checked against an independent reading of the frame header. Last,
+// the whole stream goes through the receive loop both ends share (DispatchFrames and the
+// HELLO gate CheckFirstFrame), which must agree with the piecewise decoding.
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -143,6 +145,33 @@ void CheckFrame(const Frame& f, std::string_view raw) {
   (void)CheckBody(f);
 }
 
+// The receive loop both ends run (DispatchFrames, with CheckFirstFrame as the gate for the
+// first frame) on the whole stream at once: it must hand over exactly the frames the
+// piecewise decoding returned, and fail exactly when that decoding or the gate failed.
+void CheckDispatch(std::string_view stream, size_t frames, bool decode_failed) {
+  FrameDecoder decoder;
+  decoder.Feed(stream);
+  size_t seen = 0;
+  Status gate;
+  Status s = DispatchFrames(&decoder, [] { return true; }, [&](const Frame& f) {
+    if (seen++ > 0) return Status::OK();
+    Hello hello;
+    gate = CheckFirstFrame(f, &hello);
+    if (gate.ok()) {
+      FUZZ_CHECK(f.kind == Kind::kHello && hello.version == kProtocolVersion);
+    } else {
+      FUZZ_CHECK(!gate.message().empty());
+    }
+    return gate;
+  });
+  if (seen > 0 && !gate.ok()) {
+    FUZZ_CHECK(seen == 1 && !s.ok() && s.message() == gate.message());
+    return;
+  }
+  FUZZ_CHECK(seen == frames);
+  FUZZ_CHECK(s.ok() == !decode_failed);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -156,6 +185,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FrameDecoder decoder;
   size_t fed = 0;  // bytes of `stream` given to Feed
   size_t off = 0;  // offset of the next frame in `stream`
+  size_t frames = 0;
+  bool failed = false;
   for (;;) {
     if (fed < stream.size()) {
       size_t n = std::min(rng.Size(max_piece), stream.size() - fed);
@@ -163,7 +194,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       fed += n;
     }
     FUZZ_CHECK(decoder.buffered() == fed - off);
-    bool failed = false;
     for (;;) {
       Frame f;
       Status error;
@@ -177,6 +207,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         FUZZ_CHECK(f.payload == stream.substr(off + kFrameHeaderSize + 1, len - 1));
         CheckFrame(f, stream.substr(off, kFrameHeaderSize + len));
         off += kFrameHeaderSize + len;
+        ++frames;
         FUZZ_CHECK(decoder.buffered() == fed - off);
         continue;
       }
@@ -198,5 +229,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (failed || fed == stream.size()) break;
   }
+  CheckDispatch(stream, frames, failed);
   return 0;
 }
