@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -14,20 +15,26 @@
 #include <sstream>
 #include <vector>
 
+#include <glog/logging.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 namespace rlb::worker {
 
-ResumeTracker::ResumeTracker(int history, int max_skill_age) {
+ResumeTracker::ResumeTracker(int history, int max_skill_age, size_t max_class_bytes)
+    : max_class_bytes_(std::max<size_t>(max_class_bytes, 1)) {
   UpdateSettings(history, max_skill_age);
 }
 
 void ResumeTracker::UpdateSettings(int history, int max_skill_age) {
   std::lock_guard<std::mutex> lock(mu_);
   history_ = std::max(1, history);
-  max_skill_age_ = max_skill_age > 0 ? max_skill_age : 10 * history_;
+  // 10 x history does not fit an int for history over 214,748,364 (settings allow up to
+  // 10^9): such a max_skill_age means "about never" either way, so clamp it.
+  max_skill_age_ = max_skill_age > 0
+                       ? max_skill_age
+                       : static_cast<int>(std::min<int64_t>(int64_t{10} * history_, INT_MAX));
   decay_ = 1.0 - 1.0 / history_;
 }
 
@@ -51,13 +58,51 @@ uint64_t ResumeTracker::generation() const {
   return generation_;
 }
 
+size_t ResumeTracker::class_bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return class_bytes_;
+}
+
+uint64_t ResumeTracker::evicted() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return evicted_;
+}
+
+void ResumeTracker::EvictOldest(size_t target) {
+  if (class_bytes_ <= target) return;
+  // Generations in ascending order; drop from the oldest until the names fit. Sorting
+  // every class is O(n log n), but it frees a quarter of the bound each time.
+  std::vector<std::pair<uint64_t, const std::string*>> by_age;
+  by_age.reserve(stats_.size());
+  for (const auto& [cls, s] : stats_) by_age.emplace_back(s.generation, &cls);
+  std::sort(by_age.begin(), by_age.end());
+  std::vector<std::string> drop;
+  size_t bytes = class_bytes_;
+  for (const auto& [gen, cls] : by_age) {
+    if (bytes <= target) break;
+    bytes -= cls->size();
+    drop.push_back(*cls);
+  }
+  for (const std::string& cls : drop) stats_.erase(cls);
+  class_bytes_ = bytes;
+  evicted_ += drop.size();
+  // Rare (each time frees a quarter of the bound), and worth a look: a client is probably
+  // inventing request classes (see docs/security.md).
+  LOG(WARNING) << "résumé holds over " << max_class_bytes_ << " bytes of request class names; "
+               << "dropped the " << drop.size() << " least recently seen classes ("
+               << evicted_ << " so far)";
+}
+
 void ResumeTracker::Load(const std::map<std::string, double>& saved) {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [cls, score] : saved) {
     if (!(score > 0) || !std::isfinite(score)) continue;
     double weight = history_;
-    stats_[cls] = ClassStats{generation_, weight / score, weight, score};
+    auto [it, added] = stats_.insert_or_assign(cls, ClassStats{generation_, weight / score,
+                                                               weight, score});
+    if (added) class_bytes_ += cls.size();
   }
+  EvictOldest(max_class_bytes_);
 }
 
 bool ResumeTracker::Record(const std::string& request_class, double elapsed) {
@@ -66,7 +111,12 @@ bool ResumeTracker::Record(const std::string& request_class, double elapsed) {
   uint64_t generation = generation_ + 1;
   auto it = stats_.find(request_class);
   if (it == stats_.end()) {
+    if (class_bytes_ + request_class.size() > max_class_bytes_) {
+      EvictOldest(max_class_bytes_ - std::min(max_class_bytes_, max_class_bytes_ / 4 +
+                                                                   request_class.size()));
+    }
     it = stats_.emplace(request_class, ClassStats{generation, 0.0, 0.0}).first;
+    class_bytes_ += request_class.size();
   }
   ClassStats& s = it->second;
   double f = std::pow(decay_, static_cast<double>(generation - s.generation));
@@ -79,7 +129,11 @@ bool ResumeTracker::Record(const std::string& request_class, double elapsed) {
   // Prune classes unseen for more than max_skill_age requests.
   if (generation > static_cast<uint64_t>(max_skill_age_)) {
     uint64_t min_gen = generation - max_skill_age_;
-    std::erase_if(stats_, [min_gen](const auto& kv) { return kv.second.generation < min_gen; });
+    std::erase_if(stats_, [this, min_gen](const auto& kv) {
+      if (kv.second.generation >= min_gen) return false;
+      class_bytes_ -= kv.first.size();
+      return true;
+    });
   }
   return true;
 }

@@ -7,6 +7,13 @@
 // Every `history` requests the classes unseen for more than max_skill_age requests are
 // pruned and Record() says it is time to send the résumé to every LB.
 //
+// Past the original: the class names it holds are bounded (max_class_bytes, by default one
+// RESUME frame's worth, 16 MiB). Clients choose classes (the Host header by default), and
+// without a bound a flood of distinct 4 KiB classes would cost a worker ~400 MB before the
+// max_skill_age pruning caught up. When a new class takes it over the bound, the classes
+// seen least recently are dropped until a quarter of the bound is free (so the cost is
+// amortized); a deployment never near the bound sees exactly the original's résumé.
+//
 // Thread rules: internally synchronized; Record() is called from application threads,
 // the rest from the event loop.
 #ifndef RESUMELB_ZKWORKER_RESUME_TRACKER_H_
@@ -24,13 +31,17 @@
 namespace rlb::worker {
 
 constexpr int kDefaultHistory = 9999;
+constexpr size_t kDefaultMaxClassBytes = proto::kMaxPayload;
 
 class ResumeTracker {
  public:
-  // max_skill_age <= 0 means the default, 10 * history.
-  ResumeTracker(int history, int max_skill_age);
+  // max_skill_age <= 0 means the default, 10 * history. max_class_bytes bounds the total
+  // length of the class names held.
+  ResumeTracker(int history, int max_skill_age,
+                size_t max_class_bytes = kDefaultMaxClassBytes);
 
-  // Applies new settings (history >= 1). max_skill_age <= 0 means 10 * history.
+  // Applies new settings (history >= 1). max_skill_age <= 0 means 10 * history (at most
+  // INT_MAX).
   void UpdateSettings(int history, int max_skill_age);
   int history() const;
   int max_skill_age() const;
@@ -49,6 +60,10 @@ class ResumeTracker {
   std::map<std::string, double> Snapshot() const;
   proto::ResumeEntries Entries() const;
   uint64_t generation() const;
+  // Total length of the class names held, and how many classes were dropped to respect
+  // max_class_bytes (for the log and tests).
+  size_t class_bytes() const;
+  uint64_t evicted() const;
 
  private:
   struct ClassStats {
@@ -57,7 +72,13 @@ class ResumeTracker {
     double count;         // decayed request count
     double loaded = 0;    // a score loaded from the file, reported exactly until updated
   };
+  // Drops the least recently seen classes until class_bytes_ <= target. REQUIRES mu_.
+  void EvictOldest(size_t target);
+
   mutable std::mutex mu_;
+  const size_t max_class_bytes_;
+  size_t class_bytes_ = 0;  // guarded by mu_
+  uint64_t evicted_ = 0;    // guarded by mu_
   int history_;
   int max_skill_age_;
   double decay_;

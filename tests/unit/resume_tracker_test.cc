@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <string>
 
 #include <catch2/catch.hpp>
 
@@ -23,6 +24,10 @@ TEST_CASE("settings defaults and decay", "[resume]") {
   CHECK(t.decay() == 0.0);
   t.UpdateSettings(32, 90);
   CHECK(t.decay() == Approx(0.96875));
+  t.UpdateSettings(1000000000, 0);  // 10 x history would overflow an int
+  CHECK(t.max_skill_age() == 2147483647);
+  t.UpdateSettings(214748364, 0);
+  CHECK(t.max_skill_age() == 2147483640);
 }
 
 TEST_CASE("decay 0: the score is the last request's rate", "[resume]") {
@@ -79,6 +84,44 @@ TEST_CASE("a reloaded class keeps its saved score on its next request", "[resume
   double s = t.Snapshot().at("a");
   CHECK(s < 10.0);
   CHECK(s > 9.9);
+}
+
+TEST_CASE("class names are bounded: the least recently seen go first", "[resume]") {
+  // Bound 1000 bytes; classes of 100 bytes: ten fit.
+  ResumeTracker t(9999, 0, 1000);
+  auto cls = [](int i) { return std::string(97, 'x') + std::to_string(100 + i); };
+  for (int i = 0; i < 10; ++i) t.Record(cls(i), 0.01);
+  CHECK(t.class_bytes() == 1000);
+  CHECK(t.evicted() == 0);
+  t.Record(cls(0), 0.01);  // class 0 is now the most recently seen
+  t.Record(cls(10), 0.01);  // over the bound: drop the oldest until a quarter is free
+  CHECK(t.evicted() == 4);  // classes 1-4 (350 bytes then, with 100 to add)
+  CHECK(t.class_bytes() == 700);
+  auto snap = t.Snapshot();
+  CHECK(snap.size() == 7);
+  CHECK(snap.count(cls(0)) == 1);
+  CHECK(snap.count(cls(10)) == 1);
+  for (int i = 1; i <= 4; ++i) CHECK(snap.count(cls(i)) == 0);
+  // A flood of new classes never takes it over the bound.
+  for (int i = 11; i < 5000; ++i) {
+    t.Record(cls(i), 0.01);
+    REQUIRE(t.class_bytes() <= 1000);
+  }
+  CHECK(t.Snapshot().count(cls(4999)) == 1);
+}
+
+TEST_CASE("the bound counts loaded classes and pruning gives bytes back", "[resume]") {
+  ResumeTracker t(2, 3, 1 << 20);
+  t.Load({{"aa", 1.0}, {"bbb", 2.0}});
+  CHECK(t.class_bytes() == 5);
+  t.Load({{"aa", 3.0}});  // replacing a class does not count it twice
+  CHECK(t.class_bytes() == 5);
+  for (int i = 0; i < 4; ++i) t.Record("test", 0.01);  // the old classes are pruned
+  CHECK(t.Snapshot().size() == 1);
+  CHECK(t.class_bytes() == 4);
+  ResumeTracker small(9999, 0, 4);
+  small.Load({{"aa", 1.0}, {"bb", 1.0}, {"cc", 1.0}});  // a file over the bound is trimmed
+  CHECK(small.class_bytes() <= 4);
 }
 
 TEST_CASE("resume file round trip, missing and corrupt files", "[resume]") {
