@@ -22,7 +22,8 @@ zkworkers; every case states the answer it expects.
 * Half-closed connections (shutdown(SHUT_WR) after the request): the response is still
   delivered; a half-close inside a request closes the connection and cancels the request.
 * A flood of request classes (5000 distinct 4 KiB Host headers): the worker's résumé stays
-  within the protocol's frame limit, so the worker stays in the pool.
+  within the protocol's frame limit, so the worker stays in the pool, and the class names
+  it holds stay within its 16 MiB bound (least recently seen dropped, logged).
 * 10,000 concurrent idle connections: accepted, a normal request is served meanwhile,
   RSS stays bounded (< 16 KiB per connection), and the LB's fd count returns to its
   baseline once they are closed.
@@ -668,7 +669,8 @@ class ClassFloodTest(harness.E2ETestCase):
         each one a request class): the worker's next résumé would be ~20 MB, over the
         protocol's 16 MiB frame limit, which every LB must refuse as malformed. The worker
         keeps its best classes within the limit instead, so it stays connected and in the
-        pool (before the fix it was dropped, and again on every reconnect: for good)."""
+        pool (before the fix it was dropped, and again on every reconnect: for good), and
+        the class names it holds stay within its 16 MiB bound."""
         worker = hu.start_worker(self.sandbox, 2, extra_args=["--history=5000"])
         cluster = lb_harness.start_cluster(self.sandbox, workers=[worker])
         name = worker_name(worker[1])
@@ -686,6 +688,9 @@ class ClassFloodTest(harness.E2ETestCase):
         d = wait_for(resumed, 10, message="the worker's résumé after 5000 requests")
         self.assertTrue(d["connected"] and d["in_pool"], d)
         self.assertLess(d["resume_size"], 5000, d)   # capped to fit one frame
+        # ~20 MB of class names: over the worker's 16 MiB bound, so it dropped the least
+        # recently seen classes and said so.
+        self.assertTrue(worker[0].log_lines("least recently seen classes"))
         self.assertEqual(cluster.lb.log_lines("worker disconnected"), [])
         status, _, body = http_request(cluster.port, "/hello")
         self.assertEqual((status, body), (200, HELLO))
