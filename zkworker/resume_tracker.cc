@@ -72,24 +72,26 @@ void ResumeTracker::EvictOldest(size_t target) {
   if (class_bytes_ <= target) return;
   // Generations in ascending order; drop from the oldest until the names fit. Sorting
   // every class is O(n log n), but it frees a quarter of the bound each time.
-  std::vector<std::pair<uint64_t, const std::string*>> by_age;
+  // (Erasing one element leaves the other iterators valid.)
+  using Entry = decltype(stats_)::iterator;
+  std::vector<Entry> by_age;
   by_age.reserve(stats_.size());
-  for (const auto& [cls, s] : stats_) by_age.emplace_back(s.generation, &cls);
-  std::sort(by_age.begin(), by_age.end());
-  std::vector<std::string> drop;
-  size_t bytes = class_bytes_;
-  for (const auto& [gen, cls] : by_age) {
-    if (bytes <= target) break;
-    bytes -= cls->size();
-    drop.push_back(*cls);
+  for (auto it = stats_.begin(); it != stats_.end(); ++it) by_age.push_back(it);
+  std::sort(by_age.begin(), by_age.end(), [](const Entry& a, const Entry& b) {
+    return a->second.generation < b->second.generation;
+  });
+  size_t dropped = 0;
+  for (Entry it : by_age) {
+    if (class_bytes_ <= target) break;
+    class_bytes_ -= it->first.size();
+    stats_.erase(it);
+    ++dropped;
   }
-  for (const std::string& cls : drop) stats_.erase(cls);
-  class_bytes_ = bytes;
-  evicted_ += drop.size();
+  evicted_ += dropped;
   // Rare (each time frees a quarter of the bound), and worth a look: a client is probably
   // inventing request classes (see docs/security.md).
   LOG(WARNING) << "résumé holds over " << max_class_bytes_ << " bytes of request class names; "
-               << "dropped the " << drop.size() << " least recently seen classes ("
+               << "dropped the " << dropped << " least recently seen classes ("
                << evicted_ << " so far)";
 }
 
