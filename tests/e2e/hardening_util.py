@@ -46,12 +46,17 @@ def start_worker(sandbox: Sandbox, threads: int = 1, raw: bool = False,
 
 # ------------------------------------------------------------------------ /proc
 
-def rss_kb(pid: int) -> int:
+def _status_number(pid: int, field: str) -> int:
+    """A numeric field ("VmRSS", "Threads", ...) of /proc/PID/status."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
+    raise RuntimeError(f"no {field} in /proc/{pid}/status")
+
+
+def rss_kb(pid: int) -> int:
+    return _status_number(pid, "VmRSS")
 
 
 def fd_count(pid: int) -> int:
@@ -59,11 +64,7 @@ def fd_count(pid: int) -> int:
 
 
 def threads(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("Threads:"):
-                return int(line.split()[1])
-    raise RuntimeError("no Threads")
+    return _status_number(pid, "Threads")
 
 
 def fds_under(pid: int, directory: str) -> list[str]:

@@ -14,7 +14,8 @@ embeds Debian's CPython and the test apps need Debian's Flask/Django/PasteDeploy
   each class a shared one (``cls.class_sandbox()``), both cleaned up automatically. On a
   failure the tail of every process log is printed (and the dir kept if RLB_E2E_KEEP=1).
 * ``wait_for(predicate, timeout)`` polls until the predicate is truthy.
-* ``free_port()`` returns a TCP port nobody listens on (at the time of the call).
+* ``free_port()`` returns a TCP port nobody uses (at the time of the call), below the
+  ephemeral range so that a server can be restarted on it.
 * ``environ(...)`` builds a CGI environ the way a load balancer sends it, and
   ``request(conn, rno, ...)`` sends one request and reads its response.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import re
 import shutil
 import signal
@@ -50,6 +52,9 @@ LISTENING_RE = (r"zkworker listening on (?P<host>[^\s:]+|\[[^\]]+\]):(?P<port>\d
 _KNOWN_LOCATIONS = {
     "zkworker": "zkworker/zkworker",
     "get-worker-resume": "zkworker/get-worker-resume",
+    "resumelb": "zklb/resumelb",
+    "zkresumelb": "zklb/zkresumelb",
+    "get-lb-status": "status/get-lb-status",
 }
 
 
@@ -109,11 +114,41 @@ def wait_for(predicate: Callable[[], object], timeout: float = DEFAULT_TIMEOUT,
         delay = min(delay * 1.5, 0.1)
 
 
+def _port_span() -> range:
+    """The ports below the kernel's ephemeral range (ip_local_port_range), from 10000."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return range(10000, max(low, 10001))
+
+
+_next_port = None  # walks _port_span() from a random start, one step per free_port()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port no one listens on right now (bound and released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A port no one uses right now (bound and released), below the ephemeral range.
+
+    Tests restart servers on the same port (a worker after SIGTERM or SIGKILL). A port in
+    the ephemeral range can be taken in between by any outgoing connection that happens to
+    get it as its local port: a test client's, or the LB's own reconnect to that very port
+    (a loopback self-connect). Below the range only an explicit bind takes a port; walking
+    the span from a random start keeps concurrent processes' choices apart."""
+    global _next_port
+    span = _port_span()
+    if _next_port is None:
+        _next_port = random.SystemRandom().randrange(len(span))
+    for _ in range(1000):
+        port = span[_next_port % len(span)]
+        _next_port += 1
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {span}")
 
 
 def read_text(path: str, default: str = "") -> str:
@@ -146,6 +181,22 @@ def _die_with_parent() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
     except Exception:  # noqa: BLE001 - best effort
+        pass
+
+
+def kill_group(popen: subprocess.Popen) -> None:
+    """SIGKILL to a running child's process group (the child itself if the group is gone),
+    then reaps it (waiting at most 10 s)."""
+    try:
+        os.killpg(popen.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        try:
+            popen.kill()
+        except ProcessLookupError:
+            pass
+    try:
+        popen.wait(10)
+    except subprocess.TimeoutExpired:
         pass
 
 
@@ -275,17 +326,7 @@ class Process:
     def kill(self) -> None:
         """SIGKILL to its process group; reaps it."""
         if self.popen.poll() is None:
-            try:
-                os.killpg(self.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                try:
-                    self.popen.kill()
-                except ProcessLookupError:
-                    pass
-            try:
-                self.popen.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
+            kill_group(self.popen)
         else:
             # The leader is gone; its group may not be.
             try:
@@ -339,7 +380,8 @@ class Sandbox:
                      config: Optional[str] = None, pythonpath: Optional[str] = APPS_DIR,
                      cwd: Optional[str] = None, name: str = "zkworker",
                      timeout: float = DEFAULT_TIMEOUT) -> tuple[Process, int]:
-        """Starts zkworker on 127.0.0.1:0 and waits for its 'listening' line.
+        """Starts zkworker on 127.0.0.1:free_port() and waits for its 'listening' line (a
+        port outside the ephemeral range, so the worker can be restarted on it).
 
         With `config` (a Paste Deploy ini path) the worker is started as
         `zkworker CONFIG` and `app`/`threads`/address come from the file unless given in
@@ -349,7 +391,8 @@ class Sandbox:
         if config is not None:
             argv.append(config)
         else:
-            argv += [f"--app={app}", "--address=127.0.0.1:0", f"--threads={threads}"]
+            argv += [f"--app={app}", f"--address=127.0.0.1:{free_port()}",
+                     f"--threads={threads}"]
         if pythonpath:
             argv.append(f"--pythonpath={pythonpath}")
         argv += list(extra_args)
@@ -471,6 +514,29 @@ class Response:
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+# --------------------------------------------------------------------------- app data
+
+_SEED = hashlib.sha256(b"resumelb").digest() * 2048   # plain_app's /big pattern (64 KiB)
+
+
+def big_sha256(size: int, chunk: int = 65536) -> str:
+    """sha256 of plain_app's /big?size=SIZE&chunk=CHUNK answer (each chunk is the start of
+    the same 64 KiB pattern)."""
+    h = hashlib.sha256()
+    left = size
+    while left > 0:
+        n = min(left, chunk, len(_SEED))
+        h.update(_SEED[:n])
+        left -= n
+    return h.hexdigest()
+
+
+def big_body(size: int, chunk: int = 65536) -> bytes:
+    piece = _SEED[:min(chunk, len(_SEED))]
+    reps = size // len(piece) + 1
+    return (piece * reps)[:size]
 
 
 def drain_until(conn: rlbproto.Connection, predicate, timeout: float = DEFAULT_TIMEOUT):

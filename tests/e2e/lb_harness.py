@@ -10,17 +10,16 @@ Built on harness.py (Sandbox, Process, wait_for, ...):
 * ``read_status(path)`` reads the status document from the LB's unix socket.
 * ``RawConn`` is a raw-socket HTTP/1.x client (pipelining, half-close, malformed input)
   with a small response parser; ``http_request`` is a one-shot http.client request.
-* ``big_body(size, chunk)`` / ``big_sha256(size, chunk)``: what plain_app's /big answers.
+* ``big_body(size, chunk)`` / ``big_sha256(size, chunk)``: what plain_app's /big answers
+  (defined in harness.py, re-exported here).
 * ``Background(fn, ...)`` runs a blocking call (e.g. a request) in a thread.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import http.client
 import json
-import os
 import re
 import select
 import socket
@@ -29,6 +28,7 @@ from typing import Iterable, Optional, Sequence
 
 import harness
 from harness import DEFAULT_TIMEOUT, Process, Sandbox
+from harness import big_body, big_sha256, sha256  # noqa: F401  (plain_app's data; re-exported)
 
 LB_LISTENING_RE = (r"resumelb listening on (?P<host>\S*):(?P<port>\d+) "
                    r"\(pid (?P<pid>\d+)")
@@ -41,9 +41,6 @@ DEFAULT_DISCONNECT_MESSAGE = (
 
 
 def lb_binary() -> str:
-    known = os.path.join(harness.build_dir(), "zklb", "resumelb")
-    if os.access(known, os.X_OK):
-        return known
     return harness.binary("resumelb")
 
 
@@ -386,31 +383,6 @@ class Background:
 
 
 # --------------------------------------------------------------------------- app data
-
-_SEED = hashlib.sha256(b"resumelb").digest() * 2048   # plain_app's /big pattern (64 KiB)
-
-
-def big_sha256(size: int, chunk: int = 65536) -> str:
-    """sha256 of plain_app's /big?size=SIZE&chunk=CHUNK answer (each chunk is the start of
-    the same 64 KiB pattern)."""
-    h = hashlib.sha256()
-    left = size
-    while left > 0:
-        n = min(left, chunk, len(_SEED))
-        h.update(_SEED[:n])
-        left -= n
-    return h.hexdigest()
-
-
-def big_body(size: int, chunk: int = 65536) -> bytes:
-    piece = _SEED[:min(chunk, len(_SEED))]
-    reps = size // len(piece) + 1
-    return (piece * reps)[:size]
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
 
 def pid_answer(body: bytes) -> tuple[int, str]:
     """plain_app's /pid answer: (pid, request class)."""

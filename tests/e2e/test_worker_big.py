@@ -1,27 +1,13 @@
 """zkworker end to end: 50 MB bodies in both directions arrive intact (hash-compared)."""
 
-import hashlib
 import os
 import unittest
 
 import harness
-from harness import request, sha256
+from harness import big_sha256, request, sha256
 
 SIZE = 50 << 20
 TIMEOUT = 120
-
-
-def big_pattern_sha256(size, chunk=65536):
-    """The sha256 of plain_app's /big?size=SIZE&chunk=CHUNK body: chunks of the start of
-    a 64 KiB pattern."""
-    seed = hashlib.sha256(b"resumelb").digest() * 2048
-    h = hashlib.sha256()
-    left = size
-    while left > 0:
-        n = min(chunk, left, len(seed))
-        h.update(seed[:n])
-        left -= n
-    return h.hexdigest()
 
 
 class BigBodyTest(harness.E2ETestCase):
@@ -48,7 +34,7 @@ class BigBodyTest(harness.E2ETestCase):
         r = request(conn, 1, f"/big?size={SIZE}", timeout=TIMEOUT)
         self.assertComplete(r)
         self.assertEqual(len(r.body), SIZE)
-        self.assertEqual(sha256(r.body), big_pattern_sha256(SIZE))
+        self.assertEqual(sha256(r.body), big_sha256(SIZE))
 
     def test_large_response_with_odd_chunks_while_another_request_runs(self):
         # A 5 MB response in odd-sized chunks interleaved with small requests.
@@ -59,7 +45,7 @@ class BigBodyTest(harness.E2ETestCase):
             self.assertComplete(request(conn, rno, "/hello", timeout=TIMEOUT))
         status, _, body, outcome = conn.read_response(1, timeout=TIMEOUT)
         self.assertEqual((status, outcome), ("200 OK", "complete"))
-        self.assertEqual(sha256(body), big_pattern_sha256(size, 99991))
+        self.assertEqual(sha256(body), big_sha256(size, 99991))
 
 
 if __name__ == "__main__":

@@ -390,17 +390,7 @@ class ZooKeeperServer:
         if self.popen is None:
             return
         if self.popen.poll() is None:
-            try:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                try:
-                    self.popen.kill()
-                except ProcessLookupError:
-                    pass
-            try:
-                self.popen.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
+            harness.kill_group(self.popen)
         self._forget()
 
     def _forget(self) -> None:

@@ -30,9 +30,6 @@ ZKLB_LISTENING_RE = (r"zkresumelb listening on (?P<host>\S*):(?P<port>\d+) "
 
 
 def zkresumelb_binary() -> str:
-    known = os.path.join(harness.build_dir(), "zklb", "zkresumelb")
-    if os.access(known, os.X_OK):
-        return known
     return harness.binary("zkresumelb")
 
 

@@ -65,7 +65,6 @@ from __future__ import annotations
 import argparse
 import collections
 import datetime
-import hashlib
 import json
 import os
 import random
@@ -85,6 +84,7 @@ sys.path.insert(0, HERE)
 
 import harness  # noqa: E402
 import lb_harness  # noqa: E402
+from harness import sha256 as sha  # noqa: E402
 from lb_harness import RawConn, chunked, request_bytes  # noqa: E402
 from soak_app import cache_value  # noqa: E402
 
@@ -368,10 +368,6 @@ def dechunk(raw: bytes):
             return None
         out.append(raw[pos:pos + size])
         pos += size + 2
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 _big_sha_cache = {}
@@ -867,7 +863,7 @@ def markdown(doc) -> str:
     L.append("| resumelb | " + " | ".join(cell(s["lb"]) for s in picks) + " |")
     for i in range(doc["config"]["workers"]):
         L.append(f"| worker-{i}{' (never restarted)' if i == 0 else ''} | "
-                 + " | ".join(cell(s["workers"][i]) for s in picks) + f" |")
+                 + " | ".join(cell(s["workers"][i]) for s in picks) + " |")
     L.append(f"\n(sample times: {', '.join(str(s['t']) + ' s' for s in picks)})\n")
     tf = v["no_temp_files_left"]
     L.append(f"## Temp files\n\nWhen idle at the end: {tf['files_when_idle'] or 'none'}; "
