@@ -39,6 +39,15 @@ StatusOr<HostPort> ParseHostPort(std::string_view text) {
     }
     port_text = text.substr(colon + 1);
   }
+  // A host is a name or an address: brackets only delimit an IPv6 address, and spaces or
+  // control bytes are never part of one. Refusing them here also keeps ToString() a
+  // faithful inverse ("[[x]:1" would otherwise print as "[x:1").
+  for (char c : hp.host) {
+    if (c == '[' || c == ']' || static_cast<unsigned char>(c) <= ' ' || c == 0x7f) {
+      return Status::InvalidArgument("address '" + std::string(text) +
+                                     "' has an invalid character in its host");
+    }
+  }
   int port = -1;
   auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() ||

@@ -451,8 +451,9 @@ std::optional<std::string> ZkLinkTarget(const std::string& parent, const std::st
   doc.Parse(parent_data.data(), parent_data.size());
   std::string key = name + " ->";
   if (doc.HasParseError() || !doc.IsObject()) return std::nullopt;
-  auto it = doc.FindMember(rapidjson::Value(key.data(), static_cast<rapidjson::SizeType>(key.size())));
-  if (it == doc.MemberEnd() || !it->value.IsString()) return std::nullopt;
+  const rapidjson::Value& obj = doc;  // const iterators: no C++20 reversed-== ambiguity
+  auto it = obj.FindMember(rapidjson::Value(key.data(), static_cast<rapidjson::SizeType>(key.size())));
+  if (it == obj.MemberEnd() || !it->value.IsString()) return std::nullopt;
   std::string target(it->value.GetString(), it->value.GetStringLength());
   if (target.find('\0') != std::string::npos) return std::nullopt;  // not a ZooKeeper path
   return target.size() && target[0] == '/' ? NormalizeZkPath(target)

@@ -2,7 +2,9 @@
 # Builds resumelb's libFuzzer fuzzers (clang, ASan + UBSan) and runs each one on a copy of
 # its seed corpus (fuzz/corpus/<name>/ is never written to).
 #
-#   fuzz/run.sh [--smoke]        5 seconds per fuzzer: the CI smoke test (the default)
+#   fuzz/run.sh [--smoke]        5 seconds per fuzzer: the CI smoke test (the default); it
+#                                replays every seed, then mutates with a fixed -seed=1 so a
+#                                CI result can be reproduced (new ground is for long runs)
 #   fuzz/run.sh --minutes N      N minutes per fuzzer, one after the other; the grown corpus
 #                                is kept in $BUILD/fuzz-work/<name>/corpus between runs
 #                                (smoke runs use a fresh smoke-corpus/ copy instead)
@@ -29,7 +31,7 @@ while [ $# -gt 0 ]; do
     --minutes) mode=long; seconds=$(( ${2:?--minutes needs a number} * 60 )); shift ;;
     --no-deps) deps=0 ;;
     --only) only="${2:?--only needs a fuzzer name}"; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "fuzz/run.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -65,12 +67,14 @@ for name in "${FUZZERS[@]}"; do
   fi
   mkdir -p "$corpus"
   cp -n "$ROOT/fuzz/corpus/$name/"* "$corpus/" 2>/dev/null || true
+  seed=()
+  if [ "$mode" = smoke ]; then seed=(-seed=1); fi
   dict=()
   if [ -f "$ROOT/fuzz/$name.dict" ]; then dict=("-dict=$ROOT/fuzz/$name.dict"); fi
   echo "=== $name: $seconds s"
   set +e
   # shellcheck disable=SC2086
-  nice -n "$NICE" "$BUILD/fuzz/$name" "$corpus" "${dict[@]}" \
+  nice -n "$NICE" "$BUILD/fuzz/$name" "$corpus" "${dict[@]}" "${seed[@]}" \
     -max_total_time="$seconds" -max_len="$(max_len "$name")" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$work/artifacts/" ${FUZZ_ARGS:-} \
     >"$work/log" 2>&1

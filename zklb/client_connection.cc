@@ -363,7 +363,7 @@ class ClientConnection::ParserHandler : public HttpRequestParser::Handler {
   ClientConnection* c_;
 };
 
-ClientConnection::ClientConnection(LoadBalancer* lb, uint64_t id) : lb_(lb), id_(id) {
+ClientConnection::ClientConnection(LoadBalancer* lb) : lb_(lb) {
   handler_ = std::make_unique<ParserHandler>(this);
   parser_ = std::make_unique<HttpRequestParser>(handler_.get(), lb_->options().http_limits);
 }

@@ -105,7 +105,7 @@ class Exchange : public LinkRequest {
 
 class ClientConnection {
  public:
-  ClientConnection(LoadBalancer* lb, uint64_t id);
+  explicit ClientConnection(LoadBalancer* lb);
   ~ClientConnection();
   Status Accept(uv_stream_t* listener);
   void Start();
@@ -137,7 +137,6 @@ class ClientConnection {
   void DeferReset();
 
   LoadBalancer* lb_;
-  uint64_t id_;
   uv_tcp_t tcp_;
   uv_timer_t timer_;
   int open_handles_ = 0;

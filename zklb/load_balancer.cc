@@ -91,7 +91,8 @@ void LoadBalancer::AcceptPending() {
     return;
   }
   accept_pending_ = false;
-  auto* conn = new ClientConnection(this, ++counters_.connections);
+  ++counters_.connections;
+  auto* conn = new ClientConnection(this);
   Status s = conn->Accept(reinterpret_cast<uv_stream_t*>(&listener_));
   if (!s.ok()) {
     LOG(WARNING) << s.ToString();  // the connection deletes itself when its handles close

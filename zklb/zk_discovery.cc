@@ -144,8 +144,9 @@ std::optional<std::string> ParseWorkerVersion(std::string_view json) {
   rapidjson::Document doc;
   doc.Parse(json.data(), json.size());
   if (doc.HasParseError() || !doc.IsObject()) return std::nullopt;
-  auto it = doc.FindMember("version");
-  if (it == doc.MemberEnd()) return std::nullopt;
+  const rapidjson::Value& obj = doc;  // const iterators: no C++20 reversed-== ambiguity
+  auto it = obj.FindMember("version");
+  if (it == obj.MemberEnd()) return std::nullopt;
   return SettingText(it->value);
 }
 
