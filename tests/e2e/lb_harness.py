@@ -340,6 +340,18 @@ class RawConn:
         return bool(r)
 
 
+class RawConnTestCase(harness.E2ETestCase):
+    """A test case whose class sets `cls.port` (the LB's); raw() opens a RawConn to it that
+    is closed when the test ends."""
+
+    port: int
+
+    def raw(self, **kw) -> RawConn:
+        c = RawConn(self.port, **kw)
+        self.addCleanup(c.close)
+        return c
+
+
 def request_bytes(method: str, path: str, headers: Optional[Sequence[tuple[str, str]]] = None,
                   body: bytes = b"", version: str = "HTTP/1.1", host: str = "lb.test") -> bytes:
     """A request in wire format; Host first (unless host is None), Content-Length added for

@@ -206,17 +206,12 @@ class AbuseCluster:
         wait_for(lambda: done() > n, 5, message="the sync request to be traced")
 
 
-class SmugglingTest(harness.E2ETestCase):
+class SmugglingTest(lb_harness.RawConnTestCase):
 
     @classmethod
     def setUpClass(cls):
         cls.c = AbuseCluster(cls.class_sandbox())
         cls.port = cls.c.port
-
-    def raw(self, **kw) -> RawConn:
-        c = RawConn(self.port, **kw)
-        self.addCleanup(c.close)
-        return c
 
     def assert_no_smuggled(self):
         self.c.sync()

@@ -14,7 +14,7 @@ from lb_harness import RawConn, chunked, http_request, request_bytes
 MAX_BODY = 100000
 
 
-class BadInputTest(harness.E2ETestCase):
+class BadInputTest(lb_harness.RawConnTestCase):
 
     @classmethod
     def setUpClass(cls):
@@ -23,11 +23,6 @@ class BadInputTest(harness.E2ETestCase):
             lb_args=[f"--max_body_bytes={MAX_BODY}", "--header_timeout=1",
                      "--max_header_bytes=8192", "--max_headers=50"])
         cls.port = cls.cluster.port
-
-    def raw(self, **kw) -> RawConn:
-        c = RawConn(self.port, **kw)
-        self.addCleanup(c.close)
-        return c
 
     def totals(self):
         return self.cluster.status()["totals"]

@@ -9,23 +9,17 @@ import os
 import subprocess
 import unittest
 
-import harness
 import lb_harness
-from lb_harness import RawConn, chunked, http_request, pid_answer, request_bytes
+from lb_harness import chunked, http_request, pid_answer, request_bytes
 
 
-class HttpTest(harness.E2ETestCase):
+class HttpTest(lb_harness.RawConnTestCase):
 
     @classmethod
     def setUpClass(cls):
         cls.cluster = lb_harness.start_cluster(cls.class_sandbox(), 1, threads=4)
         cls.port = cls.cluster.port
         cls.worker_pid = cls.cluster.workers[0][0].pid
-
-    def raw(self, **kw) -> RawConn:
-        c = RawConn(self.port, **kw)
-        self.addCleanup(c.close)
-        return c
 
     def get_json(self, path, **kw):
         status, headers, body = http_request(self.port, path, **kw)
