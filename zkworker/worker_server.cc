@@ -166,6 +166,9 @@ void WorkerRequest::End(bool complete) {
   std::string frame;
   proto::EncodeResponseEnd(&frame, rno,
                            complete ? proto::Outcome::kComplete : proto::Outcome::kFailed);
+  // Set before the frame can reach the LB (the outbox mutex orders it before the loop's
+  // Take()), so a REQUEST reusing this number always finds the flag set.
+  ended_.store(true, std::memory_order_release);
   Send(std::move(frame), false);
 }
 
@@ -415,7 +418,11 @@ Status WorkerConnection::HandleFrame(const proto::Frame& frame) {
       return Status::OK();
     }
     case Kind::kRequest: {
-      if (requests_.count(frame.rno)) {
+      // A finished request whose RequestFinished() is still on its way to the loop does not
+      // hold its number: RESPONSE_END went out, so the LB may reuse it. RequestDone() then
+      // leaves the new entry alone (it only erases its own request).
+      auto busy = requests_.find(frame.rno);
+      if (busy != requests_.end() && !busy->second->ended()) {
         return Status::ProtocolError("REQUEST for request number " + std::to_string(frame.rno) +
                                      " already in flight");
       }

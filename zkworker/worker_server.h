@@ -83,6 +83,9 @@ class WorkerRequest : public ResponseSink {
   void End(bool complete) override;
 
   bool cancelled() const { return cancelled_.load(); }
+  // True once End() has queued RESPONSE_END. From then on the LB may reuse the request
+  // number, possibly before RequestFinished() has reached the loop and erased this entry.
+  bool ended() const { return ended_.load(std::memory_order_acquire); }
 
   std::shared_ptr<WorkerConnection> conn;
   uint32_t rno;
@@ -93,6 +96,7 @@ class WorkerRequest : public ResponseSink {
  private:
   bool Send(std::string&& frames, bool wait);
   std::atomic<bool> cancelled_{false};
+  std::atomic<bool> ended_{false};
 };
 
 class WorkerServer {

@@ -17,15 +17,17 @@ from urllib.parse import parse_qs
 _lock = threading.Lock()
 _closed = []          # PATH_INFOs whose response iterables were closed
 _active = [0, 0]      # [running now, max seen]
+_close_gate = threading.Event()  # /held-close waits in close() until /release-close sets it
 
 
 class ClosingIterable:
     """An iterable with close(), recording that close() was called."""
 
-    def __init__(self, chunks, path, delay=0.0):
+    def __init__(self, chunks, path, delay=0.0, gate=None):
         self.chunks = chunks
         self.path = path
         self.delay = delay
+        self.gate = gate
 
     def __iter__(self):
         for c in self.chunks:
@@ -34,6 +36,9 @@ class ClosingIterable:
             yield c
 
     def close(self):
+        if self.gate is not None:
+            self.gate.wait(10)
+            self.gate.clear()
         with _lock:
             _closed.append(self.path)
 
@@ -117,6 +122,19 @@ def raw_application(environ, start_response):
 
     if path == '/maxactive':
         body = ('%d\n' % _active[1]).encode()
+        start_response('200 OK', text + [('Content-Length', str(len(body)))])
+        return [body]
+
+    if path == '/held-close':
+        # The response is complete before close() runs; close() then blocks until a
+        # /release-close request arrives (so the request stays busy in the worker).
+        body = b'held\n'
+        start_response('200 OK', text + [('Content-Length', str(len(body)))])
+        return ClosingIterable([body], path, gate=_close_gate)
+
+    if path == '/release-close':
+        _close_gate.set()
+        body = b'released\n'
         start_response('200 OK', text + [('Content-Length', str(len(body)))])
         return [body]
 

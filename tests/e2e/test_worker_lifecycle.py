@@ -111,6 +111,14 @@ class ConnectionTest(harness.E2ETestCase):
             self.assertComplete(request(conn, 1, "/hello"))
         self.assertComplete(request(conn, 0xFFFFFFFF, "/hello"))
 
+    def test_request_number_is_free_once_the_response_ended(self):
+        # RESPONSE_END frees the number even while the app's close() still runs: the
+        # worker must accept a REQUEST reusing it (a race CI once hit with /hello).
+        worker, port = self.start_worker(threads=2)
+        conn = self.connect(port)
+        self.assertComplete(request(conn, 1, "/held-close"))
+        self.assertComplete(request(conn, 1, "/release-close", timeout=10), body=b"released\n")
+
 
 class PasteDeployTest(harness.E2ETestCase):
     """`zkworker CONFIG.ini`: [app:main] through PasteDeploy, [server:main] options."""
