@@ -38,35 +38,12 @@ void ResumeTracker::UpdateSettings(int history, int max_skill_age) {
   decay_ = 1.0 - 1.0 / history_;
 }
 
-int ResumeTracker::history() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return history_;
-}
-
-int ResumeTracker::max_skill_age() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return max_skill_age_;
-}
-
-double ResumeTracker::decay() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return decay_;
-}
-
-uint64_t ResumeTracker::generation() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return generation_;
-}
-
-size_t ResumeTracker::class_bytes() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return class_bytes_;
-}
-
-uint64_t ResumeTracker::evicted() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return evicted_;
-}
+int ResumeTracker::history() const { return ReadLocked(history_); }
+int ResumeTracker::max_skill_age() const { return ReadLocked(max_skill_age_); }
+double ResumeTracker::decay() const { return ReadLocked(decay_); }
+uint64_t ResumeTracker::generation() const { return ReadLocked(generation_); }
+size_t ResumeTracker::class_bytes() const { return ReadLocked(class_bytes_); }
+uint64_t ResumeTracker::evicted() const { return ReadLocked(evicted_); }
 
 void ResumeTracker::EvictOldest(size_t target) {
   if (class_bytes_ <= target) return;

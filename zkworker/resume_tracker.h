@@ -74,6 +74,12 @@ class ResumeTracker {
   };
   // Drops the least recently seen classes until class_bytes_ <= target. REQUIRES mu_.
   void EvictOldest(size_t target);
+  // A copy of one field guarded by mu_, read under it (the one-value getters).
+  template <typename T>
+  T ReadLocked(const T& field) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return field;
+  }
 
   mutable std::mutex mu_;
   const size_t max_class_bytes_;
