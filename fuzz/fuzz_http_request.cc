@@ -22,7 +22,7 @@
 #include "common/frame_codec.h"
 #include "fuzz/fuzz_util.h"
 #include "zklb/classifier.h"
-#include "zklb/client_connection.h"
+#include "zklb/environ.h"
 #include "zklb/http_request_parser.h"
 
 namespace {

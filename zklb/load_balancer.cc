@@ -11,7 +11,6 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "zklb/client_connection.h"
 
 namespace rlb::lb {
 namespace {
@@ -30,17 +29,25 @@ LoadBalancer::LoadBalancer(uv_loop_t* loop, LbOptions options, std::unique_ptr<P
       options_(std::move(options)),
       pool_(std::move(pool)),
       classifier_(std::move(classifier)),
-      disconnect_message_(kDefaultDisconnectMessage) {
-  uv_tcp_init(loop_, &listener_);
-  listener_.data = this;
-  uv_timer_init(loop_, &wait_timer_);
-  wait_timer_.data = this;
-  uv_timer_init(loop_, &drain_timer_);
-  drain_timer_.data = this;
+      disconnect_message_(kDefaultDisconnectMessage),
+      deleter_(loop) {
+  client_context_.options = &options_;
+  client_context_.classifier = classifier_.get();
+  client_context_.policy.max_retries = options_.max_retries;
+  client_context_.policy.disconnect_message = &disconnect_message_;
+  client_context_.policy.stats = &stats_;
+  client_context_.access_log = &access_log_;
+  client_context_.deleter = &deleter_;
+  CHECK_EQ(listener_.Init(loop_, this), 0);
+  CHECK_EQ(wait_timer_.Init(loop_, this), 0);
+  CHECK_EQ(drain_timer_.Init(loop_, this), 0);
 }
 
 LoadBalancer::~LoadBalancer() {
-  if (own_access_log_ && access_log_) std::fclose(access_log_);
+  // Connections and links go first: their destructors may still reach the pool.
+  connections_.clear();
+  links_.clear();
+  deleter_.Sweep();
 }
 
 Status LoadBalancer::Start() {
@@ -55,25 +62,15 @@ Status LoadBalancer::Start() {
     ss << in.rdbuf();
     disconnect_message_ = ss.str();
   }
-  if (options_.access_log == "-") {
-    access_log_ = stdout;
-  } else if (!options_.access_log.empty()) {
-    access_log_ = std::fopen(options_.access_log.c_str(), "ae");
-    if (!access_log_) {
-      return Status::InvalidArgument("cannot open access log " + options_.access_log + ": " +
-                                     std::strerror(errno));
-    }
-    own_access_log_ = true;
-  }
-  Status s = ListenTcp(&listener_, options_.address, options_.listen_backlog, &OnConnection,
-                       &bound_);
+  Status s = access_log_.Open(options_.access_log);
   if (!s.ok()) return s;
-  listening_ = true;
-  return Status::OK();
+  return ListenTcp(listener_.get(), options_.address, options_.listen_backlog, &OnConnection,
+                   &bound_);
 }
 
 void LoadBalancer::OnConnection(uv_stream_t* server, int status) {
   auto* self = static_cast<LoadBalancer*>(server->data);
+  if (self == nullptr) return;
   if (status < 0) {
     LOG(WARNING) << "accept failed: " << uv_strerror(status);
     return;
@@ -85,25 +82,29 @@ void LoadBalancer::OnConnection(uv_stream_t* server, int status) {
 void LoadBalancer::AcceptPending() {
   // Over -m connections, the connection is left in the kernel's backlog: libuv stops
   // watching the listener until we accept, so existing connections are unaffected.
-  if (!accept_pending_ || !listening_) return;
+  if (!accept_pending_ || !listener_.open() || draining_) return;
   if (options_.max_connections > 0 &&
       connections_.size() >= static_cast<size_t>(options_.max_connections)) {
     return;
   }
   accept_pending_ = false;
-  ++counters_.connections;
-  auto* conn = new ClientConnection(this);
-  Status s = conn->Accept(reinterpret_cast<uv_stream_t*>(&listener_));
+  ++stats_.connections;
+  auto conn = std::make_unique<ClientConnection>(this, &client_context_);
+  ClientConnection* raw = conn.get();
+  connections_.emplace(raw, std::move(conn));
+  Status s = raw->Accept(listener_.stream());
   if (!s.ok()) {
-    LOG(WARNING) << s.ToString();  // the connection deletes itself when its handles close
+    LOG(WARNING) << s.ToString();  // Accept closed it: ConnectionClosed freed it
     return;
   }
-  connections_.insert(conn);
-  conn->Start();
+  raw->Start();
 }
 
 void LoadBalancer::ConnectionClosed(ClientConnection* conn) {
-  connections_.erase(conn);
+  auto it = connections_.find(conn);
+  if (it == connections_.end()) return;
+  deleter_.Defer(std::move(it->second));
+  connections_.erase(it);
   AcceptPending();
   MaybeFinishShutdown();
 }
@@ -124,7 +125,7 @@ void LoadBalancer::SetWorkers(const std::map<std::string, std::optional<std::str
       LOG(WARNING) << "ignoring worker address: " << hp.status().message();
       continue;
     }
-    auto link = std::make_unique<WorkerLink>(this, loop_, name, *hp, version);
+    auto link = std::make_unique<WorkerLink>(static_cast<WorkerLink::Observer*>(this), &options_, loop_, name, *hp, version);
     WorkerLink* raw = link.get();
     links_[name] = std::move(link);
     raw->Start();
@@ -135,14 +136,13 @@ void LoadBalancer::SetWorkers(const std::map<std::string, std::optional<std::str
 void LoadBalancer::ReapLinks() {
   for (auto it = links_.begin(); it != links_.end();) {
     if (!it->second->wanted() && !it->second->connected()) {
-      it->second->Stop();  // closes its handles; deleted once they are closed
-      dying_links_.push_back(std::move(it->second));
+      it->second->Stop();
+      deleter_.Defer(std::move(it->second));
       it = links_.erase(it);
     } else {
       ++it;
     }
   }
-  std::erase_if(dying_links_, [](const auto& l) { return l->Dead(); });
   MaybeFinishShutdown();
 }
 
@@ -157,25 +157,34 @@ void LoadBalancer::OnLinkRemoved(WorkerLink* link) {
   if (link->pool_worker()) pool_->Remove(link->pool_worker());
 }
 
+void LoadBalancer::OnLinkIdle(WorkerLink*) { ReapLinks(); }
+
+void LoadBalancer::Assign(Exchange* exchange, PoolWorkerPtr worker) {
+  auto it = links_.find(worker->name());
+  CHECK(it != links_.end()) << "pool worker " << worker->name() << " has no link";
+  exchange->Assign(std::move(worker), it->second.get());
+}
+
+void LoadBalancer::ReleaseWorker(const PoolWorkerPtr& worker) { pool_->Put(worker); }
+
 void LoadBalancer::Dispatch(Exchange* exchange) {
   PoolWorkerPtr worker = waiters_.empty() ? pool_->Get(exchange->request_class()) : nullptr;
   if (!worker) {
     double deadline = static_cast<double>(uv_now(loop_)) + options_.worker_wait_timeout * 1000;
     waiters_.emplace_back(exchange, deadline);
-    exchange->set_waiting(true);
+    exchange->MarkWaiting();
     ArmWaitTimer();
     ServeWaiters();
     return;
   }
-  exchange->Assign(std::move(worker));
+  Assign(exchange, std::move(worker));
 }
 
 void LoadBalancer::ServeWaiters() {
   while (!waiters_.empty() && pool_->size() > 0) {
     Exchange* ex = waiters_.front().first;
     waiters_.pop_front();
-    PoolWorkerPtr worker = pool_->Get(ex->request_class());
-    ex->Assign(std::move(worker));
+    Assign(ex, pool_->Get(ex->request_class()));
   }
   ArmWaitTimer();
 }
@@ -185,13 +194,14 @@ void LoadBalancer::ForgetWaiting(Exchange* exchange) {
 }
 
 void LoadBalancer::ArmWaitTimer() {
+  if (!wait_timer_.open()) return;
   if (waiters_.empty()) {
-    uv_timer_stop(&wait_timer_);
+    uv_timer_stop(wait_timer_.get());
     return;
   }
   double now = static_cast<double>(uv_now(loop_));
   double delay = std::max(0.0, waiters_.front().second - now);
-  uv_timer_start(&wait_timer_, [](uv_timer_t* t) {
+  CHECK_EQ(uv_timer_start(wait_timer_.get(), [](uv_timer_t* t) {
     auto* self = static_cast<LoadBalancer*>(t->data);
     double now = static_cast<double>(uv_now(self->loop_));
     while (!self->waiters_.empty() && self->waiters_.front().second <= now) {
@@ -200,57 +210,45 @@ void LoadBalancer::ArmWaitTimer() {
       ex->NoWorker();
     }
     self->ArmWaitTimer();
-  }, static_cast<uint64_t>(delay) + 1, 0);
-}
-
-void LoadBalancer::AccessLog(const std::string& line) {
-  if (!access_log_) return;
-  std::fputs(line.c_str(), access_log_);
-  std::fputc('\n', access_log_);
-  std::fflush(access_log_);
+  }, static_cast<uint64_t>(delay) + 1, 0), 0);
 }
 
 void LoadBalancer::Shutdown(std::function<void()> done) {
   if (draining_) return;
   draining_ = true;
   shutdown_done_ = std::move(done);
-  if (listening_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
-    listening_ = false;
-  }
+  listener_.Close();
   LOG(INFO) << "draining: " << pool_->backlog() << " request(s) in flight, "
             << connections_.size() << " connection(s)";
-  auto conns = connections_;
-  for (ClientConnection* c : conns) c->CloseWhenIdle();
-  uv_timer_start(&drain_timer_, [](uv_timer_t* t) {
+  CHECK_EQ(uv_timer_start(drain_timer_.get(), [](uv_timer_t* t) {
     auto* self = static_cast<LoadBalancer*>(t->data);
     LOG(WARNING) << "drain timeout: closing " << self->connections_.size() << " connection(s)";
-    auto conns = self->connections_;
+    std::vector<ClientConnection*> conns;
+    for (auto& [c, owned] : self->connections_) conns.push_back(c);
     for (ClientConnection* c : conns) c->Abort("drain timeout");
-  }, static_cast<uint64_t>(options_.drain_timeout * 1000), 0);
+  }, static_cast<uint64_t>(options_.drain_timeout * 1000), 0), 0);
+  // Closing a connection removes it from connections_ at once (it is freed later).
+  std::vector<ClientConnection*> conns;
+  for (auto& [c, owned] : connections_) conns.push_back(c);
+  for (ClientConnection* c : conns) c->CloseWhenIdle();
   MaybeFinishShutdown();
 }
 
 void LoadBalancer::MaybeFinishShutdown() {
-  if (!draining_ || !shutdown_done_ || !connections_.empty()) return;
-  if (!links_.empty()) {
-    for (auto& [name, link] : links_) link->SetWanted(false, std::nullopt);
-    for (auto& [name, link] : links_) {
-      link->Stop();
-      dying_links_.push_back(std::move(link));
-    }
-    links_.clear();
+  if (!draining_ || shut_down_ || !connections_.empty()) return;
+  shut_down_ = true;
+  for (auto& [name, link] : links_) {
+    link->Stop();
+    deleter_.Defer(std::move(link));
   }
-  for (auto& ex : waiters_) (void)ex;  // no connections: no waiters left either
-  uv_timer_stop(&wait_timer_);
-  uv_timer_stop(&drain_timer_);
-  std::erase_if(dying_links_, [](const auto& l) { return l->Dead(); });
-  if (!dying_links_.empty()) return;  // handles still closing; ReapLinks calls back
-  uv_close(reinterpret_cast<uv_handle_t*>(&wait_timer_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
+  links_.clear();
+  waiters_.clear();  // no connections: no waiters left either
+  wait_timer_.Close();
+  drain_timer_.Close();
+  deleter_.Close();
   auto done = std::move(shutdown_done_);
   shutdown_done_ = nullptr;
-  done();
+  if (done) done();
 }
 
 std::string LoadBalancer::StatusJson(const std::function<void(void*)>& extra) const {
@@ -345,21 +343,21 @@ std::string LoadBalancer::StatusJson(const std::function<void(void*)>& extra) co
   w.Key("totals");
   w.StartObject();
   w.Key("requests");
-  w.Uint64(counters_.requests);
+  w.Uint64(stats_.requests);
   w.Key("responses");
-  w.Uint64(counters_.responses);
+  w.Uint64(stats_.responses);
   w.Key("retries");
-  w.Uint64(counters_.retries);
+  w.Uint64(stats_.retries);
   w.Key("502");
-  w.Uint64(counters_.bad_gateway);
+  w.Uint64(stats_.bad_gateway);
   w.Key("503");
-  w.Uint64(counters_.unavailable);
+  w.Uint64(stats_.unavailable);
   w.Key("client_errors");
-  w.Uint64(counters_.client_errors);
+  w.Uint64(stats_.client_errors);
   w.Key("truncated");
-  w.Uint64(counters_.truncated);
+  w.Uint64(stats_.truncated);
   w.Key("connections_accepted");
-  w.Uint64(counters_.connections);
+  w.Uint64(stats_.connections);
   w.Key("connections_open");
   w.Uint64(connections_.size());
   w.EndObject();

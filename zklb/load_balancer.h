@@ -6,6 +6,10 @@
 // The LoadBalancer owns the listener, the pool, the worker links, the requests waiting for
 // a worker, the access log and the counters the status server reports.
 //
+// Links and connections report to it through narrow interfaces (WorkerLink::Observer,
+// ClientConnectionHost); nothing below it includes this header. Objects are freed through
+// its DeferredDeleter, never inside their own callbacks.
+//
 // Thread rules: loop thread only. Other threads (ZooKeeper) reach it through a LoopMailbox.
 #ifndef RESUMELB_ZKLB_LOAD_BALANCER_H_
 #define RESUMELB_ZKLB_LOAD_BALANCER_H_
@@ -18,36 +22,27 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <set>
+#include <unordered_map>
 #include <string>
 
+#include "common/deferred_delete.h"
 #include "common/status.h"
+#include "common/uv_handle.h"
+#include "zklb/access_log.h"
 #include "zklb/classifier.h"
+#include "zklb/client_connection.h"
 #include "zklb/lb_options.h"
+#include "zklb/lb_stats.h"
 #include "zklb/pool.h"
 #include "zklb/worker_link.h"
 
 namespace rlb::lb {
 
-class ClientConnection;
-class Exchange;
-
-struct LbCounters {
-  uint64_t requests = 0;      // HTTP requests received
-  uint64_t responses = 0;     // responses completed
-  uint64_t retries = 0;       // re-dispatches after a worker failure
-  uint64_t bad_gateway = 0;   // 502s
-  uint64_t unavailable = 0;   // 503s
-  uint64_t client_errors = 0; // 4xx/505 answered by the LB itself
-  uint64_t truncated = 0;     // responses cut off after they started
-  uint64_t connections = 0;   // client connections accepted
-};
-
-class LoadBalancer {
+class LoadBalancer : public ClientConnectionHost, private WorkerLink::Observer {
  public:
   LoadBalancer(uv_loop_t* loop, LbOptions options, std::unique_ptr<Pool> pool,
                std::shared_ptr<Classifier> classifier);
-  ~LoadBalancer();
+  ~LoadBalancer() override;
 
   // Reads the disconnect message and opens the access log; binds the HTTP listener.
   Status Start();
@@ -57,57 +52,57 @@ class LoadBalancer {
   void SetWorkers(const std::map<std::string, std::optional<std::string>>& workers);
   void UpdateSettings(const PoolSettings& settings);
   // SIGTERM: stop accepting, let requests in flight finish (at most drain_timeout), close
-  // worker links and client connections; `done` runs when nothing is left.
+  // worker links and client connections; `done` runs (once) when nothing is left, after the
+  // LB's own handles are closed.
   void Shutdown(std::function<void()> done);
 
   // The status document (JSON) the status server serves. `extra` is merged in (zkresumelb).
   std::string StatusJson(const std::function<void(void* writer)>& extra = nullptr) const;
+  const LbStats& stats() const { return stats_; }
+  const PoolSettings& pool_settings() const { return pool_->settings(); }
 
-  // --- used by links, connections and exchanges (loop thread) ---
-  const LbOptions& options() const { return options_; }
-  Pool* pool() { return pool_.get(); }
-  const Classifier& classifier() const { return *classifier_; }
-  LbCounters& counters() { return counters_; }
-  const std::string& disconnect_message() const { return disconnect_message_; }
-  void OnLinkResume(WorkerLink* link, Resume resume);
-  void OnLinkRemoved(WorkerLink* link);
-  void ReapLinks();
-  // Chooses a worker for the exchange, or queues it until one is available.
-  void Dispatch(Exchange* exchange);
-  void ForgetWaiting(Exchange* exchange);
-  void AccessLog(const std::string& line);
-  bool access_log_enabled() const { return access_log_ != nullptr; }
-  void ConnectionClosed(ClientConnection* conn);
-  bool draining() const { return draining_; }
-  uv_loop_t* loop() { return loop_; }
+  // ExchangeHost.
+  void Dispatch(Exchange* exchange) override;
+  void ForgetWaiting(Exchange* exchange) override;
+  void ReleaseWorker(const PoolWorkerPtr& worker) override;
+  bool draining() const override { return draining_; }
+  // ClientConnectionHost.
+  void ConnectionClosed(ClientConnection* conn) override;
 
  private:
+  // WorkerLink::Observer.
+  void OnLinkResume(WorkerLink* link, Resume resume) override;
+  void OnLinkRemoved(WorkerLink* link) override;
+  void OnLinkIdle(WorkerLink* link) override;
+
   static void OnConnection(uv_stream_t* server, int status);
   void AcceptPending();
+  void Assign(Exchange* exchange, PoolWorkerPtr worker);
+  void ReapLinks();
   void ServeWaiters();
   void ArmWaitTimer();
   void MaybeFinishShutdown();
 
   uv_loop_t* loop_;
-  LbOptions options_;
+  const LbOptions options_;
   std::unique_ptr<Pool> pool_;
   std::shared_ptr<Classifier> classifier_;
   std::string disconnect_message_;
-  FILE* access_log_ = nullptr;
-  bool own_access_log_ = false;
-  uv_tcp_t listener_;
-  bool listening_ = false;
+  AccessLog access_log_;
+  LbStats stats_;
+  DeferredDeleter deleter_;
+  ClientContext client_context_;
+  UvHandle<uv_tcp_t> listener_;
   bool accept_pending_ = false;
   HostPort bound_;
   std::map<std::string, std::unique_ptr<WorkerLink>> links_;
-  std::vector<std::unique_ptr<WorkerLink>> dying_links_;
-  std::set<ClientConnection*> connections_;
+  std::unordered_map<ClientConnection*, std::unique_ptr<ClientConnection>> connections_;
   std::deque<std::pair<Exchange*, double>> waiters_;  // (exchange, deadline in loop ms)
-  uv_timer_t wait_timer_;
-  LbCounters counters_;
+  UvHandle<uv_timer_t> wait_timer_;
+  UvHandle<uv_timer_t> drain_timer_;
   bool draining_ = false;
+  bool shut_down_ = false;
   std::function<void()> shutdown_done_;
-  uv_timer_t drain_timer_;
 };
 
 }  // namespace rlb::lb

@@ -57,7 +57,6 @@ class PoolWorker {
   const Resume& resume() const { return resume_; }
   bool in_pool() const { return in_pool_; }       // currently eligible (in the active set)
 
-  void* owner = nullptr;  // opaque back-pointer for the LB; the pool never touches it
 
  private:
   friend class LruList;

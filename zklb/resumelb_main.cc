@@ -19,6 +19,7 @@
 #include "status/status_server.h"
 #include "zklb/classifier.h"
 #include "zklb/lb_command_line.h"
+#include "common/uv_handle.h"
 #include "zklb/load_balancer.h"
 
 namespace {
@@ -90,6 +91,7 @@ int main(int argc, char** argv) {
     lb.Shutdown([&signals] { signals.Close(); });
   });
   uv_run(loop, UV_RUN_DEFAULT);
+  rlb::CloseLoop(loop);
   LOG(INFO) << "exiting";
   return 0;
 }

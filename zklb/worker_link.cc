@@ -4,10 +4,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <ctime>
 
 #include <glog/logging.h>
-
-#include "zklb/load_balancer.h"
 
 namespace rlb::lb {
 namespace {
@@ -19,56 +18,46 @@ constexpr double kMaxBackoff = 2.0;       // seconds between failed connection a
 double EpochSeconds() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
-
-struct WriteReq {
-  uv_write_t req;
-  std::string data;
-  WorkerLink* link;
-};
 
 struct ConnectReq {
   uv_connect_t req;
   WorkerLink* link;
 };
 
+std::string Seconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g s", s);
+  return buf;
+}
+
 }  // namespace
 
-WorkerLink::WorkerLink(LoadBalancer* lb, uv_loop_t* loop, std::string name, HostPort address,
-                       std::optional<std::string> version)
-    : lb_(lb), loop_(loop), name_(std::move(name)), address_(std::move(address)),
-      version_(std::move(version)) {
-  uv_timer_init(loop_, &timer_);
-  timer_.data = this;
-  open_handles_ = 1;
+WorkerLink::WorkerLink(Observer* observer, const LbOptions* options, uv_loop_t* loop,
+                       std::string name, HostPort address, std::optional<std::string> version)
+    : observer_(observer), options_(options), loop_(loop), name_(std::move(name)),
+      address_(std::move(address)), version_(std::move(version)), writer_(this) {
+  CHECK_EQ(timer_.Init(loop_, this), 0);
 }
 
 WorkerLink::~WorkerLink() = default;
 
 void WorkerLink::Start() {
-  uv_timer_start(&timer_, &OnTimer, kTickMs, kTickMs);
+  CHECK_EQ(uv_timer_start(timer_.get(), &OnTimer, kTickMs, kTickMs), 0);
   Connect();
 }
 
 void WorkerLink::SetWanted(bool wanted, std::optional<std::string> version) {
   wanted_ = wanted;
   if (wanted) version_ = std::move(version);
-  if (!wanted && state_ == State::kIdle) Stop();
 }
 
 void WorkerLink::Stop() {
   wanted_ = false;
-  if (state_ != State::kIdle) Fail("load balancer stopping", false);
-  if (!timer_closed_) {
-    timer_closed_ = true;
-    uv_timer_stop(&timer_);
-    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), [](uv_handle_t* h) {
-      auto* self = static_cast<WorkerLink*>(h->data);
-      --self->open_handles_;
-      self->lb_->ReapLinks();
-    });
-  }
+  stopped_ = true;
+  if (state_ != State::kIdle) Fail({LinkFailure::kStopping, ""});
+  timer_.Close();
 }
 
 void WorkerLink::Connect() {
@@ -78,10 +67,12 @@ void WorkerLink::Connect() {
     ScheduleReconnect(std::max(backoff_ * 2, 0.25));
     return;
   }
-  tcp_ = new uv_tcp_t;
-  uv_tcp_init(loop_, tcp_);
-  ++open_handles_;
-  tcp_->data = this;
+  int rc = tcp_.Init(loop_, this);
+  if (rc != 0) {
+    LOG(WARNING) << "worker " << name_ << ": cannot create a socket: " << uv_strerror(rc);
+    ScheduleReconnect(std::min(kMaxBackoff, std::max(0.1, backoff_ * 2)));
+    return;
+  }
   auto* req = new ConnectReq{{}, this};
   state_ = State::kConnecting;
   connect_started_ = static_cast<double>(uv_now(loop_));
@@ -89,11 +80,11 @@ void WorkerLink::Connect() {
   ++generation_;
   decoder_ = proto::FrameDecoder();
   got_hello_ = false;
-  int rc = uv_tcp_connect(&req->req, tcp_, reinterpret_cast<const sockaddr*>(&addrs->front()),
-                          &OnConnect);
+  rc = uv_tcp_connect(&req->req, tcp_.get(), reinterpret_cast<const sockaddr*>(&addrs->front()),
+                      &OnConnect);
   if (rc != 0) {
     delete req;
-    Fail(std::string("connect: ") + uv_strerror(rc), false);
+    Fail({LinkFailure::kConnectFailed, uv_strerror(rc)});
   }
 }
 
@@ -101,34 +92,40 @@ void WorkerLink::OnConnect(uv_connect_t* req, int status) {
   auto* cr = reinterpret_cast<ConnectReq*>(req);
   WorkerLink* self = cr->link;
   delete cr;
-  if (status == UV_ECANCELED) return;  // closed while connecting
+  if (status == UV_ECANCELED) return;  // closed while connecting: the link may be gone
   if (status != 0) {
-    self->Fail(std::string("cannot connect: ") + uv_strerror(status), false);
+    self->Fail({LinkFailure::kConnectFailed, uv_strerror(status)});
     return;
   }
-  uv_tcp_nodelay(self->tcp_, 1);
+  uv_tcp_nodelay(self->tcp_.get(), 1);  // best effort
   self->state_ = State::kHandshake;
   self->last_read_ = self->last_write_ = static_cast<double>(uv_now(self->loop_));
+  self->writer_.Attach(self->tcp_.stream());
   proto::Hello hello;
   hello.pid = static_cast<uint32_t>(getpid());
   hello.role = "lb";
   hello.software = "resumelb 0.1.0";
-  proto::EncodeHello(&self->out_, hello);
+  proto::EncodeHello(self->writer_.pending(), hello);
   self->Flush();
-  uv_read_start(reinterpret_cast<uv_stream_t*>(self->tcp_),
-                [](uv_handle_t* h, size_t, uv_buf_t* buf) {
-                  auto* link = static_cast<WorkerLink*>(h->data);
-                  buf->base = link->read_buf_;
-                  buf->len = sizeof link->read_buf_;
-                },
-                &OnRead);
+  int rc = uv_read_start(self->tcp_.stream(),
+                         [](uv_handle_t* h, size_t, uv_buf_t* buf) {
+                           auto* link = static_cast<WorkerLink*>(h->data);
+                           buf->base = link->read_buf_;
+                           buf->len = sizeof link->read_buf_;
+                         },
+                         &OnRead);
+  if (rc != 0) self->deferred_failure_ = LinkError{LinkFailure::kReadError, uv_strerror(rc)};
 }
 
 void WorkerLink::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<WorkerLink*>(s->data);
+  if (self == nullptr) return;
   if (nread < 0) {
-    self->Fail(nread == UV_EOF ? "closed by the worker" : uv_strerror(static_cast<int>(nread)),
-               false);
+    if (nread == UV_EOF) {
+      self->Fail({LinkFailure::kClosedByWorker, ""});
+    } else {
+      self->Fail({LinkFailure::kReadError, uv_strerror(static_cast<int>(nread))});
+    }
     return;
   }
   if (nread == 0) return;
@@ -142,7 +139,7 @@ void WorkerLink::HandleFrames() {
   Status s = proto::DispatchFrames(
       &decoder_, [&] { return gen == generation_ && state_ != State::kIdle; },
       [this](const proto::Frame& frame) { return HandleFrame(frame); });
-  if (!s.ok()) Fail("malformed frame: " + s.message(), true);
+  if (!s.ok()) Fail({LinkFailure::kMalformedFrame, s.message()});
 }
 
 Status WorkerLink::HandleFrame(const proto::Frame& frame) {
@@ -165,10 +162,9 @@ Status WorkerLink::HandleFrame(const proto::Frame& frame) {
         state_ = State::kReady;
         backoff_ = 0;
         pool_worker_ = std::make_shared<PoolWorker>(name_, conn_version_);
-        pool_worker_->owner = this;
         LOG(INFO) << "worker connected " << name_;
       }
-      if (state_ == State::kReady) lb_->OnLinkResume(this, std::move(resume));
+      if (state_ == State::kReady) observer_->OnLinkResume(this, std::move(resume));
       return Status::OK();
     }
     case Kind::kKeepAlive:
@@ -179,7 +175,7 @@ Status WorkerLink::HandleFrame(const proto::Frame& frame) {
       if (state_ == State::kReady) {
         LOG(INFO) << "worker " << name_ << " is draining (GOAWAY)";
         state_ = State::kDraining;
-        if (pool_worker_) lb_->OnLinkRemoved(this);
+        if (pool_worker_) observer_->OnLinkRemoved(this);
         MaybeCloseDrained();
       }
       return Status::OK();
@@ -232,7 +228,7 @@ uint32_t WorkerLink::SendRequest(LinkRequest* req, std::string_view request_clas
   uint32_t rno = NextRno();
   requests_[rno] = InFlight{req, EpochSeconds()};
   ++requests_sent_;
-  proto::EncodeRequest(&out_, rno, request_class, environ);
+  proto::EncodeRequest(writer_.pending(), rno, request_class, environ);
   Flush();
   return rno;
 }
@@ -240,21 +236,21 @@ uint32_t WorkerLink::SendRequest(LinkRequest* req, std::string_view request_clas
 void WorkerLink::SendBody(uint32_t rno, std::string_view data) {
   while (!data.empty()) {
     size_t n = std::min(data.size(), proto::kPreferredChunk);
-    proto::EncodeRequestBody(&out_, rno, data.substr(0, n));
+    proto::EncodeRequestBody(writer_.pending(), rno, data.substr(0, n));
     data.remove_prefix(n);
   }
   Flush();
 }
 
 void WorkerLink::SendEnd(uint32_t rno) {
-  proto::EncodeRequestEnd(&out_, rno);
+  proto::EncodeRequestEnd(writer_.pending(), rno);
   Flush();
 }
 
 void WorkerLink::Detach(uint32_t rno, bool cancel) {
   if (requests_.erase(rno) == 0) return;
   if (cancel && connected()) {
-    proto::EncodeCancel(&out_, rno);
+    proto::EncodeCancel(writer_.pending(), rno);
     Flush();
   }
   MaybeCloseDrained();
@@ -263,9 +259,8 @@ void WorkerLink::Detach(uint32_t rno, bool cancel) {
 void WorkerLink::MaybeCloseDrained() {
   // After GOAWAY the LB closes the connection itself once its requests are done, so the
   // worker knows nothing more is coming. From the timer: callers may be mid-request.
-  if (state_ == State::kDraining && requests_.empty() && deferred_failure_.empty()) {
-    deferred_failure_ = "drained after GOAWAY";
-    drained_close_ = true;
+  if (state_ == State::kDraining && requests_.empty() && !deferred_failure_) {
+    deferred_failure_ = LinkError{LinkFailure::kDrained, ""};
   }
 }
 
@@ -282,100 +277,59 @@ std::optional<double> WorkerLink::oldest_start() const {
 }
 
 void WorkerLink::Flush() {
-  if (writing_ || out_.empty() || !tcp_ || !deferred_failure_.empty() ||
+  if (!writer_.attached() || deferred_failure_ ||
       (state_ != State::kHandshake && state_ != State::kReady && state_ != State::kDraining)) {
     return;
   }
-  last_write_ = static_cast<double>(uv_now(loop_));
-  // Usually the kernel takes it all at once: no write request, no completion callback.
-  uv_buf_t direct = uv_buf_init(out_.data(), static_cast<unsigned>(out_.size()));
-  int n = uv_try_write(reinterpret_cast<uv_stream_t*>(tcp_), &direct, 1);
-  if (n < 0 && n != UV_EAGAIN) {
+  if (!writer_.pending()->empty()) last_write_ = static_cast<double>(uv_now(loop_));
+  int rc = writer_.Flush();
+  if (rc != 0) {
     // Not Fail() here: callers are in the middle of sending a request. The timer fails
     // the link on its next tick.
-    deferred_failure_ = std::string("write failed: ") + uv_strerror(n);
-    return;
-  }
-  if (n > 0) {
-    if (static_cast<size_t>(n) == out_.size()) {
-      out_.clear();
-      return;
-    }
-    out_.erase(0, static_cast<size_t>(n));
-  }
-  auto* w = new WriteReq{{}, std::move(out_), this};
-  out_.clear();
-  writing_ = true;
-  writing_bytes_ = w->data.size();
-  last_write_ = static_cast<double>(uv_now(loop_));
-  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(tcp_), &buf, 1,
-                    [](uv_write_t* req, int status) {
-                      auto* w = reinterpret_cast<WriteReq*>(req);
-                      WorkerLink* self = w->link;
-                      delete w;
-                      self->writing_ = false;
-                      self->writing_bytes_ = 0;
-                      if (status == UV_ECANCELED) return;
-                      if (status < 0) {
-                        self->Fail(std::string("write failed: ") + uv_strerror(status), false);
-                        return;
-                      }
-                      self->Flush();
-                      if (!self->congested() && !self->wait_writable_.empty()) {
-                        auto waiting = std::move(self->wait_writable_);
-                        self->wait_writable_.clear();
-                        for (LinkRequest* r : waiting) r->OnLinkWritable();
-                      }
-                    });
-  if (rc != 0) {
-    writing_ = false;
-    writing_bytes_ = 0;
-    delete w;
-    deferred_failure_ = std::string("write failed: ") + uv_strerror(rc);
+    deferred_failure_ = LinkError{LinkFailure::kWriteError, uv_strerror(rc)};
   }
 }
 
-void WorkerLink::Fail(const std::string& reason, bool log_as_warning) {
-  deferred_failure_.clear();
+void WorkerLink::OnWritten() {
+  if (!congested() && !wait_writable_.empty()) {
+    auto waiting = std::move(wait_writable_);
+    wait_writable_.clear();
+    for (LinkRequest* r : waiting) r->OnLinkWritable();
+  }
+}
+
+void WorkerLink::OnWriteError(int uv_error) {
+  Fail({LinkFailure::kWriteError, uv_strerror(uv_error)});
+}
+
+void WorkerLink::Fail(LinkError error) {
+  deferred_failure_.reset();
   if (state_ == State::kIdle) return;
   bool was_established = state_ == State::kReady || state_ == State::kDraining;
-  if (drained_close_) {  // a worker that said GOAWAY is shutting down: do not hurry back
-    drained_close_ = false;
-    was_established = false;
-  }
-  if (was_established || log_as_warning) {
-    if (log_as_warning) {
-      LOG(WARNING) << "worker disconnected " << name_ << ": " << reason;
-    } else {
-      LOG(INFO) << "worker disconnected " << name_ << ": " << reason;
-    }
+  // A worker that said GOAWAY is shutting down: do not hurry back.
+  if (error.cause == LinkFailure::kDrained) was_established = false;
+  bool alarming = IsLinkFailureAlarming(error.cause);
+  if (alarming) {
+    LOG(WARNING) << "worker disconnected " << name_ << ": " << error.ToString();
+  } else if (was_established) {
+    LOG(INFO) << "worker disconnected " << name_ << ": " << error.ToString();
   } else {
-    VLOG(1) << "worker " << name_ << ": " << reason;
+    VLOG(1) << "worker " << name_ << ": " << error.ToString();
   }
   state_ = State::kIdle;
   ++generation_;
-  out_.clear();
+  writer_.Detach();
   wait_writable_.clear();
-  if (pool_worker_) lb_->OnLinkRemoved(this);
+  if (pool_worker_) observer_->OnLinkRemoved(this);
   auto requests = std::move(requests_);
   requests_.clear();
-  if (tcp_) {
-    uv_tcp_t* tcp = tcp_;
-    tcp_ = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(tcp), [](uv_handle_t* h) {
-      auto* self = static_cast<WorkerLink*>(h->data);
-      delete reinterpret_cast<uv_tcp_t*>(h);
-      --self->open_handles_;
-      self->lb_->ReapLinks();
-    });
-  }
-  for (auto& [rno, f] : requests) f.req->OnLinkLost(reason);
-  PoolWorkerPtr old = std::move(pool_worker_);
-  pool_worker_.reset();
-  (void)old;  // in-flight requests hold their own reference for Put()
+  tcp_.Close();
+  for (auto& [rno, f] : requests) f.req->OnLinkLost(error);
+  pool_worker_.reset();  // in-flight requests hold their own reference for the pool slot
   if (wanted_) {
     ScheduleReconnect(was_established ? 0 : std::min(kMaxBackoff, std::max(0.1, backoff_ * 2)));
+  } else if (!stopped_) {
+    observer_->OnLinkIdle(this);
   }
 }
 
@@ -386,30 +340,34 @@ void WorkerLink::ScheduleReconnect(double delay) {
 
 void WorkerLink::OnTimer(uv_timer_t* t) {
   auto* self = static_cast<WorkerLink*>(t->data);
-  const LbOptions& o = self->lb_->options();
+  if (self == nullptr) return;
+  const LbOptions& o = *self->options_;
   double now = static_cast<double>(uv_now(self->loop_));
   switch (self->state_) {
     case State::kIdle:
-      if (self->wanted_ && now >= self->reconnect_at_) self->Connect();
+      if (self->wanted_ && now >= self->reconnect_at_) {
+        self->Connect();
+      } else if (!self->wanted_ && !self->stopped_) {
+        self->observer_->OnLinkIdle(self);  // unwanted before it ever connected
+      }
       break;
     case State::kConnecting:
     case State::kHandshake:
-      if (!self->deferred_failure_.empty()) {
-        self->Fail(self->deferred_failure_, false);
+      if (self->deferred_failure_) {
+        self->Fail(*self->deferred_failure_);
       } else if (now - self->connect_started_ > o.connect_timeout * 1000) {
-        self->Fail("no answer within " + std::to_string(o.connect_timeout) + " s of connecting",
-                   false);
+        self->Fail({LinkFailure::kConnectTimeout, "within " + Seconds(o.connect_timeout)});
       }
       break;
     case State::kReady:
     case State::kDraining:
-      if (!self->deferred_failure_.empty()) {
-        self->Fail(self->deferred_failure_, false);
+      if (self->deferred_failure_) {
+        self->Fail(*self->deferred_failure_);
         break;
       }
       if (now - self->last_read_ > o.worker_timeout * 1000) {
-        self->Fail("stopped answering (nothing read for " + std::to_string(o.worker_timeout) +
-                   " s)", true);
+        self->Fail({LinkFailure::kStoppedAnswering,
+                    "nothing read for " + Seconds(o.worker_timeout)});
         break;
       }
       // Ask for an answer whenever either direction has been quiet, at most once per
@@ -418,7 +376,7 @@ void WorkerLink::OnTimer(uv_timer_t* t) {
            now - self->last_read_ >= o.worker_keepalive * 1000) &&
           now - self->last_keepalive_ >= o.worker_keepalive * 1000) {
         self->last_keepalive_ = now;
-        proto::EncodeKeepAlive(&self->out_);
+        proto::EncodeKeepAlive(self->writer_.pending());
         self->Flush();
       }
       break;

@@ -5,8 +5,13 @@
 // number; their frames are batched into one write buffer. KEEPALIVEs go out on an idle
 // connection and the worker must answer: a worker silent for worker_timeout is dropped, so
 // a hung (SIGSTOPped) or vanished worker is noticed in seconds. After a drop the link
-// leaves the pool at once, tells every request on it (LinkRequest::OnLinkLost), and
-// reconnects: immediately after an established connection, then with a doubling back-off.
+// leaves the pool at once, tells every request on it (LinkRequest::OnLinkLost, with the
+// typed cause), and reconnects: immediately after an established connection, then with a
+// doubling back-off.
+//
+// The link reports to its owner through WorkerLink::Observer and knows nothing else of the
+// load balancer. The owner may free an unwanted, disconnected link at any time outside the
+// link's own calls (its handles free themselves, see common/uv_handle.h).
 //
 // Thread rules: loop thread only.
 #ifndef RESUMELB_ZKLB_WORKER_LINK_H_
@@ -14,7 +19,6 @@
 
 #include <uv.h>
 
-#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -25,30 +29,51 @@
 
 #include "common/frame_codec.h"
 #include "common/net_address.h"
+#include "common/stream_writer.h"
+#include "common/uv_handle.h"
+#include "zklb/lb_options.h"
+#include "zklb/link_failure.h"
 #include "zklb/pool.h"
 
 namespace rlb::lb {
 
-class LoadBalancer;
+class WorkerLink;
 
-// A request travelling over a link (implemented by the LB's Exchange).
+// A request travelling over a link (implemented by the LB's Exchange). Exactly one of
+// OnResponseEnd and OnLinkLost ends it; after either, the link forgets the request.
 class LinkRequest {
  public:
   virtual ~LinkRequest() = default;
+  // At most once, before any OnResponseBody.
   virtual void OnResponseStart(proto::Response response) = 0;
   virtual void OnResponseBody(std::string_view data) = 0;
+  // Terminal: the worker finished (or failed) the response.
   virtual void OnResponseEnd(proto::Outcome outcome) = 0;
-  // The connection failed before RESPONSE_END: the request is detached from the link.
-  virtual void OnLinkLost(const std::string& reason) = 0;
+  // Terminal: the connection failed before RESPONSE_END.
+  virtual void OnLinkLost(const LinkError& error) = 0;
   // The link's write buffer fell below its high-water mark (uploads may continue).
   virtual void OnLinkWritable() {}
 };
 
-class WorkerLink {
+class WorkerLink : private StreamWriter::Listener {
  public:
-  WorkerLink(LoadBalancer* lb, uv_loop_t* loop, std::string name, HostPort address,
-             std::optional<std::string> version);
-  ~WorkerLink();
+  // What the link tells its owner. Called from the link's own callbacks: the observer must
+  // not free the link inside these calls (use a DeferredDeleter).
+  class Observer {
+   public:
+    virtual ~Observer() = default;
+    // The link joined the pool (first RESUME of a connection) or sent a new résumé.
+    virtual void OnLinkResume(WorkerLink* link, Resume resume) = 0;
+    // The link left the pool (GOAWAY or a failure). pool_worker() is still set.
+    virtual void OnLinkRemoved(WorkerLink* link) = 0;
+    // The link lost its connection and, being unwanted, will not reconnect.
+    virtual void OnLinkIdle(WorkerLink* link) = 0;
+  };
+
+  // REQUIRES: `observer` and `options` outlive the link.
+  WorkerLink(Observer* observer, const LbOptions* options, uv_loop_t* loop, std::string name,
+             HostPort address, std::optional<std::string> version);
+  ~WorkerLink() override;
   WorkerLink(const WorkerLink&) = delete;
   WorkerLink& operator=(const WorkerLink&) = delete;
 
@@ -57,12 +82,10 @@ class WorkerLink {
   // (ZooKeeper flapping must not disturb it) but does not reconnect.
   void SetWanted(bool wanted, std::optional<std::string> version);
   bool wanted() const { return wanted_; }
-  // True when the handles are closed and the link can be deleted.
-  bool Dead() const { return timer_closed_ && open_handles_ == 0; }
-  // Closes everything (LB shutdown); requests on it get OnLinkLost.
+  // Closes everything (LB shutdown or the link is dropped); requests on it get OnLinkLost.
   void Stop();
 
-  // Sends a request; returns its request number. The link must be in the pool.
+  // Sends a request; returns its request number. REQUIRES: the link is in the pool.
   uint32_t SendRequest(LinkRequest* req, std::string_view request_class, const proto::Pairs& environ);
   void SendBody(uint32_t rno, std::string_view data);
   void SendEnd(uint32_t rno);
@@ -76,49 +99,55 @@ class WorkerLink {
   const std::optional<std::string>& version() const { return version_; }
   const PoolWorkerPtr& pool_worker() const { return pool_worker_; }
   bool connected() const { return state_ == State::kReady || state_ == State::kDraining; }
-  size_t queued_bytes() const { return out_.size() + writing_bytes_; }
+  size_t queued_bytes() const { return writer_.queued_bytes(); }
   size_t in_flight() const { return requests_.size(); }
   std::optional<double> oldest_start() const;  // epoch seconds of the oldest request
   uint64_t requests_sent() const { return requests_sent_; }
   size_t resume_size() const { return resume_size_; }
 
  private:
+  // kIdle: no connection (waiting to reconnect, or stopped); kConnecting: connect() in
+  // progress; kHandshake: connected, waiting for HELLO and the first RESUME; kReady: in the
+  // pool; kDraining: the worker sent GOAWAY (out of the pool, requests finishing).
   enum class State { kIdle, kConnecting, kHandshake, kReady, kDraining };
   static void OnConnect(uv_connect_t* req, int status);
   static void OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   static void OnTimer(uv_timer_t* t);
+  // StreamWriter::Listener.
+  void OnWritten() override;
+  void OnWriteError(int uv_error) override;
+
   void Connect();
   void HandleFrames();
   Status HandleFrame(const proto::Frame& frame);
-  void Fail(const std::string& reason, bool log_as_warning);
+  void Fail(LinkError error);
   void ScheduleReconnect(double delay);
   void Flush();
   uint32_t NextRno();
   void MaybeCloseDrained();
 
-  LoadBalancer* lb_;
+  Observer* observer_;
+  const LbOptions* options_;
   uv_loop_t* loop_;
   std::string name_;
   HostPort address_;
   std::optional<std::string> version_;       // for the next connection
   std::optional<std::string> conn_version_;  // of the current connection
   bool wanted_ = true;
+  bool stopped_ = false;
   State state_ = State::kIdle;
-  uv_tcp_t* tcp_ = nullptr;  // heap: freed in its close callback
-  uv_timer_t timer_;
-  int open_handles_ = 0;  // libuv handles not yet closed (the link outlives them)
-  bool timer_closed_ = false;
+  UvHandle<uv_tcp_t> tcp_;  // one per connection
+  UvHandle<uv_timer_t> timer_;
+  StreamWriter writer_;
   proto::FrameDecoder decoder_;
   bool got_hello_ = false;
-  std::string out_;
-  size_t writing_bytes_ = 0;
-  bool writing_ = false;
   double backoff_ = 0;
   double reconnect_at_ = 0;   // loop time (ms) of the next connect attempt
   double connect_started_ = 0;
   double last_read_ = 0, last_write_ = 0, last_keepalive_ = 0;
-  std::string deferred_failure_;  // a write error found mid-call; the timer acts on it
-  bool drained_close_ = false;    // the deferred failure is the close after GOAWAY
+  // A failure found in the middle of a caller's call (a write error while sending a
+  // request); the timer acts on it, so callers never see the link fail under them.
+  std::optional<LinkError> deferred_failure_;
   uint32_t last_rno_ = 0;
   uint64_t requests_sent_ = 0;
   size_t resume_size_ = 0;

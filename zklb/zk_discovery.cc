@@ -213,7 +213,7 @@ void ZkDiscovery::WriteStatus(void* writer) const {
   w.EndObject();
   w.Key("settings");
   w.StartObject();
-  const PoolSettings& s = lb_->pool()->settings();
+  const PoolSettings& s = lb_->pool_settings();
   for (const auto& [name, source] : setting_sources_) {
     w.Key(name.c_str());
     w.StartObject();

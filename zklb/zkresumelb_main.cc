@@ -22,6 +22,7 @@
 #include "status/status_server.h"
 #include "zklb/classifier.h"
 #include "zklb/lb_command_line.h"
+#include "common/uv_handle.h"
 #include "zklb/load_balancer.h"
 #include "zklb/zk_discovery.h"
 
@@ -114,6 +115,7 @@ int main(int argc, char** argv) {
     });
   });
   uv_run(loop, UV_RUN_DEFAULT);
+  rlb::CloseLoop(loop);
   LOG(INFO) << "exiting";
   return 0;
 }

@@ -7,7 +7,7 @@
 
 #include "common/net_address.h"
 #include "zklb/classifier.h"
-#include "zklb/client_connection.h"
+#include "zklb/environ.h"
 #include "zklb/http_request_parser.h"
 #include "zklb/zk_discovery.h"
 

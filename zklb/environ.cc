@@ -1,0 +1,93 @@
+// BuildEnviron / PercentDecode: the request side of the HTTP <-> WSGI translation.
+#include "zklb/environ.h"
+
+#include <cctype>
+
+#include "zklb/response_head.h"
+
+namespace rlb::lb {
+namespace {
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::string PercentDecode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      int hi = HexValue(s[i + 1]), lo = HexValue(s[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(s[i]);
+  }
+  return out;
+}
+
+proto::Pairs BuildEnviron(const ParsedRequest& r, const ConnectionInfo& info) {
+  proto::Pairs env;
+  env.reserve(16 + r.headers.size());
+  std::string_view target = r.url;
+  // absolute-form (a proxy request): keep only the path and query
+  if (target.size() > 7 && (target.substr(0, 7) == "http://" || target.substr(0, 8) == "https://")) {
+    size_t slash = target.find('/', target.find("//") + 2);
+    target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+  }
+  size_t q = target.find('?');
+  std::string_view path = target.substr(0, q);
+  std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+  size_t hash = query.find('#');
+  if (hash != std::string_view::npos) query = query.substr(0, hash);
+  env.emplace_back("REQUEST_METHOD", r.method);
+  env.emplace_back("SCRIPT_NAME", "");
+  env.emplace_back("PATH_INFO", PercentDecode(path));
+  env.emplace_back("QUERY_STRING", std::string(query));
+  env.emplace_back("SERVER_NAME", info.local_ip);
+  env.emplace_back("SERVER_PORT", std::to_string(info.local_port));
+  env.emplace_back("SERVER_PROTOCOL", "HTTP/" + std::to_string(r.http_major) + "." +
+                                          std::to_string(r.http_minor));
+  env.emplace_back("REMOTE_ADDR", info.remote_ip);
+  env.emplace_back("REMOTE_PORT", std::to_string(info.remote_port));
+  env.emplace_back("wsgi.url_scheme", "http");
+  // HTTP_* for every header; repeats joined with ", " (Cookie with "; "), as PEP 3333 / CGI.
+  std::vector<std::pair<std::string, std::string>> hdrs;
+  for (const auto& [name, value] : r.headers) {
+    if (name.find('_') != std::string::npos) continue;  // ambiguous with '-': dropped (nginx)
+    std::string key;
+    if (IEqualsAscii(name, "Content-Type")) {
+      key = "CONTENT_TYPE";
+    } else if (IEqualsAscii(name, "Content-Length")) {
+      key = "CONTENT_LENGTH";
+    } else if (IEqualsAscii(name, "Transfer-Encoding")) {
+      continue;  // the body is de-chunked; the worker gives the app its real length
+    } else {
+      key = "HTTP_";
+      for (char c : name) key.push_back(c == '-' ? '_' : static_cast<char>(toupper(c)));
+    }
+    bool merged = false;
+    for (auto& [k, v] : hdrs) {
+      if (k == key) {
+        if (key == "CONTENT_LENGTH") { merged = true; break; }  // llhttp refuses repeats
+        v += key == "HTTP_COOKIE" ? "; " : ", ";
+        v += value;
+        merged = true;
+        break;
+      }
+    }
+    if (!merged) hdrs.emplace_back(std::move(key), value);
+  }
+  for (auto& h : hdrs) env.push_back(std::move(h));
+  return env;
+}
+
+}  // namespace rlb::lb

@@ -1,0 +1,201 @@
+// Exchange: request lifecycle and failure rules (see exchange.h for the states).
+#include "zklb/exchange.h"
+
+#include <cinttypes>
+#include <cstdio>
+#include <ctime>
+
+#include <glog/logging.h>
+
+namespace rlb::lb {
+namespace {
+
+constexpr size_t kPendingBodyLimit = 256 * 1024;  // upload bytes held before a worker is chosen
+
+double EpochSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+}  // namespace
+
+Exchange::Exchange(ExchangeHost* host, ExchangeClient* client, const ExchangePolicy& policy,
+                   const ParsedRequest& request, proto::Pairs environ, std::string request_class)
+    : host_(host),
+      client_(client),
+      policy_(policy),
+      method_(request.method),
+      url_(request.url),
+      http_minor_(request.http_minor),
+      head_(request.method == "HEAD"),
+      retryable_((request.method == "GET" || request.method == "HEAD") && !request.has_body()),
+      client_keep_alive_(request.keep_alive),
+      environ_(std::move(environ)),
+      request_class_(std::move(request_class)),
+      start_(EpochSeconds()) {
+  ++policy_.stats->requests;
+}
+
+Exchange::~Exchange() { Finish(); }
+
+void Exchange::Finish() {
+  if (finished_) return;
+  finished_ = true;
+  if (state_ == State::kWaiting) host_->ForgetWaiting(this);
+  if (link_) {
+    WorkerLink* link = link_;
+    link_ = nullptr;
+    link->Detach(rno_, /*cancel=*/true);
+  }
+  ReleaseWorker();
+}
+
+void Exchange::ReleaseWorker() {
+  if (worker_) {
+    host_->ReleaseWorker(worker_);
+    worker_.reset();
+  }
+}
+
+void Exchange::MarkWaiting() { state_ = State::kWaiting; }
+
+void Exchange::OnBody(std::string_view data) {
+  if (finished_ || response_done() || (response_started() && !link_)) return;  // answered
+  if (link_) {
+    link_->SendBody(rno_, data);
+    if (link_->congested()) {
+      client_->PauseReading();
+      link_->WaitWritable(this);
+    }
+    return;
+  }
+  pending_body_.append(data);
+  if (pending_body_.size() > kPendingBodyLimit) client_->PauseReading();
+}
+
+void Exchange::OnRequestComplete() {
+  request_complete_ = true;
+  if (link_) link_->SendEnd(rno_);
+}
+
+void Exchange::OnLinkWritable() {
+  if (!finished_) client_->ResumeReading();
+}
+
+void Exchange::Assign(PoolWorkerPtr worker, WorkerLink* link) {
+  CHECK(state_ == State::kNew || state_ == State::kWaiting || state_ == State::kSent)
+      << "Assign in state " << static_cast<int>(state_);
+  state_ = State::kSent;
+  worker_ = std::move(worker);
+  link_ = link;
+  worker_name_ = worker_->name();
+  rno_ = link_->SendRequest(this, request_class_, environ_);
+  if (!pending_body_.empty()) {
+    link_->SendBody(rno_, pending_body_);
+    std::string().swap(pending_body_);
+  }
+  if (request_complete_) {
+    link_->SendEnd(rno_);
+  } else if (link_->congested()) {
+    client_->PauseReading();
+    link_->WaitWritable(this);
+  } else {
+    client_->ResumeReading();
+  }
+}
+
+void Exchange::NoWorker() {
+  ++policy_.stats->unavailable;
+  SendOwnResponse(503, "no worker became available in time",
+                  "<html><body>\nNo server is available to handle your request right now.\n"
+                  "Please try again.\n</body></html>\n");
+}
+
+void Exchange::SendOwnResponse(int status, const std::string& reason, const std::string& body) {
+  VLOG(1) << "answering " << status << " to " << method_ << " " << url_ << ": " << reason;
+  state_ = State::kDone;
+  status_ = status;
+  // If the client is still sending a body we did not forward, the connection cannot be reused.
+  if (!request_complete_ || !client_keep_alive_ || host_->draining()) close_after_ = true;
+  body_bytes_ = head_ ? 0 : body.size();
+  client_->WriteResponse(
+      BuildOwnResponse(status, "text/html; charset=UTF-8", body, close_after_, head_));
+  client_->ResponseDone();
+}
+
+void Exchange::OnResponseStart(proto::Response response) {
+  if (state_ != State::kSent) return;
+  state_ = State::kResponding;
+  ResponseContext context;
+  context.http_minor = http_minor_;
+  context.head = head_;
+  context.must_close = !client_keep_alive_ || host_->draining() || !request_complete_;
+  response_ = BuildResponseHead(response, context);
+  status_ = response_.status;
+  close_after_ = response_.close_after;
+  client_->WriteResponse(std::move(response_.bytes));
+}
+
+void Exchange::OnResponseBody(std::string_view data) {
+  if (state_ != State::kResponding || response_.no_body) return;
+  body_bytes_ += data.size();
+  client_->WriteResponse(response_.chunked ? EncodeChunk(data) : std::string(data));
+}
+
+void Exchange::OnResponseEnd(proto::Outcome outcome) {
+  link_ = nullptr;  // the link has forgotten this request number
+  ReleaseWorker();  // the worker has sent the whole response: its backlog slot is free
+  if (state_ == State::kSent) {  // a worker bug; never happens with ours
+    ++policy_.stats->bad_gateway;
+    SendOwnResponse(502, "worker ended a response it never started", *policy_.disconnect_message);
+    return;
+  }
+  if (outcome == proto::Outcome::kFailed) {
+    ++policy_.stats->truncated;
+    state_ = State::kReset;
+    client_->Reset("the worker could not complete the response");
+    return;
+  }
+  if (response_.chunked) client_->WriteResponse(std::string(kLastChunk));
+  state_ = State::kDone;
+  client_->ResponseDone();
+}
+
+void Exchange::OnLinkLost(const LinkError& error) {
+  link_ = nullptr;
+  ReleaseWorker();
+  if (state_ == State::kResponding) {
+    LOG(WARNING) << "worker " << worker_name_ << " lost while returning the body of " << method_
+                 << " " << url_ << ": " << error.ToString();
+    ++policy_.stats->truncated;
+    state_ = State::kReset;
+    client_->Reset("worker lost mid-response");
+    return;
+  }
+  if (retryable_ && retries_ < policy_.max_retries && !host_->draining()) {
+    ++retries_;
+    ++policy_.stats->retries;
+    LOG(INFO) << worker_name_ << " disconnected, retrying " << method_ << " " << url_;
+    host_->Dispatch(this);
+    return;
+  }
+  ++policy_.stats->bad_gateway;
+  SendOwnResponse(502, "worker lost: " + error.ToString(), *policy_.disconnect_message);
+}
+
+std::string Exchange::AccessLogLine(double now) const {
+  char when[64];
+  time_t t = static_cast<time_t>(start_);
+  tm local;
+  localtime_r(&t, &local);
+  std::strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S %z", &local);
+  const ConnectionInfo& info = client_->info();
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "\" %d %" PRIu64 " %.6f %s", status_, body_bytes_, now - start_,
+                worker_name_.c_str());
+  return info.remote_ip + " - - [" + when + "] \"" + method_ + " " + url_ + " HTTP/1." +
+         std::to_string(http_minor_) + buf;
+}
+
+}  // namespace rlb::lb
