@@ -1,10 +1,11 @@
 // ClasslessPool: least-backlog balancing that ignores request classes, résumés and
-// settings (zc.resumelb's classlesspool.ClasslessPool, §3.10).
+// settings (zc.resumelb's classlesspool.ClasslessPool; docs/design.md, "The classless pool").
 //
 // Get() returns the active worker with the smallest in-flight backlog; ties go to the one
 // nearer the LRU head (so a worker with backlog 0 nearest the head wins outright). There
 // is no decay: a worker's mbacklog() equals its backlog(). Unlike the original, a worker
-// re-added after a single-version switch keeps its backlog (§8.1 item 10).
+// re-added after a single-version switch keeps its backlog (docs/design.md, "Kept and
+// fixed behaviours").
 //
 // Costs: Get is O(active workers); Put is O(1); NewResume/Remove are O(1).
 //

@@ -140,7 +140,7 @@ int HttpRequestParser::OnHeadersComplete(llhttp_t* p) {
   if (r.content_length && *r.content_length > self->limits_.max_body_bytes) {
     return self->Fail(413, "request body too large");
   }
-  // RFC 9112 §3.2: an HTTP/1.1 request without Host, or any request with more than one
+  // RFC 9112, section 3.2: an HTTP/1.1 request without Host, or any request with more than one
   // Host header line, is a 400.
   int hosts = 0;
   for (const auto& [name, value] : r.headers) hosts += IEquals(name, "Host") ? 1 : 0;
@@ -188,7 +188,7 @@ bool HttpRequestParser::ScanHead(const char* data, size_t len) {
         return false;
       }
       if (line_empty_ && head_started_) scanning_head_ = false;  // the empty line: head done
-      line_empty_ = true;  // (empty lines before the request line are ignored, RFC 9112 §2.2)
+      line_empty_ = true;  // (leading empty lines are ignored, RFC 9112 section 2.2)
     } else if (c != '\r') {
       if (line_empty_ && head_started_ && (c == ' ' || c == '\t')) {
         Fail(400, "obs-fold (a header line starting with whitespace)");

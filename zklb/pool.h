@@ -7,8 +7,9 @@
 // Both support single-version mode (only the largest version group receives work), which
 // lives in PoolBase below, as in the original's PoolBase.
 //
-// The algorithm, its numbers and the worked scenarios are specified in
-// shared/reference/zc-resumelb-behaviour.md §3; the §8 bugs are fixed, not reproduced.
+// The algorithm, its formulas and the worked scenarios are specified in docs/design.md
+// ("The résumé pool"); the original's bugs are fixed, not reproduced (docs/design.md,
+// "Kept and fixed behaviours").
 //
 // Thread rules: pools and PoolWorker bookkeeping belong to the LB's event-loop thread. No
 // method is thread-safe; the LB calls them all from its loop thread only.
@@ -39,7 +40,8 @@ using Resume = std::unordered_map<std::string, double>;
 // Per-worker state the pool keeps. Owned via shared_ptr by both the pool and the LB's
 // connection object, so a Put() after Remove() is valid (in-flight requests drain).
 // A PoolWorker may be given to one pool only. The counters survive removal and re-adding
-// (single-version flapping, §3.3), so a re-added worker keeps its backlog.
+// (single-version flapping, docs/design.md "Single-version mode"), so a re-added worker
+// keeps its backlog.
 //
 // Thread rules: loop thread only, like the pool that owns it.
 class PoolWorker {
@@ -64,7 +66,8 @@ class PoolWorker {
   friend class ResumePool;
   friend class ClasslessPool;
 
-  // Applies one backlog sample: the event-weighted moving average of §3.3.
+  // Applies one backlog sample: the event-weighted moving average (docs/design.md,
+  // "Backlog accounting").
   void Decay(double decay);
 
   const std::string name_;
@@ -96,15 +99,16 @@ struct PoolSettings {
 };
 
 // Parses a settings mapping as ZooKeeper or the CLI give it. Each value is the text of a
-// number; coercion follows §3.2: variance and unskilled_score as float(), backlog_history
-// as int() of the number, truncating ("6.2" -> 6, "7" -> 7). Surrounding whitespace is
-// allowed. A missing key gives the default; unknown keys are ignored.
+// number; coercion follows the original's (docs/design.md, "Settings and decay"): variance
+// and unskilled_score as float(), backlog_history as int() of the number, truncating
+// ("6.2" -> 6, "7" -> 7). Surrounding whitespace is allowed. A missing key gives the
+// default; unknown keys are ignored.
 // On success sets *out and returns OK. On error returns InvalidArgument naming the key
 // (non-numeric, NaN or infinite values, backlog_history < 1 or too large, variance <= 0)
 // and leaves *out untouched.
 Status ParsePoolSettings(const std::map<std::string, std::string>& raw, PoolSettings* out);
 
-// What the status server reports (§6.6).
+// What the status server reports (docs/operations.md, "Status").
 struct PoolStatus {
   int backlog = 0;  // in-flight requests, including those of removed workers
   // Resume pool: the pool's decayed TOTAL backlog (not per worker).
@@ -144,7 +148,7 @@ class Pool {
   virtual int backlog() const = 0;
   virtual size_t size() const = 0;  // active workers
   virtual PoolStatus Status() const = 0;
-  virtual std::string DebugString() const = 0;  // the §3.8 repr format, for tests
+  virtual std::string DebugString() const = 0;  // docs/design.md "Debug format"; for tests
 };
 
 // REQUIRES: settings are valid.
@@ -179,12 +183,13 @@ class LruList {
 };
 
 // Formats a double as Python 2's str(float) does ("%.12g", plus ".0" when it looks
-// integral), which is what the §3.8 repr prints.
+// integral), which is what the debug format prints (docs/design.md, "Debug format").
 std::string PyFloatStr(double value);
 // "None" for nullopt, else the version text.
 std::string VersionStr(const std::optional<std::string>& version);
 
-// Single-version logic (§3.7) shared by both pools, like the original's PoolBase.
+// Single-version logic (docs/design.md, "Single-version mode") shared by both pools, like
+// the original's PoolBase.
 //
 // In single-version mode workers are grouped by version(); nullopt is a group of its own.
 // The first worker's group becomes active ("no active version yet" is a separate state).
@@ -219,7 +224,7 @@ class PoolBase : public Pool {
   // Whether an inactive worker's résumé is kept for its activation (classless: no).
   virtual bool KeepsResumes() const { return true; }
 
-  // The "Version: ..." and "  Inactive: ..." lines of the §3.8 repr (empty unless
+  // The "Version: ..." and "  Inactive: ..." lines of the debug format (empty unless
   // single-version). Inactive members are listed in ascending name order.
   std::string VersionLines() const;
   // The status document both pools share: the given pool backlogs, the active workers in

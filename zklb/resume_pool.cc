@@ -112,7 +112,8 @@ void ResumePool::DoNewResume(const PoolWorkerPtr& worker, Resume resume) {
   if (worker->in_pool_) {
     UnindexResume(worker.get());  // including LB-assigned unskilled entries
   } else {
-    // Keep existing counters (version flapping, §3.3 / S2).
+    // Keep existing counters (version flapping: docs/design.md, "Single-version mode";
+    // test S2).
     if (worker->dbacklog_ == 0) worker->dbacklog_ = worker->backlog_;
     if (worker->mbacklog_ == 0) worker->mbacklog_ = worker->backlog_;
     lru_.PushFront(worker);

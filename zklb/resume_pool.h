@@ -1,4 +1,5 @@
-// ResumePool: the résumé-based pool (zc.resumelb's lb.Pool), §3.1–3.9.
+// ResumePool: the résumé-based pool (zc.resumelb's lb.Pool); the algorithm and its formulas
+// are in docs/design.md, "The résumé pool".
 //
 // Each worker's résumé maps request classes to scores. Get(class) prefers the skilled
 // worker with the best score divided by its in-flight backlog (undivided for backlog <= 1),
@@ -9,7 +10,8 @@
 // Costs: Get is O(workers skilled in the class) and creates no per-class state unless a
 // worker is assigned; Put is O(1); NewResume/Remove are O(résumé size). Class entries that
 // become empty are erased, so per-class memory is bounded by the current résumés (the
-// original kept them forever, a memory DoS through Host headers, §8.3).
+// original kept them forever, a memory DoS through Host headers; docs/design.md, "Kept and
+// fixed behaviours").
 //
 // Thread rules: loop thread only (see pool.h).
 #ifndef RESUMELB_ZKLB_RESUME_POOL_H_
@@ -63,7 +65,8 @@ class ResumePool final : public PoolBase {
   PoolSettings settings_;
   double worker_decay_ = 0;
   double decay_ = 0;
-  // Pool-level backlog counters (§3.3); the pool backlog includes removed workers' requests.
+  // Pool-level backlog counters (docs/design.md, "Backlog accounting"); the pool backlog
+  // includes removed workers' requests.
   int backlog_ = 0;
   double dbacklog_ = 0;
   double nbacklog_ = 0;

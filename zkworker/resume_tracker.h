@@ -1,5 +1,5 @@
 // ResumeTracker: the worker's skill measurement (its résumé), exactly as zc.resumelb
-// computes it (docs/operations.md, "How a worker computes its résumé").
+// computes it (docs/design.md, "The worker's résumé").
 //
 // Per request class it keeps a decayed service time and a decayed request count; the score
 // is count / time, i.e. requests per second. Decay is lazy: one factor of

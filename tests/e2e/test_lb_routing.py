@@ -1,5 +1,6 @@
-"""resumelb end to end: start-up as in the seed's example, and request classification /
-routing (each class settles on one worker; host, re: and none classifiers; bad specs)."""
+"""resumelb end to end: start-up as in the original zc.resumelb README's example, and
+request classification / routing (each class settles on one worker; host, re: and none
+classifiers; bad specs)."""
 
 import collections
 import http.client
@@ -14,7 +15,7 @@ from lb_harness import http_request, pid_answer
 class SeedExampleTest(harness.E2ETestCase):
 
     def test_seed_example_verbatim(self):
-        # The seed's example: resumelb -LINFO -a :PORT 127.0.0.1:WPORT
+        # The original README's example: resumelb -LINFO -a :PORT 127.0.0.1:WPORT
         worker, wport = self.start_worker()
         port = harness.free_port()
         lb = self.sandbox.start([lb_harness.lb_binary(), "-LINFO", "-a", f":{port}",

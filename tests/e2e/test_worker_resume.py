@@ -1,11 +1,11 @@
 """zkworker end to end: the résumé (scores, when it is sent, pruning, the résumé file) and
 get-worker-resume.
 
-Expected scores come from the original's formula (reference §4.5), modelled below. The
-worker measures each request's elapsed time itself, which is at least the /sleep duration
-and at most that plus scheduling noise (SLACK); since a class's score only falls as its
-elapsed times grow, the model run with `dur` gives an upper bound and with `dur + SLACK` a
-lower bound.
+Expected scores come from the original's formula (docs/design.md, "The worker's résumé"),
+modelled below. The worker measures each request's elapsed time itself, which is at least
+the /sleep duration and at most that plus scheduling noise (SLACK); since a class's score
+only falls as its elapsed times grow, the model run with `dur` gives an upper bound and
+with `dur + SLACK` a lower bound.
 """
 
 import json
@@ -19,8 +19,8 @@ SLACK = float(os.environ.get("RLB_E2E_TIMING_SLACK", "0.25"))
 
 
 class ResumeModel:
-    """The résumé formula of zc.resumelb's worker (reference §4.5), with zkworker's
-    loading rule (a saved score s counts as `history` requests at rate s)."""
+    """The résumé formula of zc.resumelb's worker (docs/design.md, "The worker's résumé"),
+    with zkworker's loading rule (a saved score s counts as `history` requests at rate s)."""
 
     def __init__(self, history, max_skill_age=None):
         self.history = history

@@ -1,4 +1,4 @@
-"""zkworker end to end: the trace log (reference §4.8).
+"""zkworker end to end: the trace log (docs/operations.md, "Logs").
 
 Records are ``CODE ID YYYY-MM-DD HH:MM:SS[.ffffff] [MESSAGE]``: S/X with id 0 at start and
 stop; per request (id ``<connection id>.<rno>``) B (method, path?query), I (declared

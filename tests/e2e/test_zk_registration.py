@@ -144,7 +144,7 @@ pythonpath = {harness.APPS_DIR}
 
     def test_lb_registers_and_clean_stop_deregisters_at_once(self):
         self.tree("/lb")
-        # The seed's command: zkresumelb -LINFO ZK /lb (with -a for a port; the session
+        # The original README's command: zkresumelb -LINFO ZK /lb (with -a for a port; the session
         # timeout is the default 10 s).
         lb = start_zklb(self.sandbox, self.hosts, "/lb", status=False)
         self.assertEqual(lb.proc.argv[1:], ["-LINFO", "-a", "127.0.0.1:0", self.hosts, "/lb"])

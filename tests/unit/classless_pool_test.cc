@@ -1,6 +1,7 @@
-// Tests for the classless (least-backlog) pool: classlesspool.test of §3.10, the
-// single-version sub-scenario, and the fix of §8.1 item 10 (re-added workers keep their
-// backlog). mean_backlog uses true division (the original printed Python 2 integer
+// Tests for the classless (least-backlog) pool: the original's classlesspool.test
+// (docs/design.md, "The classless pool"), its single-version sub-scenario, and the fix of
+// the original's backlog reset (re-added workers keep their backlog; docs/design.md, "Kept
+// and fixed behaviours"). mean_backlog uses true division (the original printed Python 2 integer
 // division: 1/2 -> 0).
 #include <catch2/catch.hpp>
 

@@ -185,7 +185,7 @@ TEST_CASE("regex classifier: the original's cases", "[classifier]") {
     CHECK((*c)->Classify({{"PATH_INFO", "/foo"}}) == "foo");
     CHECK((*c)->Classify({{"PATH_INFO", "/foo/bar/baz"}}) == "foo");
   }
-  // The seed's own spelling (a search, not anchored).
+  // The original zc.resumelb README's own spelling (a search, not anchored).
   auto seed = Classifier::Create(R"x(zc.resumelb.lb:re_classifier("PATH_INFO",r"/(?P<class>[^/]+)"))x");
   REQUIRE(seed.ok());
   CHECK((*seed)->Classify({{"PATH_INFO", "/app/x"}}) == "app");

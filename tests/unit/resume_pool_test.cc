@@ -1,6 +1,7 @@
-// Tests for the résumé-based pool: the worked scenarios of
-// shared/reference/zc-resumelb-behaviour.md §3.9 (P1, P2, P3, S1, S2), reaching the same
-// decisions and printed numbers, plus the fixes of §8 and complexity guards.
+// Tests for the résumé-based pool: the worked scenarios of docs/design.md ("Worked
+// scenarios": P1, P2, P3, S1, S2), reaching the original's decisions and printed numbers,
+// plus the fixes listed in docs/design.md ("Kept and fixed behaviours") and complexity
+// guards.
 //
 // Differences from the original doctest text, by design:
 //   * class entries that become empty are erased, so "  foo: " lines do not appear;
