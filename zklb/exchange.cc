@@ -44,7 +44,7 @@ void Exchange::Finish() {
   finished_ = true;
   if (state_ == State::kWaiting) host_->ForgetWaiting(this);
   if (link_) {
-    WorkerLink* link = link_;
+    RequestChannel* link = link_;
     link_ = nullptr;
     link->Detach(rno_, /*cancel=*/true);
   }
@@ -83,7 +83,7 @@ void Exchange::OnLinkWritable() {
   if (!finished_) client_->ResumeReading();
 }
 
-void Exchange::Assign(PoolWorkerPtr worker, WorkerLink* link) {
+void Exchange::Assign(PoolWorkerPtr worker, RequestChannel* link) {
   CHECK(state_ == State::kNew || state_ == State::kWaiting || state_ == State::kSent)
       << "Assign in state " << static_cast<int>(state_);
   state_ = State::kSent;

@@ -32,7 +32,7 @@
 #include "zklb/lb_stats.h"
 #include "zklb/pool.h"
 #include "zklb/response_head.h"
-#include "zklb/worker_link.h"
+#include "zklb/link_request.h"
 
 namespace rlb::lb {
 
@@ -91,7 +91,7 @@ class Exchange : public LinkRequest {
 
   // Host side. Assign: the request goes to `worker` over `link` (REQUIRES: kNew, kWaiting
   // or kSent after a lost link). NoWorker: none became available in time (503).
-  void Assign(PoolWorkerPtr worker, WorkerLink* link);
+  void Assign(PoolWorkerPtr worker, RequestChannel* link);
   void NoWorker();
   void MarkWaiting();
 
@@ -138,7 +138,7 @@ class Exchange : public LinkRequest {
   std::string pending_body_;  // received before a worker was assigned
   int retries_ = 0;
   PoolWorkerPtr worker_;
-  WorkerLink* link_ = nullptr;  // while the worker has the request
+  RequestChannel* link_ = nullptr;  // while the worker has the request
   uint32_t rno_ = 0;
   std::string worker_name_ = "-";
   ResponseHead response_;  // framing of the response being relayed

@@ -33,29 +33,14 @@
 #include "common/uv_handle.h"
 #include "zklb/lb_options.h"
 #include "zklb/link_failure.h"
+#include "zklb/link_request.h"
 #include "zklb/pool.h"
 
 namespace rlb::lb {
 
 class WorkerLink;
 
-// A request travelling over a link (implemented by the LB's Exchange). Exactly one of
-// OnResponseEnd and OnLinkLost ends it; after either, the link forgets the request.
-class LinkRequest {
- public:
-  virtual ~LinkRequest() = default;
-  // At most once, before any OnResponseBody.
-  virtual void OnResponseStart(proto::Response response) = 0;
-  virtual void OnResponseBody(std::string_view data) = 0;
-  // Terminal: the worker finished (or failed) the response.
-  virtual void OnResponseEnd(proto::Outcome outcome) = 0;
-  // Terminal: the connection failed before RESPONSE_END.
-  virtual void OnLinkLost(const LinkError& error) = 0;
-  // The link's write buffer fell below its high-water mark (uploads may continue).
-  virtual void OnLinkWritable() {}
-};
-
-class WorkerLink : private StreamWriter::Listener {
+class WorkerLink : public RequestChannel, private StreamWriter::Listener {
  public:
   // What the link tells its owner. Called from the link's own callbacks: the observer must
   // not free the link inside these calls (use a DeferredDeleter).

@@ -4,3 +4,4 @@ rlb_unit_test(pool_test
   LIBS rlb_pool)
 rlb_unit_test(http_classifier_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/http_classifier_test.cc
               LIBS rlb_lb)
+rlb_unit_test(exchange_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/exchange_test.cc LIBS rlb_lb)

@@ -1,0 +1,313 @@
+// Exchange and the pure HTTP pieces (response heads, own responses, chunks), without
+// sockets: a fake host, client and link stand in for the LB, the client connection and a
+// worker link.
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "zklb/exchange.h"
+#include "zklb/response_head.h"
+
+namespace rlb::lb {
+namespace {
+
+class FakeHost : public ExchangeHost {
+ public:
+  void Dispatch(Exchange* e) override {
+    ++dispatches;
+    if (assign_to) {
+      e->Assign(std::make_shared<PoolWorker>("w:1", std::nullopt), assign_to);
+    } else {
+      e->MarkWaiting();
+      waiting = e;
+    }
+  }
+  void ForgetWaiting(Exchange* e) override {
+    if (waiting == e) waiting = nullptr;
+    ++forgotten;
+  }
+  void ReleaseWorker(const PoolWorkerPtr&) override { ++released; }
+  bool draining() const override { return is_draining; }
+
+  RequestChannel* assign_to = nullptr;
+  Exchange* waiting = nullptr;
+  int dispatches = 0, forgotten = 0, released = 0;
+  bool is_draining = false;
+};
+
+class FakeClient : public ExchangeClient {
+ public:
+  void WriteResponse(std::string&& bytes) override { written += bytes; }
+  void ResponseDone() override { ++done; }
+  void Reset(const std::string& reason) override { reset_reason = reason; }
+  void PauseReading() override { paused = true; }
+  void ResumeReading() override { paused = false; }
+  const ConnectionInfo& info() const override { return info_; }
+
+  std::string written;
+  int done = 0;
+  std::string reset_reason;
+  bool paused = false;
+  ConnectionInfo info_{"10.0.0.1", "10.0.0.2", 4321, 80};
+};
+
+class FakeChannel : public RequestChannel {
+ public:
+  uint32_t SendRequest(LinkRequest*, std::string_view cls, const proto::Pairs&) override {
+    log.push_back("REQUEST " + std::string(cls));
+    return ++rno;
+  }
+  void SendBody(uint32_t, std::string_view data) override {
+    log.push_back("BODY " + std::string(data));
+  }
+  void SendEnd(uint32_t) override { log.push_back("END"); }
+  void Detach(uint32_t, bool cancel) override { log.push_back(cancel ? "CANCEL" : "DETACH"); }
+  bool congested() const override { return is_congested; }
+  void WaitWritable(LinkRequest*) override { log.push_back("WAIT"); }
+
+  std::vector<std::string> log;
+  uint32_t rno = 0;
+  bool is_congested = false;
+};
+
+ParsedRequest Get(std::string method = "GET", int minor = 1) {
+  ParsedRequest r;
+  r.method = std::move(method);
+  r.url = "/x";
+  r.http_minor = minor;
+  return r;
+}
+
+struct Fixture {
+  FakeHost host;
+  FakeClient client;
+  FakeChannel link;
+  LbStats stats;
+  std::string disconnect = "<gone>";
+  ExchangePolicy Policy(int max_retries = 5) {
+    ExchangePolicy p;
+    p.max_retries = max_retries;
+    p.disconnect_message = &disconnect;
+    p.stats = &stats;
+    return p;
+  }
+};
+
+proto::Response Ok(proto::Pairs headers) { return proto::Response{"200 OK", std::move(headers)}; }
+
+TEST_CASE("an exchange relays a response with a length unchanged", "[exchange]") {
+  Fixture f;
+  f.host.assign_to = &f.link;
+  Exchange e(&f.host, &f.client, f.Policy(), Get(), {}, "a.example");
+  f.host.Dispatch(&e);
+  e.OnRequestComplete();
+  CHECK(e.state() == Exchange::State::kSent);
+  CHECK(f.link.log == std::vector<std::string>{"REQUEST a.example", "END"});
+  e.OnResponseStart(Ok({{"Content-Length", "5"}, {"Connection", "keep-alive"}}));
+  CHECK(e.state() == Exchange::State::kResponding);
+  e.OnResponseBody("hello");
+  e.OnResponseEnd(proto::Outcome::kComplete);
+  CHECK(e.state() == Exchange::State::kDone);
+  CHECK(f.client.written == "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+  CHECK(f.client.done == 1);
+  CHECK(f.host.released == 1);
+  CHECK(f.stats.requests == 1);
+}
+
+TEST_CASE("a response without a length is chunked for HTTP/1.1 and closes for 1.0", "[exchange]") {
+  Fixture f;
+  f.host.assign_to = &f.link;
+  SECTION("HTTP/1.1") {
+    Exchange e(&f.host, &f.client, f.Policy(), Get(), {}, "c");
+    f.host.Dispatch(&e);
+    e.OnRequestComplete();
+    e.OnResponseStart(Ok({}));
+    e.OnResponseBody("abc");
+    e.OnResponseEnd(proto::Outcome::kComplete);
+    CHECK(f.client.written ==
+          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+    CHECK_FALSE(e.close_after());
+  }
+  SECTION("HTTP/1.0") {
+    Exchange e(&f.host, &f.client, f.Policy(), Get("GET", 0), {}, "c");
+    f.host.Dispatch(&e);
+    e.OnRequestComplete();
+    e.OnResponseStart(Ok({}));
+    e.OnResponseBody("abc");
+    e.OnResponseEnd(proto::Outcome::kComplete);
+    CHECK(f.client.written == "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nabc");
+    CHECK(e.close_after());
+  }
+}
+
+TEST_CASE("HEAD responses carry no body", "[exchange]") {
+  Fixture f;
+  f.host.assign_to = &f.link;
+  Exchange e(&f.host, &f.client, f.Policy(), Get("HEAD"), {}, "c");
+  f.host.Dispatch(&e);
+  e.OnRequestComplete();
+  e.OnResponseStart(Ok({{"Content-Length", "5"}}));
+  e.OnResponseBody("hello");
+  e.OnResponseEnd(proto::Outcome::kComplete);
+  CHECK(f.client.written == "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
+}
+
+TEST_CASE("a GET whose worker is lost before the response is re-dispatched", "[exchange]") {
+  Fixture f;
+  f.host.assign_to = &f.link;
+  Exchange e(&f.host, &f.client, f.Policy(2), Get(), {}, "c");
+  f.host.Dispatch(&e);
+  e.OnRequestComplete();
+  e.OnLinkLost({LinkFailure::kClosedByWorker, ""});
+  CHECK(f.host.dispatches == 2);
+  CHECK(f.stats.retries == 1);
+  CHECK(e.state() == Exchange::State::kSent);
+  e.OnLinkLost({LinkFailure::kClosedByWorker, ""});
+  CHECK(f.stats.retries == 2);
+  // max_retries spent: the next loss answers 502 with the disconnect page.
+  e.OnLinkLost({LinkFailure::kStoppedAnswering, ""});
+  CHECK(f.host.dispatches == 3);
+  CHECK(e.state() == Exchange::State::kDone);
+  CHECK(f.stats.bad_gateway == 1);
+  CHECK(f.client.written.rfind("HTTP/1.1 502 Bad Gateway\r\n", 0) == 0);
+  CHECK(f.client.written.find("<gone>") != std::string::npos);
+  CHECK(f.host.released == 3);
+}
+
+TEST_CASE("a POST is never re-dispatched; a draining LB retries nothing", "[exchange]") {
+  Fixture f;
+  f.host.assign_to = &f.link;
+  SECTION("POST") {
+    ParsedRequest r = Get("POST");
+    r.content_length = 3;
+    Exchange e(&f.host, &f.client, f.Policy(), r, {}, "c");
+    f.host.Dispatch(&e);
+    e.OnBody("abc");
+    e.OnRequestComplete();
+    e.OnLinkLost({LinkFailure::kClosedByWorker, ""});
+    CHECK(f.host.dispatches == 1);
+    CHECK(f.stats.bad_gateway == 1);
+  }
+  SECTION("draining") {
+    Exchange e(&f.host, &f.client, f.Policy(), Get(), {}, "c");
+    f.host.Dispatch(&e);
+    e.OnRequestComplete();
+    f.host.is_draining = true;
+    e.OnLinkLost({LinkFailure::kClosedByWorker, ""});
+    CHECK(f.host.dispatches == 1);
+    CHECK(f.client.written.find("Connection: close") != std::string::npos);
+  }
+}
+
+TEST_CASE("a response cut off after it started resets the client", "[exchange]") {
+  Fixture f;
+  f.host.assign_to = &f.link;
+  SECTION("worker lost mid-body") {
+    Exchange e(&f.host, &f.client, f.Policy(), Get(), {}, "c");
+    f.host.Dispatch(&e);
+    e.OnRequestComplete();
+    e.OnResponseStart(Ok({{"Content-Length", "10"}}));
+    e.OnLinkLost({LinkFailure::kReadError, "connection reset by peer"});
+    CHECK(e.state() == Exchange::State::kReset);
+    CHECK(f.client.reset_reason == "worker lost mid-response");
+    CHECK(f.host.dispatches == 1);
+    CHECK(f.stats.truncated == 1);
+  }
+  SECTION("RESPONSE_END failed") {
+    Exchange e(&f.host, &f.client, f.Policy(), Get(), {}, "c");
+    f.host.Dispatch(&e);
+    e.OnRequestComplete();
+    e.OnResponseStart(Ok({}));
+    e.OnResponseEnd(proto::Outcome::kFailed);
+    CHECK(e.state() == Exchange::State::kReset);
+    CHECK_FALSE(f.client.reset_reason.empty());
+  }
+}
+
+TEST_CASE("body received before a worker is chosen waits, then goes first", "[exchange]") {
+  Fixture f;
+  ParsedRequest r = Get("PUT");
+  r.content_length = 6;
+  Exchange e(&f.host, &f.client, f.Policy(), r, {}, "c");
+  f.host.Dispatch(&e);  // no worker: waits
+  CHECK(e.state() == Exchange::State::kWaiting);
+  e.OnBody("abc");
+  e.OnBody("def");
+  e.OnRequestComplete();
+  e.Assign(std::make_shared<PoolWorker>("w:1", std::nullopt), &f.link);
+  CHECK(f.link.log == std::vector<std::string>{"REQUEST c", "BODY abcdef", "END"});
+}
+
+TEST_CASE("a congested link pauses the upload until it is writable", "[exchange]") {
+  Fixture f;
+  f.host.assign_to = &f.link;
+  ParsedRequest r = Get("PUT");
+  r.content_length = 100;
+  Exchange e(&f.host, &f.client, f.Policy(), r, {}, "c");
+  f.host.Dispatch(&e);
+  f.link.is_congested = true;
+  e.OnBody("abc");
+  CHECK(f.client.paused);
+  CHECK(f.link.log.back() == "WAIT");
+  e.OnLinkWritable();
+  CHECK_FALSE(f.client.paused);
+}
+
+TEST_CASE("no worker in time answers 503; Finish leaves the queue and cancels", "[exchange]") {
+  Fixture f;
+  SECTION("503") {
+    Exchange e(&f.host, &f.client, f.Policy(), Get(), {}, "c");
+    e.OnRequestComplete();
+    f.host.Dispatch(&e);
+    e.NoWorker();
+    CHECK(f.client.written.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0) == 0);
+    CHECK(f.stats.unavailable == 1);
+    CHECK(e.response_done());
+  }
+  SECTION("waiting") {
+    {
+      Exchange e(&f.host, &f.client, f.Policy(), Get(), {}, "c");
+      f.host.Dispatch(&e);
+    }  // destroyed while waiting
+    CHECK(f.host.forgotten == 1);
+    CHECK(f.host.waiting == nullptr);
+  }
+  SECTION("sent") {
+    f.host.assign_to = &f.link;
+    Exchange e(&f.host, &f.client, f.Policy(), Get(), {}, "c");
+    f.host.Dispatch(&e);
+    e.Finish();
+    e.Finish();  // idempotent
+    CHECK(f.link.log.back() == "CANCEL");
+    CHECK(f.host.released == 1);
+  }
+}
+
+TEST_CASE("response heads drop hop-by-hop headers and honour Connection: close", "[http]") {
+  ResponseContext c;
+  ResponseHead h = BuildResponseHead(
+      proto::Response{"204 No Content",
+                      {{"Keep-Alive", "5"}, {"connection", "close"}, {"X-A", "1"}}},
+      c);
+  CHECK(h.bytes == "HTTP/1.1 204 No Content\r\nX-A: 1\r\nConnection: close\r\n\r\n");
+  CHECK(h.no_body);
+  CHECK_FALSE(h.chunked);
+  CHECK(h.close_after);
+  c.must_close = true;
+  h = BuildResponseHead(proto::Response{"200 OK", {{"Content-Length", "0"}}}, c);
+  CHECK(h.bytes == "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+}
+
+TEST_CASE("own responses and chunks", "[http]") {
+  CHECK(BuildOwnResponse(431, "text/plain", "no", true, false) ==
+        "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain\r\n"
+        "Content-Length: 2\r\nConnection: close\r\n\r\nno");
+  CHECK(BuildOwnResponse(503, "text/plain", "no", false, true) ==
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n");
+  CHECK(EncodeChunk(std::string(26, 'x')) == "1a\r\n" + std::string(26, 'x') + "\r\n");
+  CHECK(std::string(ReasonPhrase(599)) == "Error");
+}
+
+}  // namespace
+}  // namespace rlb::lb
