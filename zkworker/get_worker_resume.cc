@@ -65,11 +65,7 @@ rlb::StatusOr<rlb::proto::ResumeEntries> Fetch(const std::string& addr_text, dou
   if (err != 0) return rlb::Status::IOError(std::string("connect: ") + std::strerror(err));
 
   std::string hello;
-  rlb::proto::Hello h;
-  h.pid = static_cast<uint32_t>(getpid());
-  h.role = "tool";
-  h.software = "get-worker-resume";
-  rlb::proto::EncodeHello(&hello, h);
+  rlb::proto::EncodeHello(&hello, rlb::proto::MakeHello("tool", "get-worker-resume"));
   (void)!send(fd, hello.data(), hello.size(), MSG_NOSIGNAL);
 
   rlb::proto::FrameDecoder decoder;
