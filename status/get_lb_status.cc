@@ -13,8 +13,8 @@
 #include <vector>
 
 #include <gflags/gflags.h>
-#include <rapidjson/document.h>
 
+#include "common/json.h"
 #include "common/wall_clock.h"
 
 DEFINE_bool(json, false, "print the raw JSON document");
@@ -109,8 +109,7 @@ int main(int argc, char** argv) {
       continue;
     }
     rapidjson::Document doc;
-    doc.Parse(text.c_str());
-    if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("workers") ||
+    if (!rlb::ParseJsonObject(text, &doc) || !doc.HasMember("workers") ||
         !doc["workers"].IsArray()) {
       std::fprintf(stderr, "get-lb-status: error: %s: not a status document\n", argv[i]);
       status = 1;

@@ -14,10 +14,9 @@
 #include <string>
 
 #include <gflags/gflags.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include "common/frame_codec.h"
+#include "common/json.h"
 #include "common/net_address.h"
 
 DEFINE_double(timeout, 5.0, "seconds to wait for each worker");
@@ -135,7 +134,7 @@ int main(int argc, char** argv) {
     std::sort(entries->begin(), entries->end());
     rlb::proto::ResumeEntries& e = *entries;
     rapidjson::StringBuffer out;
-    rapidjson::Writer<rapidjson::StringBuffer> w(out);
+    rlb::JsonWriter w(out);
     w.StartObject();
     for (const auto& [cls, score] : e) {
       w.Key(cls.data(), static_cast<rapidjson::SizeType>(cls.size()));

@@ -16,9 +16,9 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
-#include <rapidjson/document.h>
 
 #include "common/frame_codec.h"
+#include "common/json.h"
 #include "common/version.h"
 
 #ifndef RLB_VECTORS_FILE
