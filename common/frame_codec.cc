@@ -1,8 +1,12 @@
 // FrameCodec implementation: big-endian primitives, per-kind encoders and bounded parsers.
 #include "common/frame_codec.h"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstring>
+
+#include "common/version.h"
 
 namespace rlb::proto {
 namespace {
@@ -163,6 +167,14 @@ const char* KindName(Kind kind) {
     case Kind::kResponseEnd: return "RESPONSE_END";
   }
   return "UNKNOWN";
+}
+
+Hello MakeHello(std::string_view role, std::string_view program) {
+  Hello hello;
+  hello.pid = static_cast<uint32_t>(getpid());
+  hello.role = std::string(role);
+  hello.software = std::string(program) + " " + kVersion;
+  return hello;
 }
 
 void EncodeHello(std::string* out, const Hello& hello) {

@@ -82,6 +82,13 @@ struct Frame {
   std::string_view payload;
 };
 
+// The HELLO this process opens a connection with: kProtocolVersion, getpid(), `role`
+// ("lb", "worker", or "tool" for a command-line client) and software "<program> <kVersion>"
+// with the project version from common/version.h, e.g. MakeHello("lb", "resumelb") gives
+// software "resumelb 0.1.0" and MakeHello("worker", "zkworker") "zkworker 0.1.0".
+// REQUIRES: role and program fit kMaxTextField with the version.
+Hello MakeHello(std::string_view role, std::string_view program);
+
 // --- Encoding: append one complete frame to *out. ---
 void EncodeHello(std::string* out, const Hello& hello);
 void EncodeResume(std::string* out, const ResumeEntries& resume);

@@ -116,6 +116,29 @@ Status ListenTcp(uv_tcp_t* tcp, const HostPort& address, int backlog,
   return Status::OK();
 }
 
+std::string AcceptedTcp::PeerToString() const {
+  return peer_ip.empty() ? std::string() : HostPort{peer_ip, peer_port}.ToString();
+}
+
+StatusOr<AcceptedTcp> AcceptTcp(uv_stream_t* listener, uv_tcp_t* tcp) {
+  int rc = uv_accept(listener, reinterpret_cast<uv_stream_t*>(tcp));
+  if (rc != 0) return Status::IOError(std::string("accept: ") + uv_strerror(rc));
+  uv_tcp_nodelay(tcp, 1);
+  AcceptedTcp out;
+  sockaddr_storage ss;
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+    out.peer_ip = SockaddrIp(reinterpret_cast<sockaddr*>(&ss));
+    out.peer_port = SockaddrPort(reinterpret_cast<sockaddr*>(&ss));
+  }
+  len = sizeof ss;
+  if (uv_tcp_getsockname(tcp, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+    out.local_ip = SockaddrIp(reinterpret_cast<sockaddr*>(&ss));
+    out.local_port = SockaddrPort(reinterpret_cast<sockaddr*>(&ss));
+  }
+  return out;
+}
+
 std::string SockaddrIp(const sockaddr* sa) {
   char buf[INET6_ADDRSTRLEN] = "?";
   if (sa->sa_family == AF_INET) {

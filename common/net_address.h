@@ -41,6 +41,24 @@ std::vector<std::string> RegistrationHosts(const std::string& host);
 Status ListenTcp(uv_tcp_t* tcp, const HostPort& address, int backlog,
                  uv_connection_cb on_connection, HostPort* bound);
 
+// Both ends of an accepted TCP connection. A field stays ""/0 when the kernel cannot tell
+// (getpeername fails once the peer has already reset the connection).
+struct AcceptedTcp {
+  std::string peer_ip;
+  int peer_port = 0;
+  std::string local_ip;
+  int local_port = 0;
+  // "ip:port" / "[ip6]:port" of the peer (as SockaddrToString), "" when unknown.
+  std::string PeerToString() const;
+};
+
+// Accepts the pending connection of `listener` into `tcp`, turns on TCP_NODELAY and reads
+// both addresses. Loop thread only (the listener's loop).
+// REQUIRES: uv_tcp_init(listener->loop, tcp) was called. On error (IOError "accept: ...")
+// `tcp` is still an initialized handle the caller must uv_close(); either way the caller
+// owns it.
+StatusOr<AcceptedTcp> AcceptTcp(uv_stream_t* listener, uv_tcp_t* tcp);
+
 // "ip:port" (or "[ip6]:port") of a socket address.
 std::string SockaddrToString(const sockaddr* sa);
 // The numeric IP and the port of a socket address.

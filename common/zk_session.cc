@@ -9,7 +9,8 @@
 #include <sstream>
 
 #include <glog/logging.h>
-#include <rapidjson/document.h>
+
+#include "common/json.h"
 
 namespace rlb {
 namespace {
@@ -448,13 +449,10 @@ struct Resolver : std::enable_shared_from_this<Resolver> {
 std::optional<std::string> ZkLinkTarget(const std::string& parent, const std::string& name,
                                         std::string_view parent_data) {
   rapidjson::Document doc;
-  doc.Parse(parent_data.data(), parent_data.size());
-  std::string key = name + " ->";
-  if (doc.HasParseError() || !doc.IsObject()) return std::nullopt;
-  const rapidjson::Value& obj = doc;  // const iterators: no C++20 reversed-== ambiguity
-  auto it = obj.FindMember(rapidjson::Value(key.data(), static_cast<rapidjson::SizeType>(key.size())));
-  if (it == obj.MemberEnd() || !it->value.IsString()) return std::nullopt;
-  std::string target(it->value.GetString(), it->value.GetStringLength());
+  if (!ParseJsonObject(parent_data, &doc)) return std::nullopt;
+  const rapidjson::Value* link = FindJsonMember(doc, name + " ->");
+  if (!link || !link->IsString()) return std::nullopt;
+  std::string target(link->GetString(), link->GetStringLength());
   if (target.find('\0') != std::string::npos) return std::nullopt;  // not a ZooKeeper path
   return target.size() && target[0] == '/' ? NormalizeZkPath(target)
                                            : NormalizeZkPath(parent + "/" + target);

@@ -9,12 +9,13 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <string>
 #include <vector>
 
 #include <gflags/gflags.h>
-#include <rapidjson/document.h>
+
+#include "common/json.h"
+#include "common/wall_clock.h"
 
 DEFINE_bool(json, false, "print the raw JSON document");
 DEFINE_double(timeout, 5.0, "seconds to wait for each load balancer");
@@ -108,8 +109,7 @@ int main(int argc, char** argv) {
       continue;
     }
     rapidjson::Document doc;
-    doc.Parse(text.c_str());
-    if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("workers") ||
+    if (!rlb::ParseJsonObject(text, &doc) || !doc.HasMember("workers") ||
         !doc["workers"].IsArray()) {
       std::fprintf(stderr, "get-lb-status: error: %s: not a status document\n", argv[i]);
       status = 1;
@@ -130,9 +130,7 @@ int main(int argc, char** argv) {
     std::printf("  workers: %u, mean backlog per worker: %s\n\n", workers.Size(),
                 Fixed1(mean / workers.Size()).c_str());
     std::printf("%30s%8s%8s%8s\n", "worker", "backlog", "mean bl", "age");
-    timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    double t = now.tv_sec + now.tv_nsec * 1e-9;
+    double t = rlb::EpochSeconds();
     for (const auto& w : workers) {
       if (!w.IsArray() || w.Size() < 4) continue;
       std::string age = w[3].IsNumber() ? Fixed1(t - w[3].GetDouble()) : "-";

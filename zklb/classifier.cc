@@ -5,6 +5,8 @@
 
 #include <vector>
 
+#include "common/text.h"
+
 namespace rlb::lb {
 namespace {
 
@@ -46,11 +48,7 @@ bool ParsePyString(std::string_view* s, std::string* out) {
   return true;
 }
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+constexpr std::string_view kBlanks = " \t";  // what a spec is trimmed of
 
 }  // namespace
 
@@ -58,7 +56,7 @@ Classifier::~Classifier() = default;
 
 StatusOr<std::shared_ptr<Classifier>> Classifier::Create(std::string_view spec) {
   auto c = std::shared_ptr<Classifier>(new Classifier());
-  spec = Trim(spec);
+  spec = Trim(spec, kBlanks);
   c->description_ = std::string(spec);
   if (spec.empty() || spec == "host" || spec == "zc.resumelb.lb:host_classifier") {
     c->kind_ = Kind::kHost;
@@ -82,11 +80,11 @@ StatusOr<std::shared_ptr<Classifier>> Classifier::Create(std::string_view spec) 
   } else if (spec.substr(0, kPyPrefix.size()) == kPyPrefix) {
     std::string_view rest = spec.substr(kPyPrefix.size());
     bool ok = ParsePyString(&rest, &key);
-    rest = Trim(rest);
+    rest = Trim(rest, kBlanks);
     ok = ok && !rest.empty() && rest.front() == ',';
     if (ok) rest.remove_prefix(1);
     ok = ok && ParsePyString(&rest, &pattern);
-    rest = Trim(rest);
+    rest = Trim(rest, kBlanks);
     if (!ok || rest != ")") {
       return Status::InvalidArgument("classifier '" + std::string(spec) +
                                      "' is not of the form "

@@ -1,18 +1,14 @@
 // HttpRequestParser: llhttp callbacks collecting one request at a time, with limits.
 #include "zklb/http_request_parser.h"
 
-#include <strings.h>
-
 #include <charconv>
+
+#include "common/text.h"
 
 namespace rlb::lb {
 namespace {
 
 HttpRequestParser* Self(llhttp_t* p) { return static_cast<HttpRequestParser*>(p->data); }
-
-bool IEquals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 }  // namespace
 

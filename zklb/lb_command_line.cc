@@ -8,6 +8,7 @@
 #include <gflags/gflags.h>
 
 #include "common/logging_setup.h"
+#include "common/temp_file.h"
 #include "zklb/classifier.h"
 
 DEFINE_string(address, ":0", "HTTP listen address HOST:PORT (-a); ':0' = all interfaces, any port");
@@ -204,10 +205,7 @@ StatusOr<LbOptions> OptionsFromFlags(double variance_default) {
   o.http_limits.max_body_bytes = FLAGS_max_body_bytes;
   o.response_memory = FLAGS_response_memory;
   o.buffer_dir = FLAGS_buffer_dir;
-  if (o.buffer_dir.empty()) {
-    const char* tmp = std::getenv("TMPDIR");
-    o.buffer_dir = tmp && *tmp ? tmp : "/tmp";
-  }
+  if (o.buffer_dir.empty()) o.buffer_dir = DefaultTempDir();
   if (FLAGS_max_retries < 0) return Status::InvalidArgument("--max_retries must be >= 0");
   o.max_retries = FLAGS_max_retries;
   s = ApplyLogLevel(FLAGS_logger_configuration);

@@ -1,13 +1,13 @@
 #include "zklb/pool.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <utility>
 
 #include <glog/logging.h>
+
+#include "common/text.h"
 
 namespace rlb::lb {
 
@@ -25,25 +25,6 @@ void PoolWorker::Decay(double decay) {
 
 namespace {
 
-bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-
-// Parses the whole of `text` (surrounding whitespace allowed) as a finite double.
-bool ParseFiniteDouble(const std::string& text, double* out) {
-  size_t begin = 0, end = text.size();
-  while (begin < end && IsSpace(text[begin])) ++begin;
-  while (end > begin && IsSpace(text[end - 1])) --end;
-  if (begin == end) return false;
-  std::string trimmed = text.substr(begin, end - begin);
-  errno = 0;
-  char* stop = nullptr;
-  double value = std::strtod(trimmed.c_str(), &stop);
-  if (stop != trimmed.c_str() + trimmed.size()) return false;
-  if (errno == ERANGE && std::isinf(value)) return false;
-  if (!std::isfinite(value)) return false;
-  *out = value;
-  return true;
-}
-
 Status BadSetting(const std::string& key, const std::string& value, const char* why) {
   return Status::InvalidArgument("pool setting " + key + "=\"" + value + "\": " + why);
 }
@@ -53,23 +34,23 @@ Status BadSetting(const std::string& key, const std::string& value, const char* 
 Status ParsePoolSettings(const std::map<std::string, std::string>& raw, PoolSettings* out) {
   PoolSettings result;  // every absent key reverts to its default
   if (auto it = raw.find("variance"); it != raw.end()) {
-    double v;
-    if (!ParseFiniteDouble(it->second, &v)) return BadSetting(it->first, it->second, "not a finite number");
-    if (!(v > 0)) return BadSetting(it->first, it->second, "must be > 0");
-    result.variance = v;
+    std::optional<double> v = ParseFiniteDouble(it->second);
+    if (!v) return BadSetting(it->first, it->second, "not a finite number");
+    if (!(*v > 0)) return BadSetting(it->first, it->second, "must be > 0");
+    result.variance = *v;
   }
   if (auto it = raw.find("backlog_history"); it != raw.end()) {
-    double v;
-    if (!ParseFiniteDouble(it->second, &v)) return BadSetting(it->first, it->second, "not a finite number");
-    v = std::trunc(v);  // Python int(6.2) == 6
-    if (v < 1) return BadSetting(it->first, it->second, "must be >= 1");
-    if (v > 1e9) return BadSetting(it->first, it->second, "too large");
-    result.backlog_history = static_cast<int>(v);
+    std::optional<double> v = ParseFiniteDouble(it->second);
+    if (!v) return BadSetting(it->first, it->second, "not a finite number");
+    double history = std::trunc(*v);  // Python int(6.2) == 6
+    if (history < 1) return BadSetting(it->first, it->second, "must be >= 1");
+    if (history > 1e9) return BadSetting(it->first, it->second, "too large");
+    result.backlog_history = static_cast<int>(history);
   }
   if (auto it = raw.find("unskilled_score"); it != raw.end()) {
-    double v;
-    if (!ParseFiniteDouble(it->second, &v)) return BadSetting(it->first, it->second, "not a finite number");
-    result.unskilled_score = v;
+    std::optional<double> v = ParseFiniteDouble(it->second);
+    if (!v) return BadSetting(it->first, it->second, "not a finite number");
+    result.unskilled_score = *v;
   }
   *out = result;
   return Status::OK();

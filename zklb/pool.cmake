@@ -5,4 +5,4 @@ add_library(rlb_pool STATIC
   ${CMAKE_CURRENT_LIST_DIR}/classless_pool.cc
 )
 target_include_directories(rlb_pool PUBLIC ${PROJECT_SOURCE_DIR})
-target_link_libraries(rlb_pool PUBLIC glog::glog)
+target_link_libraries(rlb_pool PUBLIC rlb_common glog::glog)

@@ -1,11 +1,12 @@
 // ResponseBuffer: memory chunks first, then one unlinked temp file used as a FIFO.
 #include "zklb/response_buffer.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+
+#include "common/temp_file.h"
 
 namespace rlb::lb {
 
@@ -25,13 +26,9 @@ Status ResponseBuffer::Append(std::string_view data) {
     return Status::OK();
   }
   if (fd_ < 0) {
-    std::string tmpl = dir_ + "/rlbob-XXXXXX";
-    fd_ = mkostemp(tmpl.data(), O_CLOEXEC);
-    if (fd_ < 0) {
-      return Status::IOError("cannot create a response buffer file in " + dir_ + ": " +
-                             std::strerror(errno));
-    }
-    ::unlink(tmpl.c_str());
+    StatusOr<int> fd = CreateUnlinkedTempFile(dir_, "rlbob-");
+    if (!fd.ok()) return fd.status();
+    fd_ = *fd;
   }
   while (!data.empty()) {
     ssize_t n = ::pwrite(fd_, data.data(), data.size(), static_cast<off_t>(file_write_));

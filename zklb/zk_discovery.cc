@@ -6,26 +6,13 @@
 #include <memory>
 
 #include <glog/logging.h>
-#include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
+
+#include "common/json.h"
 
 namespace rlb::lb {
 namespace {
 
 constexpr int kZNoNode = -101;
-
-// A JSON value as the string ParsePoolSettings expects (numbers and strings accepted).
-std::optional<std::string> SettingText(const rapidjson::Value& v) {
-  if (v.IsString()) return std::string(v.GetString(), v.GetStringLength());
-  if (v.IsInt64()) return std::to_string(v.GetInt64());
-  if (v.IsNumber()) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.17g", v.GetDouble());
-    return std::string(buf);
-  }
-  return std::nullopt;
-}
 
 }  // namespace
 
@@ -142,12 +129,10 @@ void ZkDiscovery::OnChildren(const std::optional<std::vector<std::string>>& chil
 
 std::optional<std::string> ParseWorkerVersion(std::string_view json) {
   rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
-  if (doc.HasParseError() || !doc.IsObject()) return std::nullopt;
-  const rapidjson::Value& obj = doc;  // const iterators: no C++20 reversed-== ambiguity
-  auto it = obj.FindMember("version");
-  if (it == obj.MemberEnd()) return std::nullopt;
-  return SettingText(it->value);
+  if (!ParseJsonObject(json, &doc)) return std::nullopt;
+  const rapidjson::Value* version = FindJsonMember(doc, "version");
+  if (!version) return std::nullopt;
+  return JsonScalarText(*version);
 }
 
 Status ParseLbSettingsJson(std::string_view json, PoolSettings* out,
@@ -157,13 +142,11 @@ Status ParseLbSettingsJson(std::string_view json, PoolSettings* out,
   for (const char* k : {"variance", "backlog_history", "unskilled_score"}) src[k] = "default";
   if (!json.empty()) {
     rapidjson::Document doc;
-    doc.Parse(json.data(), json.size());
-    if (doc.HasParseError() || !doc.IsObject()) {
-      return Status::InvalidArgument("data is not a JSON object");
-    }
+    if (!ParseJsonObject(json, &doc)) return Status::InvalidArgument("data is not a JSON object");
     for (auto& [name, source] : src) {
-      if (!doc.HasMember(name.c_str())) continue;
-      auto text = SettingText(doc[name.c_str()]);
+      const rapidjson::Value* value = FindJsonMember(doc, name);
+      if (!value) continue;
+      auto text = JsonScalarText(*value);
       if (!text) return Status::InvalidArgument("setting " + name + " is not a number");
       raw[name] = *text;
       source = "zookeeper";
@@ -193,7 +176,7 @@ void ZkDiscovery::OnSettings(const std::optional<std::string>& data) {
 }
 
 void ZkDiscovery::WriteStatus(void* writer) const {
-  auto& w = *static_cast<rapidjson::Writer<rapidjson::StringBuffer>*>(writer);
+  auto& w = *static_cast<JsonWriter*>(writer);
   w.Key("zookeeper");
   w.StartObject();
   w.Key("state");

@@ -14,10 +14,9 @@
 #include <string>
 
 #include <gflags/gflags.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include "common/frame_codec.h"
+#include "common/json.h"
 #include "common/net_address.h"
 
 DEFINE_double(timeout, 5.0, "seconds to wait for each worker");
@@ -65,11 +64,7 @@ rlb::StatusOr<rlb::proto::ResumeEntries> Fetch(const std::string& addr_text, dou
   if (err != 0) return rlb::Status::IOError(std::string("connect: ") + std::strerror(err));
 
   std::string hello;
-  rlb::proto::Hello h;
-  h.pid = static_cast<uint32_t>(getpid());
-  h.role = "tool";
-  h.software = "get-worker-resume";
-  rlb::proto::EncodeHello(&hello, h);
+  rlb::proto::EncodeHello(&hello, rlb::proto::MakeHello("tool", "get-worker-resume"));
   (void)!send(fd, hello.data(), hello.size(), MSG_NOSIGNAL);
 
   rlb::proto::FrameDecoder decoder;
@@ -139,7 +134,7 @@ int main(int argc, char** argv) {
     std::sort(entries->begin(), entries->end());
     rlb::proto::ResumeEntries& e = *entries;
     rapidjson::StringBuffer out;
-    rapidjson::Writer<rapidjson::StringBuffer> w(out);
+    rlb::JsonWriter w(out);
     w.StartObject();
     for (const auto& [cls, score] : e) {
       w.Key(cls.data(), static_cast<rapidjson::SizeType>(cls.size()));

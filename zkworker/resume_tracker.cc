@@ -16,9 +16,8 @@
 #include <vector>
 
 #include <glog/logging.h>
-#include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
+
+#include "common/json.h"
 
 namespace rlb::worker {
 
@@ -166,21 +165,11 @@ Status ParseWorkerSettingsJson(std::string_view json, int* history, int* max_ski
   int age = 0;
   if (!json.empty()) {
     rapidjson::Document doc;
-    doc.Parse(json.data(), json.size());
-    if (doc.HasParseError() || !doc.IsObject()) {
-      return Status::InvalidArgument("data is not a JSON object");
-    }
+    if (!ParseJsonObject(json, &doc)) return Status::InvalidArgument("data is not a JSON object");
     for (auto [key, out] : {std::pair{"history", &h}, std::pair{"max_skill_age", &age}}) {
-      if (!doc.HasMember(key)) continue;
-      const auto& v = doc[key];
-      double n = -1;
-      if (v.IsNumber()) {
-        n = v.GetDouble();
-      } else if (v.IsString()) {
-        char* end = nullptr;
-        n = std::strtod(v.GetString(), &end);
-        if (!end || *end || end == v.GetString()) n = -1;
-      }
+      const rapidjson::Value* v = FindJsonMember(doc, key);
+      if (!v) continue;
+      double n = JsonNumber(*v).value_or(-1);
       if (!(n >= 1 && n <= 1e9)) {
         return Status::InvalidArgument(std::string(key) + " must be a number from 1 to 1e9");
       }
@@ -203,8 +192,7 @@ Status LoadResumeFile(const std::string& path, std::map<std::string, double>* ou
   ss << in.rdbuf();
   std::string text = ss.str();
   rapidjson::Document doc;
-  doc.Parse(text.c_str(), text.size());
-  if (doc.HasParseError() || !doc.IsObject()) {
+  if (!ParseJsonObject(text, &doc)) {
     return Status::Corruption("resume file " + path + " is not a JSON object");
   }
   for (auto& m : doc.GetObject()) {
@@ -221,7 +209,7 @@ Status LoadResumeFile(const std::string& path, std::map<std::string, double>* ou
 
 Status SaveResumeFile(const std::string& path, const std::map<std::string, double>& resume) {
   rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  JsonWriter w(buf);
   w.StartObject();
   for (const auto& [cls, score] : resume) {
     w.Key(cls.data(), static_cast<rapidjson::SizeType>(cls.size()));

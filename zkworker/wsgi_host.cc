@@ -12,6 +12,7 @@
 
 #include <glog/logging.h>
 
+#include "common/wall_clock.h"
 #include "zkworker/trace_log.h"
 #include "zkworker/wsgi_glue_py.h"  // generated from wsgi_glue.py: kWsgiGlueSource
 
@@ -392,9 +393,7 @@ bool WsgiHost::Call(WsgiCall& call) {
   SetItem(environ, "wsgi.file_wrapper", static_cast<PyObject*>(file_wrapper_));
   SetItem(environ, "zc.resumelb.request_class", Str(call.request_class));
   SetItem(environ, "zc.resumelb.lb_addr", Py_BuildValue("(si)", call.lb_ip.c_str(), call.lb_port));
-  timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
-  SetItem(environ, "zc.resumelb.time", PyFloat_FromDouble(now.tv_sec + now.tv_nsec * 1e-9));
+  SetItem(environ, "zc.resumelb.time", PyFloat_FromDouble(EpochSeconds()));
   bool tracing = options_.tracelog != nullptr;
   if (tracing) {
     PyObject* tl = PyObject_CallOneArg(static_cast<PyObject*>(trace_cls_), capsule);

@@ -1,7 +1,6 @@
 // Tests for common/frame_codec: the shared test vectors (tests/vectors/protocol_vectors.json,
 // computed by hand from docs/protocol.md), round trips, stream splitting and the limits.
-#include <catch2/catch.hpp>
-#include <rapidjson/document.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -16,7 +15,11 @@
 #include <string_view>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
 #include "common/frame_codec.h"
+#include "common/json.h"
+#include "common/version.h"
 
 #ifndef RLB_VECTORS_FILE
 #error "RLB_VECTORS_FILE must name tests/vectors/protocol_vectors.json"
@@ -820,3 +823,30 @@ TEST_CASE("decoder: compaction keeps returned payloads intact", "[codec]") {
 }
 
 }  // namespace
+
+TEST_CASE("kVersion is the CMake project version", "[version]") {
+  CHECK(std::string(rlb::kVersion) == RLB_PROJECT_VERSION);
+}
+
+TEST_CASE("MakeHello fills pid, role and '<program> <version>'", "[hello]") {
+  using namespace rlb::proto;
+  Hello h = MakeHello("lb", "resumelb");
+  CHECK(h.version == kProtocolVersion);
+  CHECK(h.pid == static_cast<uint32_t>(getpid()));
+  CHECK(h.role == "lb");
+  CHECK(h.software == std::string("resumelb ") + rlb::kVersion);
+  CHECK(MakeHello("worker", "zkworker").software == std::string("zkworker ") + rlb::kVersion);
+
+  std::string wire;
+  EncodeHello(&wire, h);
+  FrameDecoder decoder;
+  decoder.Feed(wire);
+  Frame frame;
+  rlb::Status error;
+  REQUIRE(decoder.Next(&frame, &error) == FrameDecoder::Result::kFrame);
+  Hello back;
+  REQUIRE(CheckFirstFrame(frame, &back).ok());
+  CHECK(back.pid == h.pid);
+  CHECK(back.role == "lb");
+  CHECK(back.software == h.software);
+}

@@ -160,8 +160,16 @@ TEST_CASE("worker settings from ZooKeeper JSON: coercion, defaults, errors", "[r
   CHECK(h == 5);
   REQUIRE(rlb::worker::ParseWorkerSettingsJson(R"({"history": 6.2})", &h, &age).ok());
   CHECK(h == 6);
+  // Strings are read as the LB reads its settings (common/json.h JsonNumber, Python float()
+  // rules): surrounding whitespace allowed.
+  REQUIRE(rlb::worker::ParseWorkerSettingsJson(R"({"history": " 8 ", "max_skill_age": "1e2"})",
+                                               &h, &age).ok());
+  CHECK(h == 8);
+  CHECK(age == 100);
   h = 7;
   for (const char* bad : {"[1]", "{", R"({"history": 0})", R"({"history": "x"})",
+                          R"({"history": "5x"})", R"({"history": "nan"})",
+                          R"({"history": "1e10"})", R"({"history": ""})",
                           R"({"max_skill_age": -3})", R"({"history": null})"}) {
     INFO(bad);
     CHECK_FALSE(rlb::worker::ParseWorkerSettingsJson(bad, &h, &age).ok());
