@@ -5,6 +5,8 @@
 
 #include <glog/logging.h>
 
+#include "common/wall_clock.h"
+
 #include "common/net_address.h"
 #include "zklb/response_head.h"
 
@@ -13,12 +15,6 @@ namespace {
 
 constexpr size_t kClientHighWater = 256 * 1024;  // bytes queued in libuv before buffering
 constexpr size_t kKeptBytesLimit = 1u << 20;     // pipelined bytes held while one is served
-
-double EpochSeconds() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
 
 }  // namespace
 
@@ -59,27 +55,21 @@ double ClientConnection::Now() const { return static_cast<double>(uv_now(tcp_.lo
 Status ClientConnection::Accept(uv_stream_t* listener) {
   int rc = tcp_.Init(listener->loop, this);
   if (rc == 0) rc = timer_.Init(listener->loop, this);
-  if (rc == 0) rc = uv_accept(listener, tcp_.stream());
-  if (rc != 0) {
+  StatusOr<AcceptedTcp> ends =
+      rc == 0 ? AcceptTcp(listener, tcp_.get())
+              : StatusOr<AcceptedTcp>(Status::IOError(std::string("accept: ") + uv_strerror(rc)));
+  if (!ends.ok()) {
     timer_.Close();
     tcp_.Close();
     state_ = State::kClosed;
     host_->ConnectionClosed(this);
-    return Status::IOError(std::string("accept: ") + uv_strerror(rc));
+    return ends.status();
   }
   writer_.Attach(tcp_.stream());
-  uv_tcp_nodelay(tcp_.get(), 1);  // best effort
-  sockaddr_storage ss;
-  int len = sizeof ss;
-  if (uv_tcp_getpeername(tcp_.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
-    info_.remote_ip = SockaddrIp(reinterpret_cast<sockaddr*>(&ss));
-    info_.remote_port = SockaddrPort(reinterpret_cast<sockaddr*>(&ss));
-  }
-  len = sizeof ss;
-  if (uv_tcp_getsockname(tcp_.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
-    info_.local_ip = SockaddrIp(reinterpret_cast<sockaddr*>(&ss));
-    info_.local_port = SockaddrPort(reinterpret_cast<sockaddr*>(&ss));
-  }
+  info_.remote_ip = ends->peer_ip;
+  info_.remote_port = ends->peer_port;
+  info_.local_ip = ends->local_ip;
+  info_.local_port = ends->local_port;
   return Status::OK();
 }
 

@@ -3,7 +3,7 @@
 
 #include <cctype>
 
-#include "zklb/response_head.h"
+#include "common/text.h"
 
 namespace rlb::lb {
 namespace {
@@ -64,11 +64,11 @@ proto::Pairs BuildEnviron(const ParsedRequest& r, const ConnectionInfo& info) {
   for (const auto& [name, value] : r.headers) {
     if (name.find('_') != std::string::npos) continue;  // ambiguous with '-': dropped (nginx)
     std::string key;
-    if (IEqualsAscii(name, "Content-Type")) {
+    if (IEquals(name, "Content-Type")) {
       key = "CONTENT_TYPE";
-    } else if (IEqualsAscii(name, "Content-Length")) {
+    } else if (IEquals(name, "Content-Length")) {
       key = "CONTENT_LENGTH";
-    } else if (IEqualsAscii(name, "Transfer-Encoding")) {
+    } else if (IEquals(name, "Transfer-Encoding")) {
       continue;  // the body is de-chunked; the worker gives the app its real length
     } else {
       key = "HTTP_";

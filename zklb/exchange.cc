@@ -7,16 +7,12 @@
 
 #include <glog/logging.h>
 
+#include "common/wall_clock.h"
+
 namespace rlb::lb {
 namespace {
 
 constexpr size_t kPendingBodyLimit = 256 * 1024;  // upload bytes held before a worker is chosen
-
-double EpochSeconds() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
 
 }  // namespace
 

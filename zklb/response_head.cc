@@ -1,10 +1,10 @@
 // Response heads, own responses and chunk framing: the response side of HTTP <-> WSGI.
 #include "zklb/response_head.h"
 
-#include <strings.h>
-
 #include <cstdio>
 #include <cstdlib>
+
+#include "common/text.h"
 
 namespace rlb::lb {
 namespace {
@@ -12,16 +12,12 @@ namespace {
 bool IsHopByHop(std::string_view name) {
   for (const char* h : {"Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding",
                         "TE", "Trailer", "Upgrade"}) {
-    if (IEqualsAscii(name, h)) return true;
+    if (IEquals(name, h)) return true;
   }
   return false;
 }
 
 }  // namespace
-
-bool IEqualsAscii(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 const char* ReasonPhrase(int status) {
   switch (status) {
@@ -47,12 +43,12 @@ ResponseHead BuildResponseHead(const proto::Response& response, const ResponseCo
   head = "HTTP/1.1 " + response.status + "\r\n";
   for (const auto& [name, value] : response.headers) {
     if (IsHopByHop(name)) {
-      if (IEqualsAscii(name, "Connection") && value.find("close") != std::string::npos) {
+      if (IEquals(name, "Connection") && value.find("close") != std::string::npos) {
         out.close_after = true;  // the application asked for it
       }
       continue;
     }
-    if (IEqualsAscii(name, "Content-Length")) has_length = true;
+    if (IEquals(name, "Content-Length")) has_length = true;
     head += name;
     head += ": ";
     head += value;

@@ -44,8 +44,6 @@ const char* ReasonPhrase(int status);
 std::string EncodeChunk(std::string_view data);
 inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
 
-bool IEqualsAscii(std::string_view a, std::string_view b);
-
 }  // namespace rlb::lb
 
 #endif  // RESUMELB_ZKLB_RESPONSE_HEAD_H_

@@ -8,18 +8,14 @@
 
 #include <glog/logging.h>
 
+#include "common/wall_clock.h"
+
 namespace rlb::lb {
 namespace {
 
 constexpr size_t kHighWater = 1u << 20;   // uploads pause above this many queued bytes
 constexpr uint64_t kTickMs = 100;         // timer resolution for deadlines and keep-alives
 constexpr double kMaxBackoff = 2.0;       // seconds between failed connection attempts
-
-double EpochSeconds() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
 
 struct ConnectReq {
   uv_connect_t req;
@@ -101,11 +97,7 @@ void WorkerLink::OnConnect(uv_connect_t* req, int status) {
   self->state_ = State::kHandshake;
   self->last_read_ = self->last_write_ = static_cast<double>(uv_now(self->loop_));
   self->writer_.Attach(self->tcp_.stream());
-  proto::Hello hello;
-  hello.pid = static_cast<uint32_t>(getpid());
-  hello.role = "lb";
-  hello.software = "resumelb 0.1.0";
-  proto::EncodeHello(self->writer_.pending(), hello);
+  proto::EncodeHello(self->writer_.pending(), proto::MakeHello("lb", "resumelb"));
   self->Flush();
   int rc = uv_read_start(self->tcp_.stream(),
                          [](uv_handle_t* h, size_t, uv_buf_t* buf) {
