@@ -19,19 +19,13 @@ PoolWorkerPtr ClasslessPool::Get(std::string_view /*request_class*/) {
       if (best->backlog_ == 0) break;  // cannot be beaten
     }
   }
-  lru_.MoveToBack(best);
-  ++best->backlog_;
+  PoolWorkerPtr chosen = CountGet(best);
   best->mbacklog_ = best->backlog_;
-  ++backlog_;
-  return *best->lru_pos_;
+  return chosen;
 }
 
 void ClasslessPool::Put(const PoolWorkerPtr& worker) {
-  CHECK(worker != nullptr);
-  CHECK_GT(backlog_, 0) << "Put() without a matching Get()";
-  CHECK_GT(worker->backlog_, 0) << "Put() without a matching Get() for " << worker->name();
-  --backlog_;
-  --worker->backlog_;
+  CountPut(worker.get());
   worker->mbacklog_ = worker->backlog_;
 }
 

@@ -31,7 +31,6 @@ class ClasslessPool final : public PoolBase {
   // Stored for settings(), otherwise ignored.
   void UpdateSettings(const PoolSettings& settings) override { settings_ = settings; }
   const PoolSettings& settings() const override { return settings_; }
-  int backlog() const override { return backlog_; }
   // mean_backlog is backlog / nworkers (true division; the original's Python 2 integer
   // division is not reproduced), NaN when there are no workers.
   PoolStatus Status() const override;
@@ -44,7 +43,6 @@ class ClasslessPool final : public PoolBase {
   bool KeepsResumes() const override { return false; }
 
   PoolSettings settings_;
-  int backlog_ = 0;  // includes removed workers' in-flight requests
 };
 
 }  // namespace rlb::lb

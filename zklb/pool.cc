@@ -186,6 +186,21 @@ std::string PoolBase::VersionLines() const {
   return out;
 }
 
+PoolWorkerPtr PoolBase::CountGet(PoolWorker* worker) {
+  lru_.MoveToBack(worker);
+  ++worker->backlog_;
+  ++backlog_;
+  return *worker->lru_pos_;
+}
+
+void PoolBase::CountPut(PoolWorker* worker) {
+  CHECK(worker != nullptr);
+  CHECK_GT(backlog_, 0) << "Put() without a matching Get()";
+  CHECK_GT(worker->backlog_, 0) << "Put() without a matching Get() for " << worker->name();
+  --backlog_;
+  --worker->backlog_;
+}
+
 PoolStatus PoolBase::BaseStatus(int backlog, double mean_backlog) const {
   PoolStatus status;
   status.backlog = backlog;

@@ -205,6 +205,7 @@ class PoolBase : public Pool {
   void NewResume(const PoolWorkerPtr& worker, Resume resume) final;
   void Remove(const PoolWorkerPtr& worker) final;
   size_t size() const final { return lru_.size(); }
+  int backlog() const final { return backlog_; }
 
   bool single_version() const { return single_version_; }
   // True once a version is active (single-version mode only).
@@ -231,7 +232,15 @@ class PoolBase : public Pool {
   // name order, and the version fields.
   PoolStatus BaseStatus(int backlog, double mean_backlog) const;
 
+  // The end every Get() shares: `worker` goes to the LRU tail and counts one more request,
+  // on itself and on the pool. Returns the caller's reference to it.
+  PoolWorkerPtr CountGet(PoolWorker* worker);
+  // The start every Put() shares: checks that a Get() matches it, then counts one request
+  // less on the worker and on the pool.
+  void CountPut(PoolWorker* worker);
+
   LruList lru_;  // the active workers
+  int backlog_ = 0;  // in-flight requests, including removed workers' ones
 
  private:
   using Group = std::unordered_set<PoolWorkerPtr>;

@@ -77,25 +77,19 @@ PoolWorkerPtr ResumePool::Get(std::string_view request_class) {
     // Otherwise the head was skilled but excluded by its backlog; it is simply chosen.
   }
 
-  lru_.MoveToBack(best);
-  ++best->backlog_;
+  PoolWorkerPtr chosen = CountGet(best);
   best->Decay(worker_decay_);
-  ++backlog_;
   dbacklog_ = dbacklog_ * decay_ + backlog_;
   nbacklog_ = nbacklog_ * decay_ + 1;
   mbacklog_ = dbacklog_ / nbacklog_;
-  return *best->lru_pos_;
+  return chosen;
 }
 
 void ResumePool::Put(const PoolWorkerPtr& worker) {
-  CHECK(worker != nullptr);
-  CHECK_GT(backlog_, 0) << "Put() without a matching Get()";
-  CHECK_GT(worker->backlog_, 0) << "Put() without a matching Get() for " << worker->name();
-  --backlog_;
+  CountPut(worker.get());
   dbacklog_ = dbacklog_ * decay_ + backlog_;
   nbacklog_ = nbacklog_ * decay_ + 1;
   mbacklog_ = dbacklog_ / nbacklog_;
-  --worker->backlog_;
   worker->Decay(worker_decay_);
 }
 

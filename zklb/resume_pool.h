@@ -38,7 +38,6 @@ class ResumePool final : public PoolBase {
   void Put(const PoolWorkerPtr& worker) override;
   void UpdateSettings(const PoolSettings& settings) override;
   const PoolSettings& settings() const override { return settings_; }
-  int backlog() const override { return backlog_; }
   PoolStatus Status() const override;
   std::string DebugString() const override;
 
@@ -67,7 +66,6 @@ class ResumePool final : public PoolBase {
   double decay_ = 0;
   // Pool-level backlog counters (docs/design.md, "Backlog accounting"); the pool backlog
   // includes removed workers' requests.
-  int backlog_ = 0;
   double dbacklog_ = 0;
   double nbacklog_ = 0;
   double mbacklog_ = 0;
