@@ -51,6 +51,7 @@ class StreamWriter {
   // The pending buffer, for encoders that append in place; call Flush() afterwards.
   std::string* pending() { return &pending_; }
   void Append(std::string_view data) { pending_.append(data); }
+  void Append(const char* data) { pending_.append(data); }
   void Append(std::string&& data);
 
   // Writes the pending bytes if no write is in flight (otherwise they follow it). Returns 0,
