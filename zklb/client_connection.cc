@@ -22,6 +22,7 @@ class ClientConnection::ParserHandler : public HttpRequestParser::Handler {
  public:
   explicit ParserHandler(ClientConnection* c) : c_(c) {}
   void OnRequestHeaders(ParsedRequest& request) override {
+    if (c_->resuming_) c_->pipelined_ = true;
     proto::Pairs environ = BuildEnviron(request, c_->info_);
     std::string request_class = c_->context_->classifier->Classify(environ);
     c_->exchange_ = std::make_unique<Exchange>(c_->host_, c_, c_->context_->policy, request,
@@ -125,17 +126,26 @@ void ClientConnection::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf
   if (self == nullptr || self->state_ == State::kClosed) return;
   if (nread == UV_EOF) {
     self->StopReading(ReadState::kEof);
-    // A half-closed client still gets the response to a complete request.
-    if (self->exchange_ && self->exchange_->request_complete()) return;
+    if (self->exchange_ && self->exchange_->request_complete()) {
+      // A client that pipelined, or one whose answer has started, is half-closing: it
+      // still gets every answer. Otherwise EOF means the client gave up (unless the LB is
+      // told to treat every EOF as a half-close).
+      if (self->context_->options->cancel_on_client_close &&
+          !self->exchange_->response_started() && !self->pipelined_ &&
+          !self->parser_->has_kept_bytes()) {
+        self->ClientLeft(false);
+      }
+      return;
+    }
     if (self->exchange_ && !self->exchange_->response_done()) {
-      self->Close(false);  // upload cut short: the exchange cancels the worker's request
+      self->ClientLeft(false);  // upload cut short: the exchange cancels the worker's request
       return;
     }
     if (!self->exchange_) self->Close(false);
     return;
   }
   if (nread < 0) {
-    self->Close(true);
+    self->ClientLeft(true);
     return;
   }
   if (nread == 0) return;
@@ -272,7 +282,9 @@ void ClientConnection::MaybeFinishExchange() {
       return;
     }
     // Next pipelined request, if any (also after the client half-closed its side).
+    resuming_ = true;
     auto state = parser_->Resume();
+    resuming_ = false;
     if (read_state_ != ReadState::kEof) {
       ResumeReading();
       StartReading();
@@ -291,6 +303,19 @@ void ClientConnection::Reset(const std::string& reason) {
     context_->access_log->Write(exchange_->AccessLogLine(EpochSeconds()));
   }
   Close(true);
+}
+
+void ClientConnection::ClientLeft(bool reset) {
+  if (exchange_ && !exchange_->response_started() &&
+      exchange_->state() != Exchange::State::kReset) {
+    exchange_->ClientGone();
+    VLOG(1) << "client " << info_.remote_ip << ":" << info_.remote_port
+            << " left before the answer";
+    if (context_->access_log->enabled()) {
+      context_->access_log->Write(exchange_->AccessLogLine(EpochSeconds()));
+    }
+  }
+  Close(reset);
 }
 
 void ClientConnection::CloseWhenIdle() {

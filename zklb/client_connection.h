@@ -97,6 +97,9 @@ class ClientConnection : public ExchangeClient, private StreamWriter::Listener {
   void MaybeFinishExchange();
   void DropExchange();
   void Close(bool reset);
+  // The client closed or reset the connection: an exchange with no answer yet is logged
+  // as 499 (and cancelled by the close).
+  void ClientLeft(bool reset);
   void UpdateTimer();
   void StartReading();
   void StopReading(ReadState next);
@@ -115,6 +118,8 @@ class ClientConnection : public ExchangeClient, private StreamWriter::Listener {
   State state_ = State::kOpen;
   ReadState read_state_ = ReadState::kIdle;
   bool close_when_idle_ = false;  // LB shutdown: close after the current response
+  bool resuming_ = false;         // inside parser_->Resume(): requests come from the pipeline
+  bool pipelined_ = false;        // the client pipelined: its EOF is a half-close
   double message_start_ = 0;   // loop ms: first byte of the current request's headers
   double last_progress_ = 0;   // loop ms: last read or completed write
   char read_buf_[64 * 1024];

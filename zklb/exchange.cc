@@ -12,6 +12,28 @@
 namespace rlb::lb {
 namespace {
 
+std::string HostOf(const proto::Pairs& environ) {
+  for (const auto& [key, value] : environ) {
+    if (key == "HTTP_HOST") return value;
+  }
+  return "";
+}
+
+// Whether the worker itself failed while it had the request (as opposed to the LB closing
+// the link): the failures a request can cause.
+bool WorkerDied(LinkFailure cause) {
+  switch (cause) {
+    case LinkFailure::kClosedByWorker:
+    case LinkFailure::kReadError:
+    case LinkFailure::kWriteError:
+    case LinkFailure::kMalformedFrame:
+    case LinkFailure::kStoppedAnswering:
+      return true;
+    default:
+      return false;
+  }
+}
+
 constexpr size_t kPendingBodyLimit = 256 * 1024;  // upload bytes held before a worker is chosen
 
 }  // namespace
@@ -23,6 +45,7 @@ Exchange::Exchange(ExchangeHost* host, ExchangeClient* client, const ExchangePol
       policy_(policy),
       method_(request.method),
       url_(request.url),
+      host_header_(HostOf(environ)),
       http_minor_(request.http_minor),
       head_(request.method == "HEAD"),
       retryable_((request.method == "GET" || request.method == "HEAD") && !request.has_body()),
@@ -38,7 +61,14 @@ Exchange::~Exchange() { Finish(); }
 void Exchange::Finish() {
   if (finished_) return;
   finished_ = true;
-  if (state_ == State::kWaiting) host_->ForgetWaiting(this);
+  if (queued_) {
+    queued_ = false;
+    host_->ForgetWaiting(this);
+  }
+  if (holds_retry_) {
+    holds_retry_ = false;
+    host_->ReleaseRetry();
+  }
   if (link_) {
     RequestChannel* link = link_;
     link_ = nullptr;
@@ -54,7 +84,10 @@ void Exchange::ReleaseWorker() {
   }
 }
 
-void Exchange::MarkWaiting() { state_ = State::kWaiting; }
+void Exchange::MarkWaiting() {
+  state_ = State::kWaiting;
+  queued_ = true;
+}
 
 void Exchange::OnBody(std::string_view data) {
   if (finished_ || response_done() || (response_started() && !link_)) return;  // answered
@@ -83,6 +116,7 @@ void Exchange::Assign(PoolWorkerPtr worker, RequestChannel* link) {
   CHECK(state_ == State::kNew || state_ == State::kWaiting || state_ == State::kSent)
       << "Assign in state " << static_cast<int>(state_);
   state_ = State::kSent;
+  queued_ = false;
   worker_ = std::move(worker);
   link_ = link;
   worker_name_ = worker_->name();
@@ -102,6 +136,7 @@ void Exchange::Assign(PoolWorkerPtr worker, RequestChannel* link) {
 }
 
 void Exchange::NoWorker() {
+  queued_ = false;
   ++policy_.stats->unavailable;
   SendOwnResponse(503, "no worker became available in time",
                   "<html><body>\nNo server is available to handle your request right now.\n"
@@ -169,15 +204,45 @@ void Exchange::OnLinkLost(const LinkError& error) {
     client_->Reset("worker lost mid-response");
     return;
   }
+  const bool died = WorkerDied(error.cause);
+  if (died && suspect_) {
+    ++policy_.stats->queries_of_death;
+    LOG(ERROR) << "suspected query of death: " << method_ << " " << host_header_ << " " << url_
+               << ": a second worker (" << worker_name_ << ") was lost while running it ("
+               << error.ToString() << "); not retried";
+    BadGateway("suspected query of death");
+    return;
+  }
+  if (died) suspect_ = true;
   if (retryable_ && retries_ < policy_.max_retries && !host_->draining()) {
+    if (!holds_retry_ && !host_->AcquireRetry()) {
+      ++policy_.stats->retries_refused;
+      LOG(WARNING) << "retry budget spent: not retrying " << method_ << " " << host_header_
+                   << " " << url_ << " (" << worker_name_ << ": " << error.ToString() << ")";
+      BadGateway("retry budget spent");
+      return;
+    }
+    holds_retry_ = true;
     ++retries_;
     ++policy_.stats->retries;
     LOG(INFO) << worker_name_ << " disconnected, retrying " << method_ << " " << url_;
     host_->Dispatch(this);
     return;
   }
+  BadGateway("worker lost: " + error.ToString());
+}
+
+void Exchange::BadGateway(const std::string& reason) {
   ++policy_.stats->bad_gateway;
-  SendOwnResponse(502, "worker lost: " + error.ToString(), *policy_.disconnect_message);
+  SendOwnResponse(502, reason, *policy_.disconnect_message);
+}
+
+void Exchange::ClientGone() {
+  CHECK(!response_started()) << "ClientGone after the response started";
+  if (state_ == State::kAbandoned) return;
+  state_ = State::kAbandoned;
+  status_ = 499;
+  ++policy_.stats->client_aborts;
 }
 
 std::string Exchange::AccessLogLine(double now) const {

@@ -9,12 +9,19 @@
 // and ExchangeHost (the LB: dispatch, waiting queue, pool slots). Data flows one way:
 // ClientConnection -> Exchange -> ExchangeHost/WorkerLink, and back through LinkRequest.
 //
+// Retry policy (docs/operations.md, "Failures"): an idempotent request (GET or HEAD without
+// a body) whose worker is lost before the response starts is re-dispatched, at most
+// max_retries times (1 by default) and only while the host's retry budget allows. A request
+// whose worker died while it had the request becomes a suspect; if a second worker dies
+// with it, it is a suspected query of death: 502 and one ERROR line, never another retry.
+//
 // States (State below) and their transitions:
 //   kNew --Dispatch--> kWaiting --Assign--> kSent --OnResponseStart--> kResponding
 //   kNew --Assign--> kSent;  kSent --OnLinkLost (retry)--> kWaiting or kSent
 //   kWaiting --NoWorker (503)--> kDone;  kSent --OnLinkLost (502)--> kDone
 //   kResponding --OnResponseEnd(complete)--> kDone
 //   kSent/kResponding --OnResponseEnd(failed) / OnLinkLost mid-body--> kReset
+//   kNew/kWaiting/kSent --ClientGone--> kAbandoned (the client left before an answer: 499)
 //   any --Finish--> (detached: no more events; the owner deletes it, deferred)
 // LinkRequest callbacks: exactly one of OnResponseEnd / OnLinkLost ends a link request;
 // OnResponseStart comes at most once, before any OnResponseBody.
@@ -66,6 +73,10 @@ class ExchangeHost {
   virtual void ReleaseWorker(const PoolWorkerPtr& worker) = 0;
   // The LB is shutting down: no retries, connections close after their response.
   virtual bool draining() const = 0;
+  // The retry budget: AcquireRetry() is true when one more request may be re-dispatched
+  // now; each true is matched by one ReleaseRetry() when that request is finished.
+  virtual bool AcquireRetry() = 0;
+  virtual void ReleaseRetry() = 0;
 };
 
 // What an exchange needs to know besides its request (fixed for the LB's lifetime).
@@ -77,7 +88,7 @@ struct ExchangePolicy {
 
 class Exchange : public LinkRequest {
  public:
-  enum class State { kNew, kWaiting, kSent, kResponding, kDone, kReset };
+  enum class State { kNew, kWaiting, kSent, kResponding, kDone, kReset, kAbandoned };
 
   Exchange(ExchangeHost* host, ExchangeClient* client, const ExchangePolicy& policy,
            const ParsedRequest& request, proto::Pairs environ, std::string request_class);
@@ -102,6 +113,10 @@ class Exchange : public LinkRequest {
   void OnLinkLost(const LinkError& error) override;
   void OnLinkWritable() override;
 
+  // The client went away before any answer: the exchange is logged as 499. REQUIRES:
+  // !response_started().
+  void ClientGone();
+
   // Detaches from everything (cancels the worker's request, leaves the waiting queue, gives
   // back the pool slot). Idempotent; afterwards no callback reaches the exchange.
   void Finish();
@@ -118,12 +133,15 @@ class Exchange : public LinkRequest {
  private:
   void ReleaseWorker();
   void SendOwnResponse(int status, const std::string& reason, const std::string& body);
+  // The 502 for a request whose worker was lost and that is not retried.
+  void BadGateway(const std::string& reason);
 
   ExchangeHost* host_;
   ExchangeClient* client_;
   ExchangePolicy policy_;
   // The request (immutable).
   const std::string method_, url_;
+  const std::string host_header_;  // for log lines naming the request
   const int http_minor_;
   const bool head_;
   const bool retryable_;
@@ -134,9 +152,12 @@ class Exchange : public LinkRequest {
 
   State state_ = State::kNew;
   bool finished_ = false;
+  bool queued_ = false;  // in the host's waiting queue (kWaiting, or abandoned while there)
   bool request_complete_ = false;
   std::string pending_body_;  // received before a worker was assigned
   int retries_ = 0;
+  bool holds_retry_ = false;  // counted in the host's retry budget
+  bool suspect_ = false;      // a worker died while it had this request
   PoolWorkerPtr worker_;
   RequestChannel* link_ = nullptr;  // while the worker has the request
   uint32_t rno_ = 0;

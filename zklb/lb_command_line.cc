@@ -37,7 +37,11 @@ DEFINE_uint64(max_body_bytes, 1ull << 30, "request body limit (413)");
 DEFINE_uint64(response_memory, 1u << 20, "response bytes buffered in memory per request "
                                          "before spilling to a temp file");
 DEFINE_string(buffer_dir, "", "directory for response buffer files (default $TMPDIR or /tmp)");
-DEFINE_int32(max_retries, 5, "re-dispatches of an idempotent request after worker failures");
+DEFINE_int32(max_retries, 1, "re-dispatches of an idempotent request after worker failures");
+DEFINE_double(retry_budget, 0.2, "retries in flight, as a fraction of requests in flight");
+DEFINE_int32(retry_budget_min, 10, "retries in flight always allowed, whatever the fraction");
+DEFINE_bool(cancel_on_client_close, true, "a client's EOF before the answer cancels its request "
+            "(499); false: EOF is a half-close and the answer is still sent");
 
 namespace rlb::lb {
 
@@ -208,6 +212,13 @@ StatusOr<LbOptions> OptionsFromFlags(double variance_default) {
   if (o.buffer_dir.empty()) o.buffer_dir = DefaultTempDir();
   if (FLAGS_max_retries < 0) return Status::InvalidArgument("--max_retries must be >= 0");
   o.max_retries = FLAGS_max_retries;
+  if (!(FLAGS_retry_budget >= 0 && FLAGS_retry_budget <= 1)) {
+    return Status::InvalidArgument("--retry_budget must be from 0 to 1");
+  }
+  if (FLAGS_retry_budget_min < 0) return Status::InvalidArgument("--retry_budget_min must be >= 0");
+  o.retry_budget = FLAGS_retry_budget;
+  o.retry_budget_min = FLAGS_retry_budget_min;
+  o.cancel_on_client_close = FLAGS_cancel_on_client_close;
   s = ApplyLogLevel(FLAGS_logger_configuration);
   if (!s.ok()) {
     return Status::InvalidArgument(s.message() +
@@ -253,7 +264,14 @@ const char* LbFlagsHelp() {
       --response_memory=N        response bytes kept in memory per request before
                                  spilling to a temp file (1048576)
       --buffer_dir=DIR           where those temp files go ($TMPDIR or /tmp)
-      --max_retries=N            retries of an idempotent request after worker loss (5)
+      --max_retries=N            retries of an idempotent request after worker loss (1);
+                                 a request that a second worker dies with is never
+                                 retried (a suspected query of death: 502)
+      --retry_budget=F           retries in flight at most F x requests in flight (0.2)...
+      --retry_budget_min=N       ...or N, whichever is more (10); beyond it: 502
+      --cancel_on_client_close=B a client's EOF before its answer cancels the request,
+                                 logged 499 (true); false: EOF is a half-close and the
+                                 answer is still sent (pipelined requests always are)
   -h, --help                     this text
 )";
 }

@@ -34,7 +34,16 @@ struct LbOptions {
   size_t response_memory = 1u << 20;  // per request, before spilling to a temp file
   std::string buffer_dir = "/tmp";    // where response buffer files go (TMPDIR by default)
   HttpLimits http_limits;
-  int max_retries = 5;                // re-dispatches of one idempotent request
+  int max_retries = 1;                // re-dispatches of one idempotent request
+  // Retry budget (as Envoy's): retries in flight may not exceed
+  // max(retry_budget_min, retry_budget x requests in flight), so a crash loop cannot
+  // multiply the load. A request over budget gets 502.
+  double retry_budget = 0.2;
+  int retry_budget_min = 10;
+  // A client that closes its connection (EOF) while its request waits for a worker or runs
+  // cancels it (logged 499, as nginx does); false: EOF is a half-close and the response is
+  // still sent. A client that pipelined its requests always gets every answer.
+  bool cancel_on_client_close = true;
 };
 
 }  // namespace rlb::lb

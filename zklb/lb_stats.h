@@ -19,6 +19,9 @@ struct LbStats {
   uint64_t client_errors = 0;  // 4xx/505 answered by the LB itself
   uint64_t truncated = 0;      // responses cut off after they started
   uint64_t connections = 0;    // client connections accepted
+  uint64_t client_aborts = 0;  // requests whose client left before an answer (logged 499)
+  uint64_t retries_refused = 0;   // retries the retry budget did not allow (502)
+  uint64_t queries_of_death = 0;  // requests that lost two workers (502, never retried)
 };
 
 }  // namespace rlb::lb

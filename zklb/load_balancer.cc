@@ -167,6 +167,21 @@ void LoadBalancer::Assign(Exchange* exchange, PoolWorkerPtr worker) {
 
 void LoadBalancer::ReleaseWorker(const PoolWorkerPtr& worker) { pool_->Put(worker); }
 
+bool LoadBalancer::AcquireRetry() {
+  double in_flight = static_cast<double>(pool_->backlog()) + static_cast<double>(waiters_.size());
+  double allowed = std::max(static_cast<double>(options_.retry_budget_min),
+                            options_.retry_budget * std::max(in_flight,
+                                                             static_cast<double>(retries_in_flight_)));
+  if (static_cast<double>(retries_in_flight_) >= allowed) return false;
+  ++retries_in_flight_;
+  return true;
+}
+
+void LoadBalancer::ReleaseRetry() {
+  CHECK_GT(retries_in_flight_, 0);
+  --retries_in_flight_;
+}
+
 void LoadBalancer::Dispatch(Exchange* exchange) {
   PoolWorkerPtr worker = waiters_.empty() ? pool_->Get(exchange->request_class()) : nullptr;
   if (!worker) {
@@ -356,6 +371,12 @@ std::string LoadBalancer::StatusJson(const std::function<void(void*)>& extra) co
   w.Uint64(stats_.client_errors);
   w.Key("truncated");
   w.Uint64(stats_.truncated);
+  w.Key("client_aborts");
+  w.Uint64(stats_.client_aborts);
+  w.Key("retries_refused");
+  w.Uint64(stats_.retries_refused);
+  w.Key("queries_of_death");
+  w.Uint64(stats_.queries_of_death);
   w.Key("connections_accepted");
   w.Uint64(stats_.connections);
   w.Key("connections_open");

@@ -66,6 +66,8 @@ class LoadBalancer : public ClientConnectionHost, private WorkerLink::Observer {
   void ForgetWaiting(Exchange* exchange) override;
   void ReleaseWorker(const PoolWorkerPtr& worker) override;
   bool draining() const override { return draining_; }
+  bool AcquireRetry() override;
+  void ReleaseRetry() override;
   // ClientConnectionHost.
   void ConnectionClosed(ClientConnection* conn) override;
 
@@ -100,6 +102,7 @@ class LoadBalancer : public ClientConnectionHost, private WorkerLink::Observer {
   std::deque<std::pair<Exchange*, double>> waiters_;  // (exchange, deadline in loop ms)
   UvHandle<uv_timer_t> wait_timer_;
   UvHandle<uv_timer_t> drain_timer_;
+  int retries_in_flight_ = 0;
   bool draining_ = false;
   bool shut_down_ = false;
   std::function<void()> shutdown_done_;

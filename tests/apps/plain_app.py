@@ -120,6 +120,9 @@ def raw_application(environ, start_response):
         start_response('200 OK', text + [('Content-Length', str(len(body)))])
         return [body]
 
+    if path == '/crash':  # a query of death: the worker process dies at once
+        os._exit(3)
+
     if path == '/maxactive':
         body = ('%d\n' % _active[1]).encode()
         start_response('200 OK', text + [('Content-Length', str(len(body)))])

@@ -19,7 +19,8 @@ zkworkers; every case states the answer it expects.
   returns to 0), the LB's memory stays bounded because the response is spilled to an
   unlinked temp file in --buffer_dir, and that file is closed when the client goes (by
   itself, or cut off by the LB after -t).
-* Half-closed connections (shutdown(SHUT_WR) after the request): the response is still
+* Half-closed connections (shutdown(SHUT_WR) after the request, with
+  --cancel_on_client_close=false): the response is still
   delivered; a half-close inside a request closes the connection and cancels the request.
 * A flood of request classes (5000 distinct 4 KiB Host headers): the worker's résumé stays
   within the protocol's frame limit, so the worker stays in the pool, and the class names
@@ -600,7 +601,10 @@ class HalfCloseTest(harness.E2ETestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.c = AbuseCluster(cls.class_sandbox(), threads=2)
+        # EOF after a complete request is a half-close here (by default it cancels the
+        # request: test_lb_containment.ClientAbortTest).
+        cls.c = AbuseCluster(cls.class_sandbox(), threads=2,
+                             lb_args=["--cancel_on_client_close=false"])
         cls.port = cls.c.port
 
     def test_post_then_shutdown_wr_gets_its_response(self):

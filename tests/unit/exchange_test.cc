@@ -29,10 +29,18 @@ class FakeHost : public ExchangeHost {
   }
   void ReleaseWorker(const PoolWorkerPtr&) override { ++released; }
   bool draining() const override { return is_draining; }
+  bool AcquireRetry() override {
+    if (retry_budget == 0) return false;
+    --retry_budget;
+    ++retries_held;
+    return true;
+  }
+  void ReleaseRetry() override { --retries_held; }
 
   RequestChannel* assign_to = nullptr;
   Exchange* waiting = nullptr;
   int dispatches = 0, forgotten = 0, released = 0;
+  int retry_budget = 100, retries_held = 0;
   bool is_draining = false;
 };
 
@@ -153,26 +161,73 @@ TEST_CASE("HEAD responses carry no body", "[exchange]") {
   CHECK(f.client.written == "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
 }
 
-TEST_CASE("a GET whose worker is lost before the response is re-dispatched", "[exchange]") {
+TEST_CASE("a GET whose link is lost before the response is re-dispatched", "[exchange]") {
   Fixture f;
   f.host.assign_to = &f.link;
   Exchange e(&f.host, &f.client, f.Policy(2), Get(), {}, "c");
   f.host.Dispatch(&e);
   e.OnRequestComplete();
-  e.OnLinkLost({LinkFailure::kClosedByWorker, ""});
+  // The LB dropped the link (not the worker's fault): retried, at most max_retries times.
+  e.OnLinkLost({LinkFailure::kStopping, ""});
   CHECK(f.host.dispatches == 2);
   CHECK(f.stats.retries == 1);
   CHECK(e.state() == Exchange::State::kSent);
-  e.OnLinkLost({LinkFailure::kClosedByWorker, ""});
+  e.OnLinkLost({LinkFailure::kStopping, ""});
   CHECK(f.stats.retries == 2);
+  CHECK(f.host.retries_held == 1);  // one budget slot for the request, however often
   // max_retries spent: the next loss answers 502 with the disconnect page.
-  e.OnLinkLost({LinkFailure::kStoppedAnswering, ""});
+  e.OnLinkLost({LinkFailure::kStopping, ""});
   CHECK(f.host.dispatches == 3);
   CHECK(e.state() == Exchange::State::kDone);
   CHECK(f.stats.bad_gateway == 1);
   CHECK(f.client.written.rfind("HTTP/1.1 502 Bad Gateway\r\n", 0) == 0);
   CHECK(f.client.written.find("<gone>") != std::string::npos);
   CHECK(f.host.released == 3);
+  e.Finish();
+  CHECK(f.host.retries_held == 0);
+}
+
+TEST_CASE("a request that a second worker dies with is a suspected query of death",
+          "[exchange]") {
+  Fixture f;
+  f.host.assign_to = &f.link;
+  Exchange e(&f.host, &f.client, f.Policy(5), Get(), {}, "c");
+  f.host.Dispatch(&e);
+  e.OnRequestComplete();
+  e.OnLinkLost({LinkFailure::kClosedByWorker, ""});  // first death: retried, now a suspect
+  CHECK(f.stats.retries == 1);
+  e.OnLinkLost({LinkFailure::kReadError, "connection reset by peer"});  // second death
+  CHECK(f.host.dispatches == 2);  // never a third worker, although max_retries is 5
+  CHECK(e.state() == Exchange::State::kDone);
+  CHECK(f.stats.queries_of_death == 1);
+  CHECK(f.stats.bad_gateway == 1);
+}
+
+TEST_CASE("a retry the budget does not allow is answered 502", "[exchange]") {
+  Fixture f;
+  f.host.assign_to = &f.link;
+  f.host.retry_budget = 0;
+  Exchange e(&f.host, &f.client, f.Policy(), Get(), {}, "c");
+  f.host.Dispatch(&e);
+  e.OnRequestComplete();
+  e.OnLinkLost({LinkFailure::kClosedByWorker, ""});
+  CHECK(f.host.dispatches == 1);
+  CHECK(f.stats.retries_refused == 1);
+  CHECK(f.stats.bad_gateway == 1);
+}
+
+TEST_CASE("a client that leaves before the answer is logged as 499", "[exchange]") {
+  Fixture f;
+  f.host.assign_to = &f.link;
+  Exchange e(&f.host, &f.client, f.Policy(), Get(), {}, "c");
+  f.host.Dispatch(&e);
+  e.OnRequestComplete();
+  e.ClientGone();
+  CHECK(e.state() == Exchange::State::kAbandoned);
+  CHECK(f.stats.client_aborts == 1);
+  CHECK(e.AccessLogLine(0).find("\" 499 0 ") != std::string::npos);
+  e.Finish();
+  CHECK(f.link.log.back() == "CANCEL");
 }
 
 TEST_CASE("a POST is never re-dispatched; a draining LB retries nothing", "[exchange]") {
