@@ -41,61 +41,6 @@ Status WriteAll(int fd, std::string_view data) {
 
 }  // namespace
 
-// ---------------------------------------------------------------- Outbox
-
-bool Outbox::Push(std::string&& frames, bool wait, size_t high_water,
-                  const std::atomic<bool>* cancelled, bool* need_flush) {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (wait) {
-    cv_.wait(lock, [&] {
-      return closed_ || (cancelled && cancelled->load()) ||
-             pending_.size() + in_flight_ <= high_water;
-    });
-  }
-  if (closed_ || (cancelled && cancelled->load())) return false;
-  if (pending_.empty()) {
-    pending_ = std::move(frames);
-  } else {
-    pending_.append(frames);
-  }
-  if (!flush_scheduled_) {
-    flush_scheduled_ = true;
-    *need_flush = true;
-  }
-  return true;
-}
-
-std::string Outbox::Take() {
-  std::lock_guard<std::mutex> lock(mu_);
-  flush_scheduled_ = false;
-  std::string out;
-  out.swap(pending_);
-  in_flight_ += out.size();
-  return out;
-}
-
-void Outbox::WriteDone(size_t bytes) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    in_flight_ -= bytes;
-  }
-  cv_.notify_all();
-}
-
-void Outbox::Wake() {
-  { std::lock_guard<std::mutex> lock(mu_); }  // order the caller's flag store before waiters
-  cv_.notify_all();
-}
-
-void Outbox::Close() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    closed_ = true;
-    pending_.clear();
-  }
-  cv_.notify_all();
-}
-
 // ---------------------------------------------------------------- WorkerRequest
 
 WorkerRequest::WorkerRequest(std::shared_ptr<WorkerConnection> c, uint32_t n, proto::Request req)
@@ -137,12 +82,12 @@ void WorkerRequest::Cancel() {
 }
 
 bool WorkerRequest::Send(std::string&& frames, bool wait) {
-  bool need_flush = false;
-  bool ok = conn->outbox().Push(std::move(frames), wait,
-                                conn->server_options().outbox_high_water, &cancelled_,
-                                &need_flush);
-  if (need_flush) conn->Flush();
-  return ok;
+  auto cancelled = [this] { return cancelled_.load(); };
+  ResponseOutbox::Pushed pushed = wait
+                                       ? conn->outbox().PushWhenRoom(std::move(frames), cancelled)
+                                       : conn->outbox().Push(std::move(frames), cancelled);
+  if (pushed.flush_needed) conn->Flush();
+  return pushed.queued;
 }
 
 bool WorkerRequest::Start(std::string_view status, proto::Pairs headers) {
@@ -329,7 +274,8 @@ void WorkerServer::MaybeFinishShutdown() {
 
 // ---------------------------------------------------------------- WorkerConnection
 
-WorkerConnection::WorkerConnection(WorkerServer* server, int id) : server_(server), id_(id) {}
+WorkerConnection::WorkerConnection(WorkerServer* server, int id)
+    : server_(server), id_(id), outbox_(server->options().outbox_high_water) {}
 
 WorkerConnection::~WorkerConnection() = default;
 
@@ -355,8 +301,6 @@ Status WorkerConnection::Accept(uv_stream_t* listener) {
   }
   return Status::OK();
 }
-
-const WorkerServerOptions& WorkerConnection::server_options() const { return server_->options(); }
 
 void WorkerConnection::Start() {
   LOG(INFO) << "worker connected " << peer_ << "(" << id_ << ")";
@@ -505,8 +449,7 @@ void WorkerConnection::RequestDone(const std::shared_ptr<WorkerRequest>& req) {
 }
 
 void WorkerConnection::SendFromLoop(std::string&& frames) {
-  bool need_flush = false;
-  outbox_.Push(std::move(frames), false, 0, nullptr, &need_flush);
+  outbox_.Push(std::move(frames));
   FlushOnLoop();
 }
 

@@ -1,9 +1,9 @@
 // WorkerServer: the worker's network side. It accepts load-balancer connections on a libuv
 // loop, speaks the wire protocol (docs/protocol.md), spools request bodies, and hands each
 // complete request to the AppThreadPool; application threads send the response back
-// through the connection's Outbox, blocking there while the connection is backed up.
+// through the connection's ResponseOutbox, blocking there while the connection is backed up.
 //
-// Thread rules: everything here belongs to the loop thread except Outbox and the
+// Thread rules: everything here belongs to the loop thread except ResponseOutbox and the
 // WorkerRequest methods documented as application-thread ones; application threads reach
 // the loop only through LoopMailbox::Post.
 #ifndef RESUMELB_ZKWORKER_WORKER_SERVER_H_
@@ -12,11 +12,9 @@
 #include <uv.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -26,6 +24,7 @@
 #include "common/net_address.h"
 #include "common/status.h"
 #include "zkworker/app_thread_pool.h"
+#include "zkworker/response_outbox.h"
 #include "zkworker/resume_tracker.h"
 #include "zkworker/wsgi_host.h"
 
@@ -37,31 +36,6 @@ struct WorkerServerOptions {
   size_t outbox_high_water = 1u << 20;  // app threads wait while more is queued
   std::string resume_file;            // saved on every résumé send and at shutdown
   double drain_timeout = 60.0;        // seconds SIGTERM waits for requests in flight
-};
-
-// A connection's outbound bytes, shared by the loop (which writes them) and application
-// threads (which produce them). Internally synchronized.
-class Outbox {
- public:
-  // Appends encoded frames. With `wait`, first blocks while the queue is over `high_water`,
-  // returning false without queueing if `cancelled` becomes true or the outbox closes.
-  // Sets *need_flush when the loop must be asked to flush.
-  bool Push(std::string&& frames, bool wait, size_t high_water, const std::atomic<bool>* cancelled,
-            bool* need_flush);
-  // Loop: takes everything queued (and counts it as in flight until WriteDone).
-  std::string Take();
-  void WriteDone(size_t bytes);
-  // Wakes waiting producers (after a cancel); Close() also makes every later Push fail.
-  void Wake();
-  void Close();
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::string pending_;      // guarded by mu_
-  size_t in_flight_ = 0;     // guarded by mu_: handed to uv_write, not yet written
-  bool flush_scheduled_ = false;
-  bool closed_ = false;
 };
 
 class WorkerConnection;
@@ -177,8 +151,7 @@ class WorkerConnection : public std::enable_shared_from_this<WorkerConnection> {
   const std::string& peer() const { return peer_; }
   const std::string& peer_ip() const { return peer_ip_; }
   int peer_port() const { return peer_port_; }
-  Outbox& outbox() { return outbox_; }
-  const WorkerServerOptions& server_options() const;
+  ResponseOutbox& outbox() { return outbox_; }
   bool closed() const { return closing_; }
   size_t active_requests() const { return requests_.size(); }
 
@@ -198,7 +171,7 @@ class WorkerConnection : public std::enable_shared_from_this<WorkerConnection> {
   bool got_hello_ = false;
   bool closing_ = false;
   bool writing_ = false;
-  Outbox outbox_;
+  ResponseOutbox outbox_;
   std::unordered_map<uint32_t, std::shared_ptr<WorkerRequest>> requests_;
   std::shared_ptr<WorkerConnection> self_;  // keeps this alive until the handle is closed
   char read_buf_[64 * 1024];
