@@ -26,6 +26,7 @@
 #include "zkworker/app_thread_pool.h"
 #include "zkworker/response_outbox.h"
 #include "zkworker/resume_tracker.h"
+#include "zkworker/worker_request.h"
 #include "zkworker/wsgi_host.h"
 
 namespace rlb::worker {
@@ -39,39 +40,6 @@ struct WorkerServerOptions {
 };
 
 class WorkerConnection;
-
-// One request from one LB. Body spooling and dispatch happen on the loop; the response
-// side (ResponseSink) is called on the application thread.
-class WorkerRequest : public ResponseSink {
- public:
-  WorkerRequest(std::shared_ptr<WorkerConnection> conn, uint32_t rno, proto::Request req);
-  ~WorkerRequest() override;
-
-  // Loop thread.
-  Status AppendBody(std::string_view data, size_t spool_threshold);
-  void Cancel();
-
-  // ResponseSink (application thread).
-  bool Start(std::string_view status, proto::Pairs headers) override;
-  bool Body(std::string_view data) override;
-  void End(bool complete) override;
-
-  bool cancelled() const { return cancelled_.load(); }
-  // True once End() has queued RESPONSE_END. From then on the LB may reuse the request
-  // number, possibly before RequestFinished() has reached the loop and erased this entry.
-  bool ended() const { return ended_.load(std::memory_order_acquire); }
-
-  std::shared_ptr<WorkerConnection> conn;
-  uint32_t rno;
-  proto::Request request;
-  WsgiCall call;
-  bool submitted = false;
-
- private:
-  bool Send(std::string&& frames, bool wait);
-  std::atomic<bool> cancelled_{false};
-  std::atomic<bool> ended_{false};
-};
 
 class WorkerServer {
  public:
