@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "zkworker/worker_server.h"
+#include "zkworker/balancer_connection.h"
 
 namespace rlb::worker {
 namespace {
@@ -37,7 +37,7 @@ Status WriteAll(int fd, std::string_view data) {
 
 }  // namespace
 
-WorkerRequest::WorkerRequest(std::shared_ptr<WorkerConnection> c, uint32_t n, proto::Request req)
+WorkerRequest::WorkerRequest(std::shared_ptr<BalancerConnection> c, uint32_t n, proto::Request req)
     : conn(std::move(c)), rno(n), request(std::move(req)) {
   call.request_class = request.request_class;
   call.environ = &request.environ;

@@ -21,13 +21,13 @@
 
 namespace rlb::worker {
 
-class WorkerConnection;
+class BalancerConnection;
 
 // One request from one LB. Body spooling and dispatch happen on the loop; the response
 // side (ResponseSink) is called on the application thread.
 class WorkerRequest : public ResponseSink {
  public:
-  WorkerRequest(std::shared_ptr<WorkerConnection> conn, uint32_t rno, proto::Request req);
+  WorkerRequest(std::shared_ptr<BalancerConnection> conn, uint32_t rno, proto::Request req);
   ~WorkerRequest() override;
 
   // Loop thread.
@@ -44,7 +44,7 @@ class WorkerRequest : public ResponseSink {
   // number, possibly before RequestFinished() has reached the loop and erased this entry.
   bool ended() const { return ended_.load(std::memory_order_acquire); }
 
-  std::shared_ptr<WorkerConnection> conn;
+  std::shared_ptr<BalancerConnection> conn;
   uint32_t rno;
   proto::Request request;
   WsgiCall call;
