@@ -16,6 +16,22 @@ std::string Software() { return "zkworker 0.1.0"; }
 
 }  // namespace
 
+std::string DisconnectReason(DisconnectCause cause, const std::string& detail) {
+  switch (cause) {
+    case DisconnectCause::kClosedByBalancer: return "closed by the load balancer";
+    case DisconnectCause::kReadError: return detail;
+    case DisconnectCause::kWriteError: return "write failed: " + detail;
+    case DisconnectCause::kMalformedFrame: return "malformed frame: " + detail;
+    case DisconnectCause::kDrainTimeout: return "drain timeout";
+    case DisconnectCause::kShutdown: return "worker shutting down";
+  }
+  return detail;
+}
+
+int DisconnectSeverity(DisconnectCause cause) {
+  return cause == DisconnectCause::kMalformedFrame ? google::GLOG_WARNING : google::GLOG_INFO;
+}
+
 BalancerConnection::BalancerConnection(WorkerServer* server, int id)
     : server_(server), id_(id), outbox_(server->options().outbox_high_water) {}
 
@@ -67,7 +83,11 @@ void BalancerConnection::OnAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 void BalancerConnection::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<BalancerConnection*>(s->data);
   if (nread < 0) {
-    self->Close(nread == UV_EOF ? "closed by the load balancer" : uv_strerror(static_cast<int>(nread)));
+    if (nread == UV_EOF) {
+      self->Close(DisconnectCause::kClosedByBalancer);
+    } else {
+      self->Close(DisconnectCause::kReadError, uv_strerror(static_cast<int>(nread)));
+    }
     return;
   }
   if (nread == 0) return;
@@ -80,7 +100,7 @@ void BalancerConnection::HandleFrames() {
   Status s = proto::DispatchFrames(
       &decoder_, [this] { return !closing_; },
       [this](const proto::Frame& frame) { return HandleFrame(frame); });
-  if (!s.ok()) Close("malformed frame: " + s.message());
+  if (!s.ok()) Close(DisconnectCause::kMalformedFrame, s.message());
 }
 
 Status BalancerConnection::HandleFrame(const proto::Frame& frame) {
@@ -222,7 +242,7 @@ void BalancerConnection::FlushOnLoop() {
                       delete w;
                       conn->writing_ = false;
                       if (status < 0) {
-                        conn->Close(std::string("write failed: ") + uv_strerror(status));
+                        conn->Close(DisconnectCause::kWriteError, uv_strerror(status));
                       } else {
                         conn->FlushOnLoop();
                       }
@@ -231,18 +251,16 @@ void BalancerConnection::FlushOnLoop() {
     writing_ = false;
     outbox_.WriteDone(w->data.size());
     delete w;
-    Close(std::string("write failed: ") + uv_strerror(rc));
+    Close(DisconnectCause::kWriteError, uv_strerror(rc));
   }
 }
 
-void BalancerConnection::Close(const std::string& reason) {
+void BalancerConnection::Close(DisconnectCause cause, const std::string& detail) {
   if (closing_) return;
   closing_ = true;
-  if (reason.rfind("malformed", 0) == 0) {
-    LOG(WARNING) << "load balancer disconnected " << peer_ << "(" << id_ << "): " << reason;
-  } else {
-    LOG(INFO) << "load balancer disconnected " << peer_ << "(" << id_ << "): " << reason;
-  }
+  google::LogMessage(__FILE__, __LINE__, DisconnectSeverity(cause)).stream()
+      << "load balancer disconnected " << peer_ << "(" << id_
+      << "): " << DisconnectReason(cause, detail);
   outbox_.Close();
   auto requests = std::move(requests_);
   requests_.clear();

@@ -25,6 +25,22 @@ namespace rlb::worker {
 
 class WorkerServer;
 
+// Why a load balancer's connection ended. The log line's text and severity follow from it:
+// a protocol violation is a WARNING (the peer is broken), every other end is INFO.
+enum class DisconnectCause {
+  kClosedByBalancer,  // the load balancer closed the connection (EOF)
+  kReadError,         // reading failed; detail: the libuv error
+  kWriteError,        // writing failed; detail: the libuv error
+  kMalformedFrame,    // a frame broke docs/protocol.md; detail: what was wrong
+  kDrainTimeout,      // the worker's drain timeout expired
+  kShutdown,          // the worker is shutting down
+};
+
+// The reason as logged, e.g. "malformed frame: DETAIL" or "closed by the load balancer".
+std::string DisconnectReason(DisconnectCause cause, const std::string& detail);
+// The glog severity of the disconnect's log line: GLOG_WARNING or GLOG_INFO.
+int DisconnectSeverity(DisconnectCause cause);
+
 class BalancerConnection : public std::enable_shared_from_this<BalancerConnection> {
  public:
   // `id` is the smallest id no open connection uses (the request trace ids start with it).
@@ -42,8 +58,9 @@ class BalancerConnection : public std::enable_shared_from_this<BalancerConnectio
   void SendFromLoop(std::string&& frames);
   // Schedules a flush from any thread.
   void Flush();
-  // Closes with a logged reason; every request on it is cancelled. Idempotent.
-  void Close(const std::string& reason);
+  // Closes and logs why (`detail` as DisconnectCause says); every request on it is
+  // cancelled. Idempotent: only the first call logs.
+  void Close(DisconnectCause cause, const std::string& detail = "");
   // The application finished `req` (loop thread): it leaves the request table unless the
   // load balancer already reused its number for a new request.
   void RequestDone(const std::shared_ptr<WorkerRequest>& req);

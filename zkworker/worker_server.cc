@@ -136,7 +136,7 @@ void WorkerServer::Shutdown(std::function<void()> done) {
     LOG(WARNING) << "drain timeout: cancelling " << self->in_flight_ << " request(s)";
     self->drain_expired_ = true;  // finish even if the application never returns
     auto conns = self->connections_;
-    for (auto& [id, conn] : conns) conn->Close("drain timeout");
+    for (auto& [id, conn] : conns) conn->Close(DisconnectCause::kDrainTimeout);
     self->MaybeFinishShutdown();
   }, static_cast<uint64_t>(options_.drain_timeout * 1000), 0);
   MaybeFinishShutdown();
@@ -157,7 +157,7 @@ void WorkerServer::MaybeFinishShutdown() {
   shutdown_done_ = nullptr;
   SaveResume();
   auto conns = connections_;
-  for (auto& [id, conn] : conns) conn->Close("worker shutting down");
+  for (auto& [id, conn] : conns) conn->Close(DisconnectCause::kShutdown);
   if (drain_timer_started_) uv_timer_stop(&drain_timer_);
   uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
   uv_timer_stop(&grace_timer_);

@@ -2,6 +2,8 @@ rlb_unit_test(resume_tracker_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/resume_tra
               LIBS rlb_worker)
 rlb_unit_test(worker_outbox_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/worker_outbox_test.cc
               LIBS rlb_worker)
+rlb_unit_test(worker_disconnect_test
+              SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/worker_disconnect_test.cc LIBS rlb_worker)
 
 # The zkworker's lock annotations (common/thread_annotations.h) are checked by clang's
 # -Wthread-safety: the annotated sources must compile clean, and a deliberate violation
