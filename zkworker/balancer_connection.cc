@@ -153,7 +153,7 @@ Status BalancerConnection::HandleFrame(const proto::Frame& frame) {
       if (!s.ok()) return s;
       auto it = requests_.find(frame.rno);
       if (it == requests_.end()) return Status::OK();  // cancelled or unknown: ignored
-      if (it->second->submitted) {
+      if (!it->second->receiving()) {
         return Status::ProtocolError("REQUEST_BODY after REQUEST_END for request " +
                                      std::to_string(frame.rno));
       }
@@ -175,7 +175,7 @@ Status BalancerConnection::HandleFrame(const proto::Frame& frame) {
       if (!s.ok()) return s;
       auto it = requests_.find(frame.rno);
       if (it == requests_.end()) return Status::OK();
-      if (it->second->submitted) {
+      if (!it->second->receiving()) {
         return Status::ProtocolError("second REQUEST_END for request " + std::to_string(frame.rno));
       }
       auto& call = it->second->call;

@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <glog/logging.h>
+
 #include "zkworker/balancer_connection.h"
 
 namespace rlb::worker {
@@ -70,13 +72,19 @@ Status WorkerRequest::AppendBody(std::string_view data, size_t spool_threshold) 
   return Status::OK();
 }
 
+void WorkerRequest::MarkRunning() {
+  RequestState expected = RequestState::kReceiving;
+  CHECK(state_.compare_exchange_strong(expected, RequestState::kRunning))
+      << "request " << call.trace_id << " dispatched twice";
+}
+
 void WorkerRequest::Cancel() {
-  cancelled_.store(true);
+  state_.store(RequestState::kCancelled);
   conn->outbox().Wake();
 }
 
 bool WorkerRequest::Send(std::string&& frames, bool wait) {
-  auto cancelled = [this] { return cancelled_.load(); };
+  auto cancelled = [this] { return this->cancelled(); };
   ResponseOutbox::Pushed pushed = wait
                                        ? conn->outbox().PushWhenRoom(std::move(frames), cancelled)
                                        : conn->outbox().Push(std::move(frames), cancelled);
@@ -105,9 +113,10 @@ void WorkerRequest::End(bool complete) {
   std::string frame;
   proto::EncodeResponseEnd(&frame, rno,
                            complete ? proto::Outcome::kComplete : proto::Outcome::kFailed);
-  // Set before the frame can reach the LB (the outbox mutex orders it before the loop's
-  // Take()), so a REQUEST reusing this number always finds the flag set.
-  ended_.store(true, std::memory_order_release);
+  // kEnded before the frame can reach the LB (the outbox mutex orders the store before the
+  // loop's Take()), so a REQUEST reusing this number always finds this request ended.
+  RequestState running = RequestState::kRunning;
+  state_.compare_exchange_strong(running, RequestState::kEnded);  // fails only if cancelled
   Send(std::move(frame), false);
 }
 

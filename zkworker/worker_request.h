@@ -4,7 +4,7 @@
 // the response through the ResponseSink methods, into the connection's ResponseOutbox.
 //
 // Thread rules: the loop thread, except the ResponseSink methods (the application thread)
-// and cancelled()/ended(), which any thread may read. Shared (shared_ptr) by the
+// and state() with its predicates, which any thread may read. Shared (shared_ptr) by the
 // connection's request table and the application thread running it.
 #ifndef RESUMELB_ZKWORKER_WORKER_REQUEST_H_
 #define RESUMELB_ZKWORKER_WORKER_REQUEST_H_
@@ -23,6 +23,17 @@ namespace rlb::worker {
 
 class BalancerConnection;
 
+// Where a request is in its life. Allowed transitions (any other is a bug):
+//   kReceiving -> kRunning     loop: REQUEST_END arrived, the request goes to the
+//                              application (MarkRunning)
+//   kRunning   -> kEnded       application thread: End() is queueing RESPONSE_END
+//   kReceiving, kRunning, kEnded -> kCancelled
+//                              loop: CANCEL, the connection closed or the drain timed out
+// kCancelled is final: End() on a cancelled request leaves it cancelled. Once kEnded the
+// load balancer may reuse the request number, possibly before RequestFinished() has
+// reached the loop and removed this request from its connection's table.
+enum class RequestState { kReceiving, kRunning, kEnded, kCancelled };
+
 // One request from one LB. Body spooling and dispatch happen on the loop; the response
 // side (ResponseSink) is called on the application thread.
 class WorkerRequest : public ResponseSink {
@@ -30,30 +41,32 @@ class WorkerRequest : public ResponseSink {
   WorkerRequest(std::shared_ptr<BalancerConnection> conn, uint32_t rno, proto::Request req);
   ~WorkerRequest() override;
 
-  // Loop thread.
+  // Loop thread. REQUIRES: state() == kReceiving.
   Status AppendBody(std::string_view data, size_t spool_threshold);
+  // Loop thread: kReceiving -> kRunning. REQUIRES: state() == kReceiving.
+  void MarkRunning();
+  // Loop thread: -> kCancelled; a producer blocked in the outbox gives up.
   void Cancel();
 
-  // ResponseSink (application thread).
+  // ResponseSink (application thread). Each refuses output once cancelled.
   bool Start(std::string_view status, proto::Pairs headers) override;
   bool Body(std::string_view data) override;
   void End(bool complete) override;
 
-  bool cancelled() const { return cancelled_.load(); }
-  // True once End() has queued RESPONSE_END. From then on the LB may reuse the request
-  // number, possibly before RequestFinished() has reached the loop and erased this entry.
-  bool ended() const { return ended_.load(std::memory_order_acquire); }
+  // Any thread.
+  RequestState state() const { return state_.load(); }
+  bool receiving() const { return state() == RequestState::kReceiving; }
+  bool cancelled() const { return state() == RequestState::kCancelled; }
+  bool ended() const { return state() == RequestState::kEnded; }
 
   std::shared_ptr<BalancerConnection> conn;
   uint32_t rno;
   proto::Request request;
   WsgiCall call;
-  bool submitted = false;
 
  private:
   bool Send(std::string&& frames, bool wait);
-  std::atomic<bool> cancelled_{false};
-  std::atomic<bool> ended_{false};
+  std::atomic<RequestState> state_{RequestState::kReceiving};
 };
 
 }  // namespace rlb::worker

@@ -75,7 +75,7 @@ void WorkerServer::ConnectionClosed(BalancerConnection* conn) {
 }
 
 void WorkerServer::Dispatch(std::shared_ptr<WorkerRequest> req) {
-  req->submitted = true;
+  req->MarkRunning();
   ++in_flight_;
   pool_->Submit([this, req]() mutable {
     bool due = false;
