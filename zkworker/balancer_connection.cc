@@ -38,18 +38,18 @@ BalancerConnection::BalancerConnection(WorkerServer* server, int id)
 BalancerConnection::~BalancerConnection() = default;
 
 Status BalancerConnection::Accept(uv_stream_t* listener) {
-  uv_tcp_init(listener->loop, &tcp_);
+  CHECK_EQ(uv_tcp_init(listener->loop, &tcp_), 0);  // fails only on invalid arguments
   tcp_.data = this;
   self_ = shared_from_this();
   int rc = uv_accept(listener, reinterpret_cast<uv_stream_t*>(&tcp_));
   if (rc != 0) {
     closing_ = true;
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) {
-      static_cast<BalancerConnection*>(h->data)->self_.reset();
-    });
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &OnClosed);
     return Status::IOError(std::string("accept: ") + uv_strerror(rc));
   }
-  uv_tcp_nodelay(&tcp_, 1);
+  rc = uv_tcp_nodelay(&tcp_, 1);
+  // Only latency suffers without TCP_NODELAY (e.g. the peer already reset): carry on.
+  if (rc != 0) VLOG(1) << "cannot disable Nagle's algorithm: " << uv_strerror(rc);
   sockaddr_storage ss;
   int len = sizeof ss;
   if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
@@ -71,7 +71,13 @@ void BalancerConnection::Start() {
   proto::EncodeResume(&frames, server_->ResumeEntries());
   if (server_->draining()) proto::EncodeGoAway(&frames);
   SendFromLoop(std::move(frames));
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &OnAlloc, &OnRead);
+  int rc = uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &OnAlloc, &OnRead);
+  if (rc != 0) Close(DisconnectCause::kReadError, uv_strerror(rc));
+}
+
+void BalancerConnection::OnClosed(uv_handle_t* h) {
+  auto* self = static_cast<BalancerConnection*>(h->data);
+  self->server_->ReleaseClosedConnection(std::move(self->self_));
 }
 
 void BalancerConnection::OnAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -265,10 +271,8 @@ void BalancerConnection::Close(DisconnectCause cause, const std::string& detail)
   auto requests = std::move(requests_);
   requests_.clear();
   for (auto& [rno, req] : requests) req->Cancel();
-  uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) {
-    static_cast<BalancerConnection*>(h->data)->self_.reset();
-  });
+  CHECK_EQ(uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_)), 0);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &OnClosed);
   server_->ConnectionClosed(this);
 }
 

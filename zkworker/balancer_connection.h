@@ -74,6 +74,7 @@ class BalancerConnection : public std::enable_shared_from_this<BalancerConnectio
   size_t active_requests() const { return requests_.size(); }
 
  private:
+  static void OnClosed(uv_handle_t* h);
   static void OnAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   void HandleFrames();
@@ -91,7 +92,8 @@ class BalancerConnection : public std::enable_shared_from_this<BalancerConnectio
   bool writing_ = false;
   ResponseOutbox outbox_;
   std::unordered_map<uint32_t, std::shared_ptr<WorkerRequest>> requests_;
-  std::shared_ptr<BalancerConnection> self_;  // keeps this alive until the handle is closed
+  // Keeps this alive until the handle is closed; then handed to the server to drop.
+  std::shared_ptr<BalancerConnection> self_;
   char read_buf_[64 * 1024];
 };
 

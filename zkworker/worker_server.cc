@@ -1,14 +1,13 @@
-// WorkerServer: accept loop, per-connection frame handling, body spooling, dispatch to the
-// application threads, the outbound write path and graceful shutdown.
+// WorkerServer: the listener, the connection table, dispatch to the application threads,
+// the résumé broadcast and the graceful shutdown.
 #include "zkworker/worker_server.h"
 
-#include "zkworker/balancer_connection.h"
-
-#include <unistd.h>
-
 #include <chrono>
+#include <utility>
 
 #include <glog/logging.h>
+
+#include "zkworker/balancer_connection.h"
 
 namespace rlb::worker {
 namespace {
@@ -25,15 +24,33 @@ WorkerServer::WorkerServer(uv_loop_t* loop, WorkerServerOptions options, WsgiHos
       pool_(pool),
       tracker_(tracker),
       mailbox_(loop) {
-  uv_tcp_init(loop_, &listener_);
+  // These fail only on invalid arguments: a failure is a bug.
+  CHECK_EQ(uv_tcp_init(loop_, &listener_), 0);
   listener_.data = this;
-  uv_timer_init(loop_, &drain_timer_);
+  CHECK_EQ(uv_timer_init(loop_, &drain_timer_), 0);
   drain_timer_.data = this;
-  uv_timer_init(loop_, &grace_timer_);
+  CHECK_EQ(uv_timer_init(loop_, &grace_timer_), 0);
   grace_timer_.data = this;
+  CHECK_EQ(uv_idle_init(loop_, &reaper_), 0);
+  reaper_.data = this;
 }
 
+// Connections whose handles closed after the reaper did are freed here, outside any of
+// their callbacks.
 WorkerServer::~WorkerServer() = default;
+
+void WorkerServer::ReleaseClosedConnection(std::shared_ptr<BalancerConnection> conn) {
+  closed_connections_.push_back(std::move(conn));
+  if (reaper_closed_) return;  // freed by the destructor
+  // An idle handle runs on the loop's next iteration (and makes that iteration's poll not
+  // block), so the connection is freed soon, from a different callback than its own.
+  CHECK_EQ(uv_idle_start(&reaper_, [](uv_idle_t* idle) {
+    auto* self = static_cast<WorkerServer*>(idle->data);
+    CHECK_EQ(uv_idle_stop(idle), 0);
+    auto dead = std::move(self->closed_connections_);
+    self->closed_connections_.clear();
+  }), 0);
+}
 
 Status WorkerServer::Listen() {
   Status s = ListenTcp(&listener_, options_.address, 511, &OnConnection, &bound_);
@@ -125,20 +142,20 @@ void WorkerServer::Shutdown(std::function<void()> done) {
   LOG(INFO) << "draining: " << in_flight_ << " request(s) in flight";
   // A REQUEST the LB sent before it read our GOAWAY may still be on its way: connections
   // are closed by their LBs once drained, or by us after this grace period.
-  uv_timer_start(&grace_timer_, [](uv_timer_t* t) {
+  CHECK_EQ(uv_timer_start(&grace_timer_, [](uv_timer_t* t) {
     auto* self = static_cast<WorkerServer*>(t->data);
     self->grace_over_ = true;
     self->MaybeFinishShutdown();
-  }, kGoAwayGraceMs, 0);
+  }, kGoAwayGraceMs, 0), 0);
   drain_timer_started_ = true;
-  uv_timer_start(&drain_timer_, [](uv_timer_t* t) {
+  CHECK_EQ(uv_timer_start(&drain_timer_, [](uv_timer_t* t) {
     auto* self = static_cast<WorkerServer*>(t->data);
     LOG(WARNING) << "drain timeout: cancelling " << self->in_flight_ << " request(s)";
     self->drain_expired_ = true;  // finish even if the application never returns
     auto conns = self->connections_;
     for (auto& [id, conn] : conns) conn->Close(DisconnectCause::kDrainTimeout);
     self->MaybeFinishShutdown();
-  }, static_cast<uint64_t>(options_.drain_timeout * 1000), 0);
+  }, static_cast<uint64_t>(options_.drain_timeout * 1000), 0), 0);
   MaybeFinishShutdown();
 }
 
@@ -158,10 +175,12 @@ void WorkerServer::MaybeFinishShutdown() {
   SaveResume();
   auto conns = connections_;
   for (auto& [id, conn] : conns) conn->Close(DisconnectCause::kShutdown);
-  if (drain_timer_started_) uv_timer_stop(&drain_timer_);
+  if (drain_timer_started_) CHECK_EQ(uv_timer_stop(&drain_timer_), 0);
   uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
-  uv_timer_stop(&grace_timer_);
+  CHECK_EQ(uv_timer_stop(&grace_timer_), 0);
   uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&reaper_), nullptr);
+  reaper_closed_ = true;
   if (listening_) {
     uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
     listening_ = false;

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/frame_codec.h"
 #include "common/loop_mailbox.h"
@@ -61,6 +62,10 @@ class WorkerServer {
   WsgiHost* host() { return host_; }
   void Dispatch(std::shared_ptr<WorkerRequest> req);
   void ConnectionClosed(BalancerConnection* conn);
+  // Takes a closed connection's self-reference from its handle's close callback and drops
+  // it from a later loop phase (or the destructor), so that no connection is destroyed
+  // inside its own callback.
+  void ReleaseClosedConnection(std::shared_ptr<BalancerConnection> conn);
   proto::ResumeEntries ResumeEntries() const { return tracker_->Entries(); }
   bool draining() const { return draining_; }
   // The drain timeout expired: requests may still be running in the application.
@@ -92,6 +97,9 @@ class WorkerServer {
   bool drain_timer_started_ = false;
   uv_timer_t grace_timer_;
   bool grace_over_ = false;
+  uv_idle_t reaper_;  // frees closed_connections_ on the next loop iteration
+  bool reaper_closed_ = false;
+  std::vector<std::shared_ptr<BalancerConnection>> closed_connections_;
 };
 
 }  // namespace rlb::worker
