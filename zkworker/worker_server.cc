@@ -1,178 +1,20 @@
-// WorkerServer: accept loop, per-connection frame handling, body spooling, dispatch to the
-// application threads, the outbound write path and graceful shutdown.
+// WorkerServer: the listener, the connection table, dispatch to the application threads,
+// the résumé broadcast and the graceful shutdown.
 #include "zkworker/worker_server.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <chrono>
-#include <cstdlib>
-#include <cstring>
+#include <utility>
 
 #include <glog/logging.h>
+
+#include "zkworker/balancer_connection.h"
 
 namespace rlb::worker {
 namespace {
 
 constexpr uint64_t kGoAwayGraceMs = 500;  // see Shutdown()
 
-std::string Software() { return "zkworker 0.1.0"; }
-
-// An unlinked temp file: nothing is left on disk whatever happens to the process.
-StatusOr<int> MakeSpoolFile() {
-  const char* dir = std::getenv("TMPDIR");
-  std::string tmpl = std::string(dir && *dir ? dir : "/tmp") + "/rlbwi-XXXXXX";
-  int fd = mkostemp(tmpl.data(), O_CLOEXEC);
-  if (fd < 0) return Status::IOError("cannot create a spool file in " + tmpl + ": " + std::strerror(errno));
-  unlink(tmpl.c_str());
-  return fd;
-}
-
-Status WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Status::IOError(std::string("spooling the request body: ") + std::strerror(errno));
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return Status::OK();
-}
-
 }  // namespace
-
-// ---------------------------------------------------------------- Outbox
-
-bool Outbox::Push(std::string&& frames, bool wait, size_t high_water,
-                  const std::atomic<bool>* cancelled, bool* need_flush) {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (wait) {
-    cv_.wait(lock, [&] {
-      return closed_ || (cancelled && cancelled->load()) ||
-             pending_.size() + in_flight_ <= high_water;
-    });
-  }
-  if (closed_ || (cancelled && cancelled->load())) return false;
-  if (pending_.empty()) {
-    pending_ = std::move(frames);
-  } else {
-    pending_.append(frames);
-  }
-  if (!flush_scheduled_) {
-    flush_scheduled_ = true;
-    *need_flush = true;
-  }
-  return true;
-}
-
-std::string Outbox::Take() {
-  std::lock_guard<std::mutex> lock(mu_);
-  flush_scheduled_ = false;
-  std::string out;
-  out.swap(pending_);
-  in_flight_ += out.size();
-  return out;
-}
-
-void Outbox::WriteDone(size_t bytes) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    in_flight_ -= bytes;
-  }
-  cv_.notify_all();
-}
-
-void Outbox::Wake() {
-  { std::lock_guard<std::mutex> lock(mu_); }  // order the caller's flag store before waiters
-  cv_.notify_all();
-}
-
-void Outbox::Close() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    closed_ = true;
-    pending_.clear();
-  }
-  cv_.notify_all();
-}
-
-// ---------------------------------------------------------------- WorkerRequest
-
-WorkerRequest::WorkerRequest(std::shared_ptr<WorkerConnection> c, uint32_t n, proto::Request req)
-    : conn(std::move(c)), rno(n), request(std::move(req)) {
-  call.request_class = request.request_class;
-  call.environ = &request.environ;
-  call.lb_ip = conn->peer_ip();
-  call.lb_port = conn->peer_port();
-  call.trace_id = std::to_string(conn->id()) + "." + std::to_string(rno);
-  call.sink = this;
-}
-
-WorkerRequest::~WorkerRequest() {
-  if (call.body_fd >= 0) ::close(call.body_fd);
-}
-
-Status WorkerRequest::AppendBody(std::string_view data, size_t spool_threshold) {
-  if (call.body_fd < 0 && call.memory_body.size() + data.size() > spool_threshold) {
-    auto fd = MakeSpoolFile();
-    if (!fd.ok()) return fd.status();
-    call.body_fd = *fd;
-    Status s = WriteAll(call.body_fd, call.memory_body);
-    std::string().swap(call.memory_body);
-    if (!s.ok()) return s;
-  }
-  if (call.body_fd >= 0) {
-    Status s = WriteAll(call.body_fd, data);
-    if (!s.ok()) return s;
-  } else {
-    call.memory_body.append(data);
-  }
-  call.body_size += data.size();
-  return Status::OK();
-}
-
-void WorkerRequest::Cancel() {
-  cancelled_.store(true);
-  conn->outbox().Wake();
-}
-
-bool WorkerRequest::Send(std::string&& frames, bool wait) {
-  bool need_flush = false;
-  bool ok = conn->outbox().Push(std::move(frames), wait,
-                                conn->server_options().outbox_high_water, &cancelled_,
-                                &need_flush);
-  if (need_flush) conn->Flush();
-  return ok;
-}
-
-bool WorkerRequest::Start(std::string_view status, proto::Pairs headers) {
-  std::string frame;
-  proto::EncodeResponse(&frame, rno, status, headers);
-  return Send(std::move(frame), true);
-}
-
-bool WorkerRequest::Body(std::string_view data) {
-  while (!data.empty()) {
-    size_t n = std::min(data.size(), proto::kPreferredChunk);
-    std::string frame;
-    proto::EncodeResponseBody(&frame, rno, data.substr(0, n));
-    if (!Send(std::move(frame), true)) return false;
-    data.remove_prefix(n);
-  }
-  return true;
-}
-
-void WorkerRequest::End(bool complete) {
-  std::string frame;
-  proto::EncodeResponseEnd(&frame, rno,
-                           complete ? proto::Outcome::kComplete : proto::Outcome::kFailed);
-  // Set before the frame can reach the LB (the outbox mutex orders it before the loop's
-  // Take()), so a REQUEST reusing this number always finds the flag set.
-  ended_.store(true, std::memory_order_release);
-  Send(std::move(frame), false);
-}
-
-// ---------------------------------------------------------------- WorkerServer
 
 WorkerServer::WorkerServer(uv_loop_t* loop, WorkerServerOptions options, WsgiHost* host,
                            AppThreadPool* pool, ResumeTracker* tracker)
@@ -182,15 +24,33 @@ WorkerServer::WorkerServer(uv_loop_t* loop, WorkerServerOptions options, WsgiHos
       pool_(pool),
       tracker_(tracker),
       mailbox_(loop) {
-  uv_tcp_init(loop_, &listener_);
+  // These fail only on invalid arguments: a failure is a bug.
+  CHECK_EQ(uv_tcp_init(loop_, &listener_), 0);
   listener_.data = this;
-  uv_timer_init(loop_, &drain_timer_);
+  CHECK_EQ(uv_timer_init(loop_, &drain_timer_), 0);
   drain_timer_.data = this;
-  uv_timer_init(loop_, &grace_timer_);
+  CHECK_EQ(uv_timer_init(loop_, &grace_timer_), 0);
   grace_timer_.data = this;
+  CHECK_EQ(uv_idle_init(loop_, &reaper_), 0);
+  reaper_.data = this;
 }
 
+// Connections whose handles closed after the reaper did are freed here, outside any of
+// their callbacks.
 WorkerServer::~WorkerServer() = default;
+
+void WorkerServer::ReleaseClosedConnection(std::shared_ptr<BalancerConnection> conn) {
+  closed_connections_.push_back(std::move(conn));
+  if (reaper_closed_) return;  // freed by the destructor
+  // An idle handle runs on the loop's next iteration (and makes that iteration's poll not
+  // block), so the connection is freed soon, from a different callback than its own.
+  CHECK_EQ(uv_idle_start(&reaper_, [](uv_idle_t* idle) {
+    auto* self = static_cast<WorkerServer*>(idle->data);
+    CHECK_EQ(uv_idle_stop(idle), 0);
+    auto dead = std::move(self->closed_connections_);
+    self->closed_connections_.clear();
+  }), 0);
+}
 
 Status WorkerServer::Listen() {
   Status s = ListenTcp(&listener_, options_.address, 511, &OnConnection, &bound_);
@@ -215,7 +75,7 @@ void WorkerServer::OnConnection(uv_stream_t* listener, int status) {
     return;
   }
   int id = self->AllocateConnectionId();
-  auto conn = std::make_shared<WorkerConnection>(self, id);
+  auto conn = std::make_shared<BalancerConnection>(self, id);
   Status s = conn->Accept(listener);
   if (!s.ok()) {
     LOG(WARNING) << s.ToString();
@@ -225,14 +85,14 @@ void WorkerServer::OnConnection(uv_stream_t* listener, int status) {
   conn->Start();
 }
 
-void WorkerServer::ConnectionClosed(WorkerConnection* conn) {
+void WorkerServer::ConnectionClosed(BalancerConnection* conn) {
   auto it = connections_.find(conn->id());
   if (it != connections_.end() && it->second.get() == conn) connections_.erase(it);
   MaybeFinishShutdown();
 }
 
 void WorkerServer::Dispatch(std::shared_ptr<WorkerRequest> req) {
-  req->submitted = true;
+  req->MarkRunning();
   ++in_flight_;
   pool_->Submit([this, req]() mutable {
     bool due = false;
@@ -282,20 +142,20 @@ void WorkerServer::Shutdown(std::function<void()> done) {
   LOG(INFO) << "draining: " << in_flight_ << " request(s) in flight";
   // A REQUEST the LB sent before it read our GOAWAY may still be on its way: connections
   // are closed by their LBs once drained, or by us after this grace period.
-  uv_timer_start(&grace_timer_, [](uv_timer_t* t) {
+  CHECK_EQ(uv_timer_start(&grace_timer_, [](uv_timer_t* t) {
     auto* self = static_cast<WorkerServer*>(t->data);
     self->grace_over_ = true;
     self->MaybeFinishShutdown();
-  }, kGoAwayGraceMs, 0);
+  }, kGoAwayGraceMs, 0), 0);
   drain_timer_started_ = true;
-  uv_timer_start(&drain_timer_, [](uv_timer_t* t) {
+  CHECK_EQ(uv_timer_start(&drain_timer_, [](uv_timer_t* t) {
     auto* self = static_cast<WorkerServer*>(t->data);
     LOG(WARNING) << "drain timeout: cancelling " << self->in_flight_ << " request(s)";
     self->drain_expired_ = true;  // finish even if the application never returns
     auto conns = self->connections_;
-    for (auto& [id, conn] : conns) conn->Close("drain timeout");
+    for (auto& [id, conn] : conns) conn->Close(DisconnectCause::kDrainTimeout);
     self->MaybeFinishShutdown();
-  }, static_cast<uint64_t>(options_.drain_timeout * 1000), 0);
+  }, static_cast<uint64_t>(options_.drain_timeout * 1000), 0), 0);
   MaybeFinishShutdown();
 }
 
@@ -314,259 +174,19 @@ void WorkerServer::MaybeFinishShutdown() {
   shutdown_done_ = nullptr;
   SaveResume();
   auto conns = connections_;
-  for (auto& [id, conn] : conns) conn->Close("worker shutting down");
-  if (drain_timer_started_) uv_timer_stop(&drain_timer_);
+  for (auto& [id, conn] : conns) conn->Close(DisconnectCause::kShutdown);
+  if (drain_timer_started_) CHECK_EQ(uv_timer_stop(&drain_timer_), 0);
   uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
-  uv_timer_stop(&grace_timer_);
+  CHECK_EQ(uv_timer_stop(&grace_timer_), 0);
   uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&reaper_), nullptr);
+  reaper_closed_ = true;
   if (listening_) {
     uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
     listening_ = false;
   }
   mailbox_.Close();
   done();
-}
-
-// ---------------------------------------------------------------- WorkerConnection
-
-WorkerConnection::WorkerConnection(WorkerServer* server, int id) : server_(server), id_(id) {}
-
-WorkerConnection::~WorkerConnection() = default;
-
-Status WorkerConnection::Accept(uv_stream_t* listener) {
-  uv_tcp_init(listener->loop, &tcp_);
-  tcp_.data = this;
-  self_ = shared_from_this();
-  int rc = uv_accept(listener, reinterpret_cast<uv_stream_t*>(&tcp_));
-  if (rc != 0) {
-    closing_ = true;
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) {
-      static_cast<WorkerConnection*>(h->data)->self_.reset();
-    });
-    return Status::IOError(std::string("accept: ") + uv_strerror(rc));
-  }
-  uv_tcp_nodelay(&tcp_, 1);
-  sockaddr_storage ss;
-  int len = sizeof ss;
-  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
-    peer_ip_ = SockaddrIp(reinterpret_cast<sockaddr*>(&ss));
-    peer_port_ = SockaddrPort(reinterpret_cast<sockaddr*>(&ss));
-    peer_ = SockaddrToString(reinterpret_cast<sockaddr*>(&ss));
-  }
-  return Status::OK();
-}
-
-const WorkerServerOptions& WorkerConnection::server_options() const { return server_->options(); }
-
-void WorkerConnection::Start() {
-  LOG(INFO) << "worker connected " << peer_ << "(" << id_ << ")";
-  std::string frames;
-  proto::Hello hello;
-  hello.pid = static_cast<uint32_t>(getpid());
-  hello.role = "worker";
-  hello.software = Software();
-  proto::EncodeHello(&frames, hello);
-  proto::EncodeResume(&frames, server_->ResumeEntries());
-  if (server_->draining()) proto::EncodeGoAway(&frames);
-  SendFromLoop(std::move(frames));
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &OnAlloc, &OnRead);
-}
-
-void WorkerConnection::OnAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
-  auto* self = static_cast<WorkerConnection*>(h->data);
-  buf->base = self->read_buf_;
-  buf->len = sizeof self->read_buf_;
-}
-
-void WorkerConnection::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
-  auto* self = static_cast<WorkerConnection*>(s->data);
-  if (nread < 0) {
-    self->Close(nread == UV_EOF ? "closed by the load balancer" : uv_strerror(static_cast<int>(nread)));
-    return;
-  }
-  if (nread == 0) return;
-  self->decoder_.Feed(std::string_view(buf->base, static_cast<size_t>(nread)));
-  self->HandleFrames();
-}
-
-void WorkerConnection::HandleFrames() {
-  auto keep = shared_from_this();  // a handler may close the connection
-  Status s = proto::DispatchFrames(
-      &decoder_, [this] { return !closing_; },
-      [this](const proto::Frame& frame) { return HandleFrame(frame); });
-  if (!s.ok()) Close("malformed frame: " + s.message());
-}
-
-Status WorkerConnection::HandleFrame(const proto::Frame& frame) {
-  using proto::Kind;
-  if (!got_hello_) {
-    proto::Hello hello;
-    Status s = proto::CheckFirstFrame(frame, &hello);
-    if (!s.ok()) return s;
-    got_hello_ = true;
-    VLOG(1) << "hello from " << peer_ << ": " << hello.role << " " << hello.software << " pid "
-            << hello.pid;
-    return Status::OK();
-  }
-  switch (frame.kind) {
-    case Kind::kKeepAlive: {
-      Status s = proto::ExpectEmpty(frame);
-      if (!s.ok()) return s;
-      std::string reply;
-      proto::EncodeKeepAlive(&reply);
-      SendFromLoop(std::move(reply));
-      return Status::OK();
-    }
-    case Kind::kRequest: {
-      // A finished request whose RequestFinished() is still on its way to the loop does not
-      // hold its number: RESPONSE_END went out, so the LB may reuse it. RequestDone() then
-      // leaves the new entry alone (it only erases its own request).
-      auto busy = requests_.find(frame.rno);
-      if (busy != requests_.end() && !busy->second->ended()) {
-        return Status::ProtocolError("REQUEST for request number " + std::to_string(frame.rno) +
-                                     " already in flight");
-      }
-      proto::Request req;
-      Status s = proto::ParseRequest(frame.payload, &req);
-      if (!s.ok()) return s;
-      auto r = std::make_shared<WorkerRequest>(shared_from_this(), frame.rno, std::move(req));
-      std::string line;
-      for (const auto& [k, v] : r->request.environ) {
-        if (k == "REQUEST_METHOD") line = v + " " + line;
-        if (k == "PATH_INFO") line += v;
-      }
-      for (const auto& [k, v] : r->request.environ) {
-        if (k == "QUERY_STRING" && !v.empty()) line += "?" + v;
-      }
-      server_->host()->Trace("B", r->call.trace_id, line);
-      requests_[frame.rno] = std::move(r);
-      return Status::OK();
-    }
-    case Kind::kRequestBody: {
-      Status s = proto::CheckBody(frame);
-      if (!s.ok()) return s;
-      auto it = requests_.find(frame.rno);
-      if (it == requests_.end()) return Status::OK();  // cancelled or unknown: ignored
-      if (it->second->submitted) {
-        return Status::ProtocolError("REQUEST_BODY after REQUEST_END for request " +
-                                     std::to_string(frame.rno));
-      }
-      s = it->second->AppendBody(frame.payload, server_->options().spool_threshold);
-      if (!s.ok()) {
-        // The body cannot be stored (e.g. disk full): answer 500 ourselves and forget it.
-        LOG(ERROR) << "request " << it->second->call.trace_id << ": " << s.ToString();
-        std::string frames;
-        proto::EncodeResponse(&frames, frame.rno, "500 Internal Server Error",
-                              {{"Content-Type", "text/plain"}, {"Content-Length", "0"}});
-        proto::EncodeResponseEnd(&frames, frame.rno, proto::Outcome::kComplete);
-        requests_.erase(it);
-        SendFromLoop(std::move(frames));
-      }
-      return Status::OK();
-    }
-    case Kind::kRequestEnd: {
-      Status s = proto::ExpectEmpty(frame);
-      if (!s.ok()) return s;
-      auto it = requests_.find(frame.rno);
-      if (it == requests_.end()) return Status::OK();
-      if (it->second->submitted) {
-        return Status::ProtocolError("second REQUEST_END for request " + std::to_string(frame.rno));
-      }
-      auto& call = it->second->call;
-      std::string declared = "0";
-      for (const auto& [k, v] : it->second->request.environ) {
-        if (k == "CONTENT_LENGTH" && !v.empty()) declared = v;
-      }
-      server_->host()->Trace("I", call.trace_id, declared);
-      server_->Dispatch(it->second);
-      return Status::OK();
-    }
-    case Kind::kCancel: {
-      Status s = proto::ExpectEmpty(frame);
-      if (!s.ok()) return s;
-      auto it = requests_.find(frame.rno);
-      if (it == requests_.end()) return Status::OK();  // finished already: ignored
-      it->second->Cancel();
-      requests_.erase(it);
-      server_->MaybeFinishShutdown();
-      return Status::OK();
-    }
-    case Kind::kHello:
-      return Status::ProtocolError("second HELLO");
-    default:
-      return Status::ProtocolError(std::string(proto::KindName(frame.kind)) +
-                                   " is sent by workers, not by load balancers");
-  }
-}
-
-void WorkerConnection::RequestDone(const std::shared_ptr<WorkerRequest>& req) {
-  auto it = requests_.find(req->rno);
-  if (it != requests_.end() && it->second == req) requests_.erase(it);
-}
-
-void WorkerConnection::SendFromLoop(std::string&& frames) {
-  bool need_flush = false;
-  outbox_.Push(std::move(frames), false, 0, nullptr, &need_flush);
-  FlushOnLoop();
-}
-
-void WorkerConnection::Flush() {
-  server_->mailbox().Post([self = shared_from_this()] { self->FlushOnLoop(); });
-}
-
-namespace {
-struct WriteReq {
-  uv_write_t req;
-  std::string data;
-  std::shared_ptr<WorkerConnection> conn;
-};
-}  // namespace
-
-void WorkerConnection::FlushOnLoop() {
-  if (writing_ || closing_) return;
-  std::string data = outbox_.Take();
-  if (data.empty()) return;
-  auto* w = new WriteReq{{}, std::move(data), shared_from_this()};
-  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-  writing_ = true;
-  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1,
-                    [](uv_write_t* req, int status) {
-                      auto* w = reinterpret_cast<WriteReq*>(req);
-                      auto conn = std::move(w->conn);
-                      conn->outbox_.WriteDone(w->data.size());
-                      delete w;
-                      conn->writing_ = false;
-                      if (status < 0) {
-                        conn->Close(std::string("write failed: ") + uv_strerror(status));
-                      } else {
-                        conn->FlushOnLoop();
-                      }
-                    });
-  if (rc != 0) {
-    writing_ = false;
-    outbox_.WriteDone(w->data.size());
-    delete w;
-    Close(std::string("write failed: ") + uv_strerror(rc));
-  }
-}
-
-void WorkerConnection::Close(const std::string& reason) {
-  if (closing_) return;
-  closing_ = true;
-  if (reason.rfind("malformed", 0) == 0) {
-    LOG(WARNING) << "worker disconnected " << peer_ << "(" << id_ << "): " << reason;
-  } else {
-    LOG(INFO) << "worker disconnected " << peer_ << "(" << id_ << "): " << reason;
-  }
-  outbox_.Close();
-  auto requests = std::move(requests_);
-  requests_.clear();
-  for (auto& [rno, req] : requests) req->Cancel();
-  uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) {
-    static_cast<WorkerConnection*>(h->data)->self_.reset();
-  });
-  server_->ConnectionClosed(this);
 }
 
 }  // namespace rlb::worker

@@ -1,25 +1,19 @@
-// WorkerServer: the worker's network side. It accepts load-balancer connections on a libuv
-// loop, speaks the wire protocol (docs/protocol.md), spools request bodies, and hands each
-// complete request to the AppThreadPool; application threads send the response back
-// through the connection's Outbox, blocking there while the connection is backed up.
+// WorkerServer: the worker's network side. It listens for load balancers, keeps one
+// BalancerConnection per accepted connection, hands each complete WorkerRequest to the
+// AppThreadPool, sends the résumé, and runs the graceful shutdown (docs/protocol.md).
 //
-// Thread rules: everything here belongs to the loop thread except Outbox and the
-// WorkerRequest methods documented as application-thread ones; application threads reach
-// the loop only through LoopMailbox::Post.
+// Thread rules: loop thread only, except RequestFinished() (application threads), which
+// reaches the loop through the LoopMailbox like every other cross-thread call.
 #ifndef RESUMELB_ZKWORKER_WORKER_SERVER_H_
 #define RESUMELB_ZKWORKER_WORKER_SERVER_H_
 
 #include <uv.h>
 
-#include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
-#include <set>
 #include <string>
-#include <unordered_map>
+#include <vector>
 
 #include "common/frame_codec.h"
 #include "common/loop_mailbox.h"
@@ -27,6 +21,7 @@
 #include "common/status.h"
 #include "zkworker/app_thread_pool.h"
 #include "zkworker/resume_tracker.h"
+#include "zkworker/worker_request.h"
 #include "zkworker/wsgi_host.h"
 
 namespace rlb::worker {
@@ -39,65 +34,7 @@ struct WorkerServerOptions {
   double drain_timeout = 60.0;        // seconds SIGTERM waits for requests in flight
 };
 
-// A connection's outbound bytes, shared by the loop (which writes them) and application
-// threads (which produce them). Internally synchronized.
-class Outbox {
- public:
-  // Appends encoded frames. With `wait`, first blocks while the queue is over `high_water`,
-  // returning false without queueing if `cancelled` becomes true or the outbox closes.
-  // Sets *need_flush when the loop must be asked to flush.
-  bool Push(std::string&& frames, bool wait, size_t high_water, const std::atomic<bool>* cancelled,
-            bool* need_flush);
-  // Loop: takes everything queued (and counts it as in flight until WriteDone).
-  std::string Take();
-  void WriteDone(size_t bytes);
-  // Wakes waiting producers (after a cancel); Close() also makes every later Push fail.
-  void Wake();
-  void Close();
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::string pending_;      // guarded by mu_
-  size_t in_flight_ = 0;     // guarded by mu_: handed to uv_write, not yet written
-  bool flush_scheduled_ = false;
-  bool closed_ = false;
-};
-
-class WorkerConnection;
-
-// One request from one LB. Body spooling and dispatch happen on the loop; the response
-// side (ResponseSink) is called on the application thread.
-class WorkerRequest : public ResponseSink {
- public:
-  WorkerRequest(std::shared_ptr<WorkerConnection> conn, uint32_t rno, proto::Request req);
-  ~WorkerRequest() override;
-
-  // Loop thread.
-  Status AppendBody(std::string_view data, size_t spool_threshold);
-  void Cancel();
-
-  // ResponseSink (application thread).
-  bool Start(std::string_view status, proto::Pairs headers) override;
-  bool Body(std::string_view data) override;
-  void End(bool complete) override;
-
-  bool cancelled() const { return cancelled_.load(); }
-  // True once End() has queued RESPONSE_END. From then on the LB may reuse the request
-  // number, possibly before RequestFinished() has reached the loop and erased this entry.
-  bool ended() const { return ended_.load(std::memory_order_acquire); }
-
-  std::shared_ptr<WorkerConnection> conn;
-  uint32_t rno;
-  proto::Request request;
-  WsgiCall call;
-  bool submitted = false;
-
- private:
-  bool Send(std::string&& frames, bool wait);
-  std::atomic<bool> cancelled_{false};
-  std::atomic<bool> ended_{false};
-};
+class BalancerConnection;
 
 class WorkerServer {
  public:
@@ -124,7 +61,11 @@ class WorkerServer {
   const WorkerServerOptions& options() const { return options_; }
   WsgiHost* host() { return host_; }
   void Dispatch(std::shared_ptr<WorkerRequest> req);
-  void ConnectionClosed(WorkerConnection* conn);
+  void ConnectionClosed(BalancerConnection* conn);
+  // Takes a closed connection's self-reference from its handle's close callback and drops
+  // it from a later loop phase (or the destructor), so that no connection is destroyed
+  // inside its own callback.
+  void ReleaseClosedConnection(std::shared_ptr<BalancerConnection> conn);
   proto::ResumeEntries ResumeEntries() const { return tracker_->Entries(); }
   bool draining() const { return draining_; }
   // The drain timeout expired: requests may still be running in the application.
@@ -147,7 +88,7 @@ class WorkerServer {
   uv_tcp_t listener_;
   bool listening_ = false;
   HostPort bound_;
-  std::map<int, std::shared_ptr<WorkerConnection>> connections_;  // by connection id
+  std::map<int, std::shared_ptr<BalancerConnection>> connections_;  // by connection id
   size_t in_flight_ = 0;  // requests dispatched to the app pool and not finished
   bool draining_ = false;
   bool drain_expired_ = false;
@@ -156,52 +97,9 @@ class WorkerServer {
   bool drain_timer_started_ = false;
   uv_timer_t grace_timer_;
   bool grace_over_ = false;
-};
-
-// One accepted LB connection (loop thread).
-class WorkerConnection : public std::enable_shared_from_this<WorkerConnection> {
- public:
-  WorkerConnection(WorkerServer* server, int id);
-  ~WorkerConnection();
-  Status Accept(uv_stream_t* listener);
-  void Start();
-  // Queues frames from the loop thread (never blocks) and flushes.
-  void SendFromLoop(std::string&& frames);
-  // Schedules a flush from any thread.
-  void Flush();
-  // Closes with a logged reason; every request on it is cancelled.
-  void Close(const std::string& reason);
-  void RequestDone(const std::shared_ptr<WorkerRequest>& req);
-
-  int id() const { return id_; }
-  const std::string& peer() const { return peer_; }
-  const std::string& peer_ip() const { return peer_ip_; }
-  int peer_port() const { return peer_port_; }
-  Outbox& outbox() { return outbox_; }
-  const WorkerServerOptions& server_options() const;
-  bool closed() const { return closing_; }
-  size_t active_requests() const { return requests_.size(); }
-
- private:
-  static void OnAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
-  static void OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
-  void HandleFrames();
-  Status HandleFrame(const proto::Frame& frame);
-  void FlushOnLoop();
-
-  WorkerServer* server_;
-  int id_;
-  uv_tcp_t tcp_;
-  std::string peer_, peer_ip_;
-  int peer_port_ = 0;
-  proto::FrameDecoder decoder_;
-  bool got_hello_ = false;
-  bool closing_ = false;
-  bool writing_ = false;
-  Outbox outbox_;
-  std::unordered_map<uint32_t, std::shared_ptr<WorkerRequest>> requests_;
-  std::shared_ptr<WorkerConnection> self_;  // keeps this alive until the handle is closed
-  char read_buf_[64 * 1024];
+  uv_idle_t reaper_;  // frees closed_connections_ on the next loop iteration
+  bool reaper_closed_ = false;
+  std::vector<std::shared_ptr<BalancerConnection>> closed_connections_;
 };
 
 }  // namespace rlb::worker

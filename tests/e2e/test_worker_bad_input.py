@@ -147,8 +147,8 @@ class MalformedFrameTest(harness.E2ETestCase):
         with self.assertRaises(ConnectionError):
             while True:
                 conn.read_frame(timeout=10)
-        self.worker.wait_for_log(r"^W.*worker disconnected 127\.0\.0\.1:\d+\(\d+\): malformed "
-                                 r"frame: .*" + reason, since=mark, timeout=5)
+        self.worker.wait_for_log(r"^W.*load balancer disconnected 127\.0\.0\.1:\d+\(\d+\): "
+                                 r"malformed frame: .*" + reason, since=mark, timeout=5)
         # Another connection keeps working.
         self.other_rno += 1
         self.assertComplete(request(self.other, self.other_rno, "/hello"), 200,

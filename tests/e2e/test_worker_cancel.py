@@ -116,8 +116,8 @@ class CancelTest(harness.E2ETestCase):
         lb.close()
         harness.wait_for(lambda: "/slowstream" in self.closed(), 10,
                          message="close() after the LB went away")
-        self.worker.wait_for_log(r"worker disconnected 127\.0\.0\.1:\d+\(1\): closed by the "
-                                 r"load balancer")
+        self.worker.wait_for_log(r"^I.*load balancer disconnected 127\.0\.0\.1:\d+\(1\): "
+                                 r"closed by the load balancer")
 
 
 class DisconnectLeakTest(harness.E2ETestCase):

@@ -94,10 +94,10 @@ class ConnectionTest(harness.E2ETestCase):
         conns = [self.connect(port) for _ in range(3)]
         for i, conn in enumerate(conns):
             self.assertComplete(request(conn, 5, "/hello"))
-        worker.wait_for_log(r"worker connected 127\.0\.0\.1:\d+\(2\)")
+        worker.wait_for_log(r"load balancer connected 127\.0\.0\.1:\d+\(2\)")
         # Ids are reused after a disconnect: the smallest free one.
         conns[1].close()
-        worker.wait_for_log(r"worker disconnected 127\.0\.0\.1:\d+\(1\)")
+        worker.wait_for_log(r"load balancer disconnected 127\.0\.0\.1:\d+\(1\)")
         again = self.connect(port)
         self.assertComplete(request(again, 9, "/hello"))
         with open(path) as f:

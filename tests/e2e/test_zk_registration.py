@@ -79,7 +79,7 @@ class ZkRegistrationTest(zk_harness.ZooKeeperTestCase):
         conn = self.sandbox.connect(w.port)
         env = harness.environ("/sleep", query="dur=3")
         conn.send_request(1, "slow", env)
-        w.proc.wait_for_log(r"worker connected")
+        w.proc.wait_for_log(r"load balancer connected")
         w.proc.send_signal(signal.SIGTERM)
         wait_no_node(self.zk_server, w.node, timeout=1.5)
         self.assertTrue(w.proc.alive(), "the node must go before the drain ends, not at exit")

@@ -128,8 +128,8 @@ class ZkWorker:
         return self.proc.pid
 
     def connected_lines(self, since: int = 0) -> list[str]:
-        """The worker's "worker connected PEER(ID)" log lines (one per LB connection)."""
-        return self.proc.log_lines(r"\bworker connected \S+\(\d+\)", since)
+        """The worker's "load balancer connected PEER(ID)" log lines (one per LB connection)."""
+        return self.proc.log_lines(r"\bload balancer connected \S+\(\d+\)", since)
 
 
 def start_zkworker(sandbox: Sandbox, hosts: str, path: str, version: Optional[str] = None,

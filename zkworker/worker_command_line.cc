@@ -1,0 +1,247 @@
+// zkworker's flags, the [server:main] keys that map onto them, and their validation.
+#include "zkworker/worker_command_line.h"
+
+#include <unistd.h>
+
+#include <set>
+
+#include <gflags/gflags.h>
+#include <glog/logging.h>
+
+#include "common/logging_setup.h"
+
+DEFINE_string(app, "", "WSGI application as MODULE:CALLABLE (the callable part may be an "
+                       "expression such as create_app())");
+DEFINE_string(address, "", "listen address HOST:PORT; port 0 picks a free port (logged)");
+DEFINE_int32(history, rlb::worker::kDefaultHistory,
+             "roughly the number of requests the résumé reflects; also how often (in "
+             "requests) the résumé is sent to load balancers");
+DEFINE_int32(max_skill_age, 0, "requests without a request of a class before the class is "
+                               "dropped from the résumé (0: 10 x history)");
+DEFINE_int32(threads, 1, "application threads");
+DEFINE_string(resume_file, "", "JSON file the résumé is loaded from and saved to");
+DEFINE_string(tracelog, "", "file to write request trace records to ('-': stderr)");
+DEFINE_string(tracelog_key, "tracelog", "environ key of the application trace logger");
+DEFINE_string(pythonpath, "", "directories (colon-separated) put first on sys.path");
+DEFINE_string(virtualenv, "", "virtualenv (made by Debian's /usr/bin/python3) to run in");
+DEFINE_uint64(spool_threshold, 1u << 20, "request bodies larger than this many bytes are "
+                                         "spooled to a temp file");
+DEFINE_double(drain_timeout, 60.0, "seconds SIGTERM waits for requests in flight");
+DEFINE_string(log_level, "INFO", "log level: DEBUG, INFO, WARNING, ERROR or a number");
+DEFINE_string(zookeeper, "", "ZooKeeper connection string: register there (ZooKeeper mode)");
+DEFINE_string(path, "", "ZooKeeper node of this kind of worker, e.g. /lb/workers: settings "
+                        "are read from its data, the address registered under PATH/providers");
+DEFINE_string(description, "", "free text registered with the worker (ZooKeeper mode)");
+DEFINE_string(app_version, "", "software version registered with the worker (ZooKeeper "
+                               "mode; ini key: version); used by single-version LBs");
+DEFINE_double(zookeeper_session_timeout, 10.0, "ZooKeeper session timeout, seconds");
+
+namespace rlb::worker {
+namespace {
+
+constexpr char kUsage[] = R"(zkworker: runs a WSGI application as a resumelb worker.
+
+Usage:
+  zkworker CONFIG.ini [--FLAG=VALUE ...]
+  zkworker --app=MODULE:CALLABLE --address=HOST:PORT [--FLAG=VALUE ...]
+
+CONFIG.ini is a Paste Deploy file: [app:main] is loaded with PasteDeploy and
+[server:main] holds the worker options below (use = egg:zc.resumelb). Flags given on
+the command line override the file.
+
+Options (flag / [server:main] key):
+  --app=MODULE:CALLABLE     the WSGI application (without CONFIG.ini)
+  --address=HOST:PORT       listen address; port 0 binds a free port and logs it
+  --history=N               résumé horizon and send period in requests (9999)
+  --max_skill_age=N         drop classes unseen for N requests (10 x history)
+  --threads=N               application threads (1)
+  --resume_file=PATH        JSON résumé, loaded at start, saved atomically
+  --tracelog=PATH           trace records (S X B I C A E) to PATH, '-' for stderr
+  --tracelog_key=KEY        environ key of the application trace logger (tracelog)
+  --pythonpath=DIR[:DIR]    prepend to sys.path
+  --virtualenv=DIR          run inside a venv made by /usr/bin/python3
+  --spool_threshold=BYTES   spool larger request bodies to a temp file (1048576)
+  --drain_timeout=SECONDS   how long SIGTERM waits for requests in flight (60)
+  --log_level=LEVEL         DEBUG, INFO, WARNING, ERROR or a number (INFO)
+                            (ini key: log_level or loggers)
+  --help                    this text
+
+ZooKeeper mode ([server:main] use = egg:zc.resumelb#zk, or --zookeeper and --path):
+  --zookeeper=HOSTS         ZooKeeper connection string
+  --path=PATH               e.g. /lb/workers: history and max_skill_age are read live
+                            from PATH's JSON data (a key removed reverts to its default);
+                            the worker registers an ephemeral PATH/providers/HOST:PORT
+                            with {"pid", "description", "version"}; the address
+                            defaults to :0 (a free port; an empty host registers every
+                            non-loopback address of the machine)
+  --description=TEXT        registered description
+  --app_version=VERSION     registered version (ini key: version)
+  --zookeeper_session_timeout=S  (10)
+
+SIGTERM/SIGINT: deregister from ZooKeeper, stop accepting, tell load balancers to send
+nothing new, finish the requests in flight, save the résumé, exit 0.
+)";
+
+// Keys a [server:main] section may hold, mapped to flags.
+const std::set<std::string> kIniKeys = {
+    "use", "address", "history", "max_skill_age", "threads", "resume_file", "tracelog",
+    "tracelog_key", "pythonpath", "spool_threshold", "drain_timeout", "log_level", "loggers",
+    "zookeeper", "path", "description", "version", "backdoor", "zookeeper_session_timeout"};
+
+// [server:main] keys whose flag has another name.
+std::string FlagForKey(const std::string& key) {
+  if (key == "version") return "app_version";
+  if (key == "loggers") return "log_level";
+  return key;
+}
+
+std::vector<std::string> SplitPath(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(':', start);
+    if (end == std::string::npos) end = s.size();
+    if (end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+bool WantsHelp(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h" || a == "-help") return true;
+  }
+  return false;
+}
+
+const char* WorkerUsage() { return kUsage; }
+
+StatusOr<WorkerCommandLine> WorkerCommandLine::Parse(int argc, char** argv) {
+  gflags::SetUsageMessage("see zkworker --help");
+  gflags::ParseCommandLineFlags(&argc, &argv, true);  // unknown flags: gflags exits non-zero
+  if (argc > 2) {
+    return Status::InvalidArgument("expected at most one CONFIG.ini, got " +
+                                   std::to_string(argc - 1));
+  }
+  WorkerCommandLine command_line;
+  command_line.ini_path_ = argc == 2 ? argv[1] : "";
+  if (command_line.ini_path_.empty() && FLAGS_app.empty()) {
+    return Status::InvalidArgument("give a CONFIG.ini or --app=MODULE:CALLABLE (see --help)");
+  }
+  if (!command_line.ini_path_.empty() && access(command_line.ini_path_.c_str(), R_OK) != 0) {
+    return Status::InvalidArgument("cannot read config file " + command_line.ini_path_);
+  }
+  return command_line;
+}
+
+WsgiHostOptions WorkerCommandLine::HostOptions() const {
+  WsgiHostOptions host_options;
+  host_options.virtualenv = FLAGS_virtualenv;
+  host_options.pythonpath = SplitPath(FLAGS_pythonpath);
+  if (ini_path_.empty()) {
+    // gunicorn's convention: the current directory is importable.
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd)) host_options.pythonpath.push_back(cwd);
+  }
+  return host_options;
+}
+
+std::vector<std::string> WorkerCommandLine::PythonPath() const {
+  return SplitPath(FLAGS_pythonpath);
+}
+
+Status WorkerCommandLine::MergeServerSection(const std::map<std::string, std::string>& section) {
+  const std::string& path = ini_path_;
+  for (const auto& [key, value] : section) {
+    if (!kIniKeys.count(key)) {
+      return Status::InvalidArgument(path + ": unknown option '" + key + "' in [server:main]");
+    }
+    if (key == "use") {
+      if (value == "egg:zc.resumelb" || value == "egg:zc.resumelb#main") continue;
+      if (value == "egg:zc.resumelb#zk") {
+        zookeeper_mode_ = true;
+        continue;
+      }
+      return Status::InvalidArgument(path + ": [server:main] use = '" + value +
+                                     "' is not egg:zc.resumelb or egg:zc.resumelb#zk");
+    }
+    if (key == "backdoor") {
+      if (value == "true") {
+        LOG(WARNING) << path << ": backdoor = true ignored: zkworker has no backdoor (the "
+                     << "original's was an unauthenticated Python REPL)";
+      }
+      continue;
+    }
+    // The flags are the store until Finish(): gflags parses the value exactly as it would
+    // on the command line, and knows which flags the command line set.
+    std::string flag = FlagForKey(key);
+    gflags::CommandLineFlagInfo info;
+    if (!gflags::GetCommandLineFlagInfo(flag.c_str(), &info)) continue;
+    if (!info.is_default) continue;  // the command line wins
+    if (gflags::SetCommandLineOption(flag.c_str(), value.c_str()).empty()) {
+      return Status::InvalidArgument(path + ": invalid value '" + value + "' for " + key);
+    }
+  }
+  return Status::OK();
+}
+
+StatusOr<WorkerOptions> WorkerCommandLine::Finish() {
+  Status s = ApplyLogLevel(FLAGS_log_level);
+  if (!s.ok()) {
+    return Status::InvalidArgument(
+        s.message() + " (ZConfig logger configuration is not supported; give a level)");
+  }
+  WorkerOptions o;
+  o.ini_path = ini_path_;
+  o.app = FLAGS_app;
+  o.log_level = FLAGS_log_level;
+  o.zookeeper_mode = zookeeper_mode_ || !FLAGS_zookeeper.empty() || !FLAGS_path.empty();
+  std::string address = FLAGS_address;
+  if (o.zookeeper_mode) {
+    if (FLAGS_zookeeper.empty()) {
+      return Status::InvalidArgument("ZooKeeper mode needs zookeeper (--zookeeper)");
+    }
+    if (FLAGS_path.empty() || FLAGS_path[0] != '/') {
+      return Status::InvalidArgument(
+          "ZooKeeper mode needs an absolute path (--path), e.g. /lb/workers");
+    }
+    if (!(FLAGS_zookeeper_session_timeout > 0 && FLAGS_zookeeper_session_timeout <= 3600)) {
+      return Status::InvalidArgument(
+          "zookeeper_session_timeout must be > 0 and at most 3600 seconds");
+    }
+    if (address.empty()) address = ":0";
+  }
+  if (address.empty()) return Status::InvalidArgument("no address: give --address=HOST:PORT");
+  auto parsed = ParseHostPort(address);
+  if (!parsed.ok()) return parsed.status();
+  o.address = *parsed;
+  if (FLAGS_history < 1) return Status::InvalidArgument("history must be at least 1");
+  if (FLAGS_max_skill_age < 0) {
+    return Status::InvalidArgument("max_skill_age must not be negative");
+  }
+  if (FLAGS_threads < 0) return Status::InvalidArgument("threads must not be negative");
+  if (!(FLAGS_drain_timeout >= 0 && FLAGS_drain_timeout <= 1e9)) {
+    return Status::InvalidArgument("drain_timeout must be from 0 to 1e9 seconds");
+  }
+  o.history = FLAGS_history;
+  o.max_skill_age = FLAGS_max_skill_age;
+  o.threads = FLAGS_threads == 0 ? 1 : FLAGS_threads;
+  o.resume_file = FLAGS_resume_file;
+  o.tracelog = FLAGS_tracelog;
+  o.tracelog_key = FLAGS_tracelog_key;
+  o.pythonpath = SplitPath(FLAGS_pythonpath);
+  o.virtualenv = FLAGS_virtualenv;
+  o.spool_threshold = FLAGS_spool_threshold;
+  o.drain_timeout = FLAGS_drain_timeout;
+  o.zookeeper = FLAGS_zookeeper;
+  o.path = FLAGS_path;
+  o.description = FLAGS_description;
+  o.app_version = FLAGS_app_version;
+  o.zookeeper_session_timeout = FLAGS_zookeeper_session_timeout;
+  return o;
+}
+
+}  // namespace rlb::worker

@@ -1,0 +1,69 @@
+// WorkerOptions: every setting of zkworker, with its meaning and default. Filled from the
+// command line and a Paste Deploy file's [server:main] section by WorkerCommandLine
+// (zkworker/worker_command_line.h); --help lists the same settings for users.
+#ifndef RESUMELB_ZKWORKER_WORKER_OPTIONS_H_
+#define RESUMELB_ZKWORKER_WORKER_OPTIONS_H_
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "common/net_address.h"
+#include "zkworker/resume_tracker.h"
+
+namespace rlb::worker {
+
+struct WorkerOptions {
+  // CONFIG.ini, the Paste Deploy file ([app:main] is the application, [server:main] holds
+  // these options); empty when the application is given by `app`.
+  std::string ini_path;
+  // --app: the WSGI application as MODULE:CALLABLE (used without CONFIG.ini).
+  std::string app;
+  // --address / address: listen HOST:PORT; port 0 binds a free port. Required, except in
+  // ZooKeeper mode where it defaults to ":0".
+  HostPort address;
+  // --history: roughly the number of requests the résumé reflects; also how often, in
+  // requests, the résumé is sent to load balancers. At least 1.
+  int history = kDefaultHistory;
+  // --max_skill_age: requests without one of a class before the class leaves the résumé;
+  // 0 means 10 x history.
+  int max_skill_age = 0;
+  // --threads: application threads (the flag's 0 is taken as 1). Default 1.
+  int threads = 1;
+  // --resume_file: JSON file the résumé is loaded from at start and saved to; empty: none.
+  std::string resume_file;
+  // --tracelog: file the request trace records go to, "-" for stderr; empty: no tracing.
+  std::string tracelog;
+  // --tracelog_key: environ key of the application's trace logger.
+  std::string tracelog_key = "tracelog";
+  // --pythonpath: directories put first on sys.path, in order (given colon-separated).
+  std::vector<std::string> pythonpath;
+  // --virtualenv: a virtualenv made by Debian's /usr/bin/python3 to run in; empty: none.
+  std::string virtualenv;
+  // --spool_threshold: request bodies larger than this many bytes go to a temp file.
+  size_t spool_threshold = 1u << 20;
+  // --drain_timeout: seconds SIGTERM waits for requests in flight (0 to 1e9).
+  double drain_timeout = 60.0;
+  // --log_level (ini: log_level or loggers): DEBUG, INFO, WARNING, ERROR or a number;
+  // already applied to glog when the options are returned.
+  std::string log_level = "INFO";
+
+  // ZooKeeper mode: [server:main] use = egg:zc.resumelb#zk, or --zookeeper / --path given.
+  bool zookeeper_mode = false;
+  // --zookeeper: ZooKeeper connection string (required in ZooKeeper mode).
+  std::string zookeeper;
+  // --path: absolute ZooKeeper node of this kind of worker, e.g. /lb/workers; settings
+  // are read from its data, the address registered under PATH/providers.
+  std::string path;
+  // --description: free text registered with the worker; empty: not registered.
+  std::string description;
+  // --app_version (ini: version): software version registered with the worker, used by
+  // single-version load balancers; empty: not registered.
+  std::string app_version;
+  // --zookeeper_session_timeout: seconds, > 0 and at most 3600.
+  double zookeeper_session_timeout = 10.0;
+};
+
+}  // namespace rlb::worker
+
+#endif  // RESUMELB_ZKWORKER_WORKER_OPTIONS_H_

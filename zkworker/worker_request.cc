@@ -1,0 +1,123 @@
+// WorkerRequest: body collection and spooling on the loop; the response side on the
+// application thread.
+#include "zkworker/worker_request.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include <glog/logging.h>
+
+#include "zkworker/balancer_connection.h"
+
+namespace rlb::worker {
+namespace {
+
+// An unlinked temp file: nothing is left on disk whatever happens to the process.
+StatusOr<int> MakeSpoolFile() {
+  const char* dir = std::getenv("TMPDIR");
+  std::string tmpl = std::string(dir && *dir ? dir : "/tmp") + "/rlbwi-XXXXXX";
+  int fd = mkostemp(tmpl.data(), O_CLOEXEC);
+  if (fd < 0) return Status::IOError("cannot create a spool file in " + tmpl + ": " + std::strerror(errno));
+  unlink(tmpl.c_str());
+  return fd;
+}
+
+Status WriteAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::IOError(std::string("spooling the request body: ") + std::strerror(errno));
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+WorkerRequest::WorkerRequest(std::shared_ptr<BalancerConnection> c, uint32_t n, proto::Request req)
+    : conn(std::move(c)), rno(n), request(std::move(req)) {
+  call.request_class = request.request_class;
+  call.environ = &request.environ;
+  call.lb_ip = conn->peer_ip();
+  call.lb_port = conn->peer_port();
+  call.trace_id = std::to_string(conn->id()) + "." + std::to_string(rno);
+  call.sink = this;
+}
+
+WorkerRequest::~WorkerRequest() {
+  if (call.body_fd >= 0) ::close(call.body_fd);
+}
+
+Status WorkerRequest::AppendBody(std::string_view data, size_t spool_threshold) {
+  if (call.body_fd < 0 && call.memory_body.size() + data.size() > spool_threshold) {
+    auto fd = MakeSpoolFile();
+    if (!fd.ok()) return fd.status();
+    call.body_fd = *fd;
+    Status s = WriteAll(call.body_fd, call.memory_body);
+    std::string().swap(call.memory_body);
+    if (!s.ok()) return s;
+  }
+  if (call.body_fd >= 0) {
+    Status s = WriteAll(call.body_fd, data);
+    if (!s.ok()) return s;
+  } else {
+    call.memory_body.append(data);
+  }
+  call.body_size += data.size();
+  return Status::OK();
+}
+
+void WorkerRequest::MarkRunning() {
+  RequestState expected = RequestState::kReceiving;
+  CHECK(state_.compare_exchange_strong(expected, RequestState::kRunning))
+      << "request " << call.trace_id << " dispatched twice";
+}
+
+void WorkerRequest::Cancel() {
+  state_.store(RequestState::kCancelled);
+  conn->outbox().Wake();
+}
+
+bool WorkerRequest::Send(std::string&& frames, bool wait) {
+  auto cancelled = [this] { return this->cancelled(); };
+  ResponseOutbox::Pushed pushed = wait
+                                       ? conn->outbox().PushWhenRoom(std::move(frames), cancelled)
+                                       : conn->outbox().Push(std::move(frames), cancelled);
+  if (pushed.flush_needed) conn->Flush();
+  return pushed.queued;
+}
+
+bool WorkerRequest::Start(std::string_view status, proto::Pairs headers) {
+  std::string frame;
+  proto::EncodeResponse(&frame, rno, status, headers);
+  return Send(std::move(frame), true);
+}
+
+bool WorkerRequest::Body(std::string_view data) {
+  while (!data.empty()) {
+    size_t n = std::min(data.size(), proto::kPreferredChunk);
+    std::string frame;
+    proto::EncodeResponseBody(&frame, rno, data.substr(0, n));
+    if (!Send(std::move(frame), true)) return false;
+    data.remove_prefix(n);
+  }
+  return true;
+}
+
+void WorkerRequest::End(bool complete) {
+  std::string frame;
+  proto::EncodeResponseEnd(&frame, rno,
+                           complete ? proto::Outcome::kComplete : proto::Outcome::kFailed);
+  // kEnded before the frame can reach the LB (the outbox mutex orders the store before the
+  // loop's Take()), so a REQUEST reusing this number always finds this request ended.
+  RequestState running = RequestState::kRunning;
+  state_.compare_exchange_strong(running, RequestState::kEnded);  // fails only if cancelled
+  Send(std::move(frame), false);
+}
+
+}  // namespace rlb::worker
