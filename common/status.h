@@ -74,6 +74,7 @@ class StatusOr {
   T* operator->() { return &value_; }
   const T* operator->() const { return &value_; }
   T& operator*() { return value_; }
+  const T& operator*() const { return value_; }
 
  private:
   Status status_;
