@@ -15,6 +15,7 @@
 #include "common/logging_setup.h"
 #include "common/program.h"
 #include "common/shutdown_signals.h"
+#include "status/lb_status.h"
 #include "status/status_server.h"
 #include "zklb/classifier.h"
 #include "zklb/lb_command_line.h"
@@ -67,8 +68,9 @@ int main(int argc, char** argv) {
   if (!s.ok()) return rlb::Fail(s.message());
   std::unique_ptr<rlb::StatusServer> status;
   if (!options->status_socket.empty()) {
-    status = std::make_unique<rlb::StatusServer>(loop, options->status_socket,
-                                                 [&lb] { return lb.StatusJson(); });
+    status = std::make_unique<rlb::StatusServer>(loop, options->status_socket, [&lb] {
+      return rlb::RenderLbStatusJson(lb.StatusSnapshot());
+    });
     s = status->Start();
     if (!s.ok()) return rlb::Fail(s.message());
   }

@@ -176,44 +176,17 @@ void ZkDiscovery::OnSettings(const std::optional<std::string>& data) {
             << " unskilled_score=" << settings.unskilled_score;
 }
 
-void ZkDiscovery::WriteStatus(void* writer) const {
-  auto& w = *static_cast<JsonWriter*>(writer);
-  w.Key("zookeeper");
-  w.StartObject();
-  w.Key("state");
-  w.String(zk_->StateName().c_str());
-  w.Key("hosts");
-  w.String(zk_->hosts().c_str());
-  w.Key("sessions");
-  w.Uint64(zk_->sessions());
-  w.Key("path");
-  w.String(path_.c_str());
-  w.Key("workers_path");
-  if (workers_path_.empty()) {
-    w.Null();
-  } else {
-    w.String(workers_path_.c_str());
-  }
-  w.EndObject();
-  w.Key("settings");
-  w.StartObject();
-  const PoolSettings& s = lb_->pool_settings();
-  for (const auto& [name, source] : setting_sources_) {
-    w.Key(name.c_str());
-    w.StartObject();
-    w.Key("value");
-    if (name == "variance") {
-      w.Double(s.variance);
-    } else if (name == "backlog_history") {
-      w.Int(s.backlog_history);
-    } else {
-      w.Double(s.unskilled_score);
-    }
-    w.Key("source");
-    w.String(source.c_str());
-    w.EndObject();
-  }
-  w.EndObject();
+LbStatusSnapshot::ZooKeeper ZkDiscovery::StatusSnapshot() const {
+  LbStatusSnapshot::ZooKeeper out;
+  out.state = zk_->StateName();
+  out.hosts = zk_->hosts();
+  out.sessions = zk_->sessions();
+  out.path = path_;
+  if (!workers_path_.empty()) out.workers_path = workers_path_;
+  out.variance_source = setting_sources_.at("variance");
+  out.backlog_history_source = setting_sources_.at("backlog_history");
+  out.unskilled_score_source = setting_sources_.at("unskilled_score");
+  return out;
 }
 
 }  // namespace rlb::lb

@@ -23,6 +23,7 @@
 
 #include "common/uv_handle.h"
 #include "common/zk_session.h"
+#include "status/lb_status.h"
 #include "zklb/load_balancer.h"
 
 namespace rlb::lb {
@@ -47,8 +48,8 @@ class ZkDiscovery {
   void Stop();
   // Deregisters the LB (SIGTERM: before draining).
   void Deregister();
-  // Adds "zookeeper", "workers_path" and "settings" to the status document.
-  void WriteStatus(void* writer) const;
+  // The ZooKeeper part of the status document ("zookeeper" and "settings").
+  LbStatusSnapshot::ZooKeeper StatusSnapshot() const;
 
  private:
   void Resolve();

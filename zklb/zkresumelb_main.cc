@@ -18,6 +18,7 @@
 #include "common/program.h"
 #include "common/shutdown_signals.h"
 #include "common/zk_session.h"
+#include "status/lb_status.h"
 #include "status/status_server.h"
 #include "zklb/classifier.h"
 #include "zklb/lb_command_line.h"
@@ -88,7 +89,9 @@ int main(int argc, char** argv) {
   std::unique_ptr<rlb::StatusServer> status;
   if (!options->status_socket.empty()) {
     status = std::make_unique<rlb::StatusServer>(loop, options->status_socket, [&] {
-      return lb.StatusJson([&discovery](void* w) { discovery.WriteStatus(w); });
+      rlb::LbStatusSnapshot snapshot = lb.StatusSnapshot();
+      snapshot.zookeeper = discovery.StatusSnapshot();
+      return rlb::RenderLbStatusJson(snapshot);
     });
     s = status->Start();
     if (!s.ok()) return rlb::Fail(s.message());
