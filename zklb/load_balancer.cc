@@ -29,6 +29,10 @@ LoadBalancer::LoadBalancer(uv_loop_t* loop, LbOptions options, std::unique_ptr<P
       classifier_(std::move(classifier)),
       disconnect_message_(kDefaultDisconnectMessage),
       deleter_(loop) {
+  constexpr size_t kReadBufferSize = 64 * 1024;
+  read_buffer_ = std::make_unique<char[]>(kReadBufferSize);
+  client_context_.read_buffer = read_buffer_.get();
+  client_context_.read_buffer_size = kReadBufferSize;
   client_context_.options = &options_;
   client_context_.classifier = classifier_.get();
   client_context_.policy.max_retries = options_.max_retries;

@@ -99,6 +99,7 @@ class LoadBalancer : public ClientConnectionHost, private WorkerLink::Observer {
   LbStats stats_;
   DeferredDeleter deleter_;
   ClientContext client_context_;
+  std::unique_ptr<char[]> read_buffer_;  // shared by every client connection's reads
   UvHandle<uv_tcp_t> listener_;
   bool accept_pending_ = false;
   HostPort bound_;
