@@ -18,6 +18,7 @@
 
 #include "common/logging_setup.h"
 #include "common/shutdown_signals.h"
+#include "common/uv_handle.h"
 #include "zkworker/app_thread_pool.h"
 #include "zkworker/resume_tracker.h"
 #include "zkworker/trace_log.h"
@@ -75,20 +76,6 @@ void LoadResume(const std::string& path, ResumeTracker* tracker) {
     return;
   }
   tracker->Load(saved);
-}
-
-// Ends the loop. Every handle was closed by its owner during the graceful shutdown (the
-// loop only returns once none is active); one still open is a bug, reported by type.
-void CloseLoop(uv_loop_t* loop) {
-  int rc = uv_loop_close(loop);
-  if (rc != 0) {
-    uv_walk(loop, [](uv_handle_t* h, void*) {
-      LOG(ERROR) << "libuv handle still open at exit: "
-                 << uv_handle_type_name(uv_handle_get_type(h))
-                 << (uv_is_closing(h) ? " (closing)" : "");
-    }, nullptr);
-  }
-  CHECK_EQ(rc, 0) << "uv_loop_close: " << uv_strerror(rc);
 }
 
 WorkerServerOptions ServerOptions(const WorkerOptions& options) {
@@ -162,7 +149,7 @@ int Serve(const WorkerOptions& options, WsgiHost* host) {
   pool.Stop();
   host->Trace("X", "0", "");
   host->Finalize();
-  CloseLoop(loop);
+  rlb::CloseLoop(loop);
   LOG(INFO) << "exiting";
   return 0;
 }

@@ -4,15 +4,15 @@
 #include <unistd.h>
 
 #include <glog/logging.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
+
+#include "common/json.h"
 
 namespace rlb::worker {
 
 std::string RegistrationData(int pid, const std::string& description,
                              const std::string& version) {
   rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  JsonWriter w(buf);
   w.StartObject();
   w.Key("pid");
   w.Int(pid);
