@@ -35,6 +35,7 @@ ZkRegistration::ZkRegistration(uv_loop_t* loop, const WorkerOptions& options,
       node_(NormalizeZkPath(options.path)),
       description_(options.description),
       app_version_(options.app_version),
+      fallback_{options.history, options.max_skill_age},
       tracker_(tracker) {}
 
 Status ZkRegistration::Start(const HostPort& bound) {
@@ -52,13 +53,22 @@ Status ZkRegistration::Start(const HostPort& bound) {
 }
 
 void ZkRegistration::ApplySettings(const std::optional<std::string>& data) {
-  int history, max_skill_age;
-  Status s = ParseWorkerSettingsJson(data ? *data : std::string(), &history, &max_skill_age);
-  if (!s.ok()) {
-    LOG(WARNING) << node_ << ": " << s.message() << "; settings unchanged";
+  std::string text = data ? *data : std::string();
+  // The watch re-reads the node in every new session: only a change of the data is news.
+  bool changed = text != last_settings_data_;
+  last_settings_data_ = text;
+  auto parsed = ParseWorkerSettingsJson(text, fallback_);
+  if (!parsed.ok()) {
+    LOG(WARNING) << node_ << ": " << parsed.status().message() << "; settings unchanged";
     return;
   }
-  tracker_->UpdateSettings(history, max_skill_age);
+  if (changed && !parsed->unknown_keys.empty()) {
+    std::string keys;
+    for (const auto& key : parsed->unknown_keys) keys += (keys.empty() ? "" : ", ") + key;
+    LOG(WARNING) << node_ << ": ignoring unknown worker setting"
+                 << (parsed->unknown_keys.size() == 1 ? "" : "s") << ": " << keys;
+  }
+  tracker_->UpdateSettings(parsed->settings.history, parsed->settings.max_skill_age);
   LOG(INFO) << "settings: history=" << tracker_->history()
             << " max_skill_age=" << tracker_->max_skill_age();
 }

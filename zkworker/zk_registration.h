@@ -1,7 +1,9 @@
 // ZkRegistration: the worker's presence in ZooKeeper (ZooKeeper mode). It registers an
 // ephemeral node PATH/providers/HOST:PORT per address of the listening socket, with the
 // JSON data {"pid", "description"?, "version"?}, and applies PATH's JSON data (history,
-// max_skill_age; a key removed reverts to its default) to the résumé tracker live.
+// max_skill_age) to the résumé tracker live. A key missing there or null takes the value of
+// the worker's own options (command line, ini file, else the default); unknown keys get one
+// WARNING line each time the data changes.
 //
 // Thread rules: loop thread only. The tracker must outlive this object.
 #ifndef RESUMELB_ZKWORKER_ZK_REGISTRATION_H_
@@ -42,6 +44,8 @@ class ZkRegistration {
   std::string node_;         // PATH, normalized
   std::string description_;  // registered when not empty
   std::string app_version_;  // registered as "version" when not empty
+  WorkerSettings fallback_;  // the options' values: for keys ZooKeeper does not set
+  std::string last_settings_data_;
   ResumeTracker* tracker_;
 };
 
