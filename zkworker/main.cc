@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "common/logging_setup.h"
+#include "common/reload_signals.h"
 #include "common/shutdown_signals.h"
 #include "common/uv_handle.h"
 #include "zkworker/app_thread_pool.h"
@@ -78,6 +79,14 @@ void LoadResume(const std::string& path, ResumeTracker* tracker) {
   tracker->Load(saved);
 }
 
+// SIGHUP: the tracelog goes on in a new file at its path. A file that cannot be opened
+// leaves the old one in use (nothing is lost).
+void ReopenLogs(TraceLog* tracelog) {
+  if (tracelog == nullptr) return;
+  Status s = tracelog->Reopen();
+  if (!s.ok()) LOG(WARNING) << s.message() << "; still writing to the old file";
+}
+
 WorkerServerOptions ServerOptions(const WorkerOptions& options) {
   WorkerServerOptions server_options;
   server_options.address = options.address;
@@ -126,16 +135,22 @@ int Serve(const WorkerOptions& options, WsgiHost* host) {
     s = zk->Start(server.address());
     if (!s.ok()) return Fail(s.message());
   }
+  // SIGHUP reopens the tracelog (logrotate renamed it); glog writes to stderr, which needs
+  // nothing. SIGUSR1 and SIGUSR2 are ignored.
+  rlb::ReloadSignals reload(loop, [&] { ReopenLogs(tracelog.get()); });
   rlb::ShutdownSignals signals(loop, [&](int) {
     if (zk) zk->Unregister();  // deregister first, then drain
     server.Shutdown([&] {
       if (zk) zk->Close();
       signals.Close();
+      reload.Close();
     });
   });
 
   // Returns once every handle is closed: the shutdown completed (nothing calls uv_stop).
   CHECK_EQ(uv_run(loop, UV_RUN_DEFAULT), 0);
+  // The reload handles are closed: a late SIGHUP must not turn this clean exit into a kill.
+  for (int signum : {SIGHUP, SIGUSR1, SIGUSR2}) signal(signum, SIG_IGN);
 
   if (server.drain_expired() && !pool.WaitIdle(2.0)) {
     // The application did not return even after its requests were cancelled: joining its
