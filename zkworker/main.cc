@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -129,23 +130,35 @@ int Serve(const WorkerOptions& options, WsgiHost* host) {
   LOG(INFO) << "zkworker listening on " << server.address().ToString() << " (pid " << getpid()
             << ", " << options.threads << " thread" << (options.threads == 1 ? "" : "s")
             << ")";
+  // The one way out: SIGTERM/SIGINT, or a registration that cannot be made. Deregister
+  // first (load balancers stop choosing this worker), then drain.
+  int exit_code = 0;
+  bool stopping = false;
   std::unique_ptr<ZkRegistration> zk;
-  if (options.zookeeper_mode) {
-    zk = std::make_unique<ZkRegistration>(loop, options, &tracker);
-    s = zk->Start(server.address());
-    if (!s.ok()) return Fail(s.message());
-  }
   // SIGHUP reopens the tracelog (logrotate renamed it); glog writes to stderr, which needs
   // nothing. SIGUSR1 and SIGUSR2 are ignored.
   rlb::ReloadSignals reload(loop, [&] { ReopenLogs(tracelog.get()); });
-  rlb::ShutdownSignals signals(loop, [&](int) {
-    if (zk) zk->Unregister();  // deregister first, then drain
+  std::function<void()> stop;
+  rlb::ShutdownSignals signals(loop, [&](int) { stop(); });
+  stop = [&] {
+    if (stopping) return;
+    stopping = true;
+    if (zk) zk->Unregister();
     server.Shutdown([&] {
       if (zk) zk->Close();
       signals.Close();
       reload.Close();
     });
-  });
+  };
+  if (options.zookeeper_mode) {
+    zk = std::make_unique<ZkRegistration>(loop, options, &tracker);
+    s = zk->Start(server.address(), [&](const Status& error) {
+      rlb::PrintError("zkworker", error.message());
+      exit_code = 2;
+      stop();
+    });
+    if (!s.ok()) return Fail(s.message());
+  }
 
   // Returns once every handle is closed: the shutdown completed (nothing calls uv_stop).
   CHECK_EQ(uv_run(loop, UV_RUN_DEFAULT), 0);
@@ -159,14 +172,14 @@ int Serve(const WorkerOptions& options, WsgiHost* host) {
     host->Trace("X", "0", "");
     google::FlushLogFiles(google::GLOG_INFO);
     std::fflush(nullptr);
-    _exit(0);
+    _exit(exit_code);
   }
   pool.Stop();
   host->Trace("X", "0", "");
   host->Finalize();
   rlb::CloseLoop(loop);
   LOG(INFO) << "exiting";
-  return 0;
+  return exit_code;
 }
 
 }  // namespace
