@@ -1,6 +1,7 @@
 """ZooKeeper end to end: settings edited in ZooKeeper change a running zkresumelb (variance,
 backlog_history, unskilled_score in PATH's JSON) and a running zkworker (history,
-max_skill_age in its path's JSON) without a restart; a removed key reverts to its default.
+max_skill_age in its path's JSON) without a restart; a removed key (or null) reverts to the
+worker's own flag or ini value, else its default.
 """
 
 import os
