@@ -21,6 +21,18 @@ Status AccessLog::Open(const std::string& path) {
     return Status::InvalidArgument("cannot open access log " + path + ": " + std::strerror(errno));
   }
   own_file_ = true;
+  path_ = path;
+  return Status::OK();
+}
+
+Status AccessLog::Reopen() {
+  if (!own_file_) return Status::OK();
+  FILE* f = std::fopen(path_.c_str(), "ae");
+  if (!f) {
+    return Status::IOError("cannot reopen access log " + path_ + ": " + std::strerror(errno));
+  }
+  std::fclose(file_);
+  file_ = f;
   return Status::OK();
 }
 

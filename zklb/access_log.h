@@ -21,11 +21,15 @@ class AccessLog {
   // `path`: a file (appended to, created if missing), "-" for stdout, or "" for no log.
   Status Open(const std::string& path);
   bool enabled() const { return file_ != nullptr; }
+  // Closes and reopens the file at the same path (after logrotate moved it). On error the
+  // old file stays in use and the error is returned.
+  Status Reopen();
   void Write(const std::string& line);
 
  private:
   FILE* file_ = nullptr;
   bool own_file_ = false;
+  std::string path_;
 };
 
 }  // namespace rlb::lb

@@ -51,21 +51,38 @@ LoadBalancer::~LoadBalancer() {
 }
 
 Status LoadBalancer::Start() {
-  if (!options_.disconnect_message_file.empty()) {
-    std::ifstream in(options_.disconnect_message_file, std::ios::binary);
-    if (!in) {
-      return Status::InvalidArgument("cannot read disconnect message file " +
-                                     options_.disconnect_message_file + ": " +
-                                     std::strerror(errno));
-    }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    disconnect_message_ = ss.str();
-  }
-  Status s = access_log_.Open(options_.access_log);
+  // Worker names resolve on libuv's thread pool; a resolver that never answers holds a
+  // thread until the C library gives up. More threads than libuv's 4 keep one bad name
+  // from delaying the others (an explicit UV_THREADPOOL_SIZE wins).
+  setenv("UV_THREADPOOL_SIZE", "16", /*overwrite=*/0);
+  Status s = ReadDisconnectMessage();
+  if (!s.ok()) return s;
+  s = access_log_.Open(options_.access_log);
   if (!s.ok()) return s;
   return ListenTcp(listener_.get(), options_.address, options_.listen_backlog, &OnConnection,
                    &bound_);
+}
+
+Status LoadBalancer::ReadDisconnectMessage() {
+  if (options_.disconnect_message_file.empty()) return Status::OK();
+  std::ifstream in(options_.disconnect_message_file, std::ios::binary);
+  if (!in) {
+    return Status::InvalidArgument("cannot read disconnect message file " +
+                                   options_.disconnect_message_file + ": " +
+                                   std::strerror(errno));
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  disconnect_message_ = ss.str();
+  return Status::OK();
+}
+
+void LoadBalancer::ReopenFiles() {
+  Status s = access_log_.Reopen();
+  if (!s.ok()) LOG(ERROR) << s.message() << "; still writing to the old file";
+  s = ReadDisconnectMessage();
+  if (!s.ok()) LOG(ERROR) << s.message() << "; keeping the previous page";
+  LOG(INFO) << "SIGHUP: log files reopened";
 }
 
 void LoadBalancer::OnConnection(uv_stream_t* server, int status) {
@@ -111,7 +128,13 @@ void LoadBalancer::ConnectionClosed(ClientConnection* conn) {
 
 void LoadBalancer::SetWorkers(const std::map<std::string, std::optional<std::string>>& workers) {
   for (auto& [name, link] : links_) {
-    if (!workers.count(name)) link->SetWanted(false, std::nullopt);
+    if (!workers.count(name) && link->wanted()) {
+      link->SetWanted(false, std::nullopt);
+      if (link->connected()) {
+        LOG(INFO) << "worker " << name << " is no longer configured; its connection stays "
+                  << "until it closes";
+      }
+    }
   }
   for (const auto& [name, version] : workers) {
     auto it = links_.find(name);
@@ -136,6 +159,7 @@ void LoadBalancer::SetWorkers(const std::map<std::string, std::optional<std::str
 void LoadBalancer::ReapLinks() {
   for (auto it = links_.begin(); it != links_.end();) {
     if (!it->second->wanted() && !it->second->connected()) {
+      LOG(INFO) << "worker " << it->first << " removed";
       it->second->Stop();
       deleter_.Defer(std::move(it->second));
       it = links_.erase(it);
@@ -333,6 +357,18 @@ std::string LoadBalancer::StatusJson(const std::function<void(void*)>& extra) co
     w.Uint64(link->requests_sent());
     w.Key("in_flight");
     w.Uint64(link->in_flight());
+    w.Key("last_error");
+    if (link->last_error().empty()) {
+      w.Null();
+    } else {
+      w.String(link->last_error().c_str());
+    }
+    w.Key("last_error_time");
+    if (link->last_error().empty()) {
+      w.Null();
+    } else {
+      w.Double(link->last_error_time());
+    }
     w.EndObject();
   }
   w.EndArray();

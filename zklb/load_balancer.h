@@ -51,6 +51,9 @@ class LoadBalancer : public ClientConnectionHost, private WorkerLink::Observer {
   // The set of worker addresses ("host:port" -> version), from the command line or ZooKeeper.
   void SetWorkers(const std::map<std::string, std::optional<std::string>>& workers);
   void UpdateSettings(const PoolSettings& settings);
+  // SIGHUP: reopens the access log and re-reads the disconnect page. A file that cannot be
+  // read leaves the old one in use (logged).
+  void ReopenFiles();
   // SIGTERM: stop accepting, let requests in flight finish (at most drain_timeout), close
   // worker links and client connections; `done` runs (once) when nothing is left, after the
   // LB's own handles are closed.
@@ -78,6 +81,7 @@ class LoadBalancer : public ClientConnectionHost, private WorkerLink::Observer {
   void OnLinkIdle(WorkerLink* link) override;
 
   static void OnConnection(uv_stream_t* server, int status);
+  Status ReadDisconnectMessage();
   void AcceptPending();
   void Assign(Exchange* exchange, PoolWorkerPtr worker);
   void ReapLinks();

@@ -1,9 +1,12 @@
 // WorkerLink: connect / handshake / multiplex / keep-alive / reconnect for one worker.
 #include "zklb/worker_link.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <ctime>
 
 #include <glog/logging.h>
@@ -15,7 +18,17 @@ namespace {
 
 constexpr size_t kHighWater = 1u << 20;   // uploads pause above this many queued bytes
 constexpr uint64_t kTickMs = 100;         // timer resolution for deadlines and keep-alives
-constexpr double kMaxBackoff = 2.0;       // seconds between failed connection attempts
+constexpr double kMaxBackoff = 2.0;       // seconds between failed attempts (resolve or connect)
+constexpr int kMaxLookups = 3;             // name lookups in flight per worker address
+constexpr double kErrorLogInterval = 60e3;  // ms: a repeated attempt failure is logged this often
+
+double NextBackoff(double previous) { return std::min(kMaxBackoff, std::max(0.1, previous * 2)); }
+
+bool IsIpLiteral(const std::string& host) {
+  if (host.empty()) return true;  // the loopback default
+  unsigned char buf[sizeof(in6_addr)];
+  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
 
 struct ConnectReq {
   uv_connect_t req;
@@ -29,6 +42,14 @@ std::string Seconds(double s) {
 }
 
 }  // namespace
+
+// One uv_getaddrinfo in flight. `link` is cleared when the link gives up on it (timeout,
+// stop), so a late answer only frees it; the link never waits on a lookup thread.
+struct WorkerLink::ResolveRequest {
+  uv_getaddrinfo_t req;
+  WorkerLink* link;
+  std::shared_ptr<int> lookups_in_flight;
+};
 
 WorkerLink::WorkerLink(Observer* observer, const LbOptions* options, uv_loop_t* loop,
                        std::string name, HostPort address, std::optional<std::string> version)
@@ -52,35 +73,124 @@ void WorkerLink::SetWanted(bool wanted, std::optional<std::string> version) {
 void WorkerLink::Stop() {
   wanted_ = false;
   stopped_ = true;
+  if (resolving_) {
+    resolving_->link = nullptr;
+    resolving_ = nullptr;
+  }
+  if (state_ == State::kResolving) state_ = State::kIdle;
   if (state_ != State::kIdle) Fail({LinkFailure::kStopping, ""});
   timer_.Close();
 }
 
 void WorkerLink::Connect() {
-  auto addrs = Resolve(address_, false);
-  if (!addrs.ok()) {
-    LOG(WARNING) << "worker " << name_ << ": " << addrs.status().message();
-    ScheduleReconnect(std::max(backoff_ * 2, 0.25));
+  conn_version_ = version_;
+  ++generation_;
+  state_ = State::kResolving;  // the attempt has begun (AttemptFailed needs to see it)
+  if (IsIpLiteral(address_.host)) {  // no DNS: resolved inline, never blocks
+    auto addrs = Resolve(address_, false);
+    if (!addrs.ok()) {
+      AttemptFailed({LinkFailure::kResolveFailed, addrs.status().message()});
+      return;
+    }
+    ConnectTo(reinterpret_cast<const sockaddr*>(&addrs->front()));
     return;
   }
+  // Abandoned lookups still hold resolver threads (a resolver that never answers holds
+  // one until the C library gives up): a few may overlap, so a name that becomes
+  // resolvable is found at the next attempt, but never more than kMaxLookups.
+  if (*lookups_in_flight_ >= kMaxLookups) {
+    AttemptFailed({LinkFailure::kResolveFailed,
+                   "'" + address_.ToString() + "': " + std::to_string(kMaxLookups) +
+                       " lookups still unanswered"});
+    return;
+  }
+  auto* r = new ResolveRequest{{}, this, lookups_in_flight_};
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  std::string port = std::to_string(address_.port);
+  int rc = uv_getaddrinfo(loop_, &r->req, &OnResolved, address_.host.c_str(), port.c_str(), &hints);
+  if (rc != 0) {
+    delete r;
+    AttemptFailed({LinkFailure::kResolveFailed, uv_strerror(rc)});
+    return;
+  }
+  resolving_ = r;
+  ++*lookups_in_flight_;
+  resolve_started_ = static_cast<double>(uv_now(loop_));
+}
+
+void WorkerLink::OnResolved(uv_getaddrinfo_t* req, int status, addrinfo* res) {
+  auto* r = reinterpret_cast<ResolveRequest*>(req);
+  WorkerLink* self = r->link;
+  --*r->lookups_in_flight;
+  delete r;
+  if (self == nullptr) {  // abandoned: the link gave up on it, or is gone
+    uv_freeaddrinfo(res);
+    return;
+  }
+  self->resolving_ = nullptr;
+  if (status != 0 || res == nullptr) {
+    uv_freeaddrinfo(res);
+    self->AttemptFailed({LinkFailure::kResolveFailed,
+                         "'" + self->address_.ToString() + "': " + uv_strerror(status)});
+    return;
+  }
+  sockaddr_storage address{};
+  std::memcpy(&address, res->ai_addr, res->ai_addrlen);
+  uv_freeaddrinfo(res);
+  self->ConnectTo(reinterpret_cast<const sockaddr*>(&address));
+}
+
+void WorkerLink::ConnectTo(const sockaddr* address) {
   int rc = tcp_.Init(loop_, this);
   if (rc != 0) {
-    LOG(WARNING) << "worker " << name_ << ": cannot create a socket: " << uv_strerror(rc);
-    ScheduleReconnect(std::min(kMaxBackoff, std::max(0.1, backoff_ * 2)));
+    state_ = State::kConnecting;
+    AttemptFailed({LinkFailure::kConnectFailed, std::string("socket: ") + uv_strerror(rc)});
     return;
   }
   auto* req = new ConnectReq{{}, this};
   state_ = State::kConnecting;
   connect_started_ = static_cast<double>(uv_now(loop_));
-  conn_version_ = version_;
-  ++generation_;
   decoder_ = proto::FrameDecoder();
   got_hello_ = false;
-  rc = uv_tcp_connect(&req->req, tcp_.get(), reinterpret_cast<const sockaddr*>(&addrs->front()),
-                      &OnConnect);
+  rc = uv_tcp_connect(&req->req, tcp_.get(), address, &OnConnect);
   if (rc != 0) {
     delete req;
     Fail({LinkFailure::kConnectFailed, uv_strerror(rc)});
+  }
+}
+
+void WorkerLink::RecordError(const LinkError& error) {
+  last_error_ = error.ToString();
+  last_error_time_ = EpochSeconds();
+}
+
+void WorkerLink::AttemptFailed(LinkError error) {
+  if (state_ == State::kIdle) return;
+  if (resolving_) {  // give up on the lookup; its late answer is dropped
+    resolving_->link = nullptr;
+    resolving_ = nullptr;
+  }
+  std::string text = error.ToString();
+  double now = static_cast<double>(uv_now(loop_));
+  // Operators see every new reason at once, and a persisting one once a minute.
+  if (text != last_error_ || now - last_error_logged_ >= kErrorLogInterval) {
+    LOG(WARNING) << "worker " << name_ << " unreachable: " << text
+                 << (wanted_ ? " (retrying)" : "");
+    last_error_logged_ = now;
+  } else {
+    VLOG(1) << "worker " << name_ << ": " << text;
+  }
+  RecordError(error);
+  state_ = State::kIdle;
+  ++generation_;
+  tcp_.Close();
+  if (wanted_) {
+    ScheduleReconnect(NextBackoff(backoff_));
+  } else if (!stopped_) {
+    observer_->OnLinkIdle(this);
   }
 }
 
@@ -153,6 +263,12 @@ Status WorkerLink::HandleFrame(const proto::Frame& frame) {
       if (state_ == State::kHandshake) {
         state_ = State::kReady;
         backoff_ = 0;
+        if (!last_error_.empty()) {
+          LOG(INFO) << "worker " << name_ << " reachable again (last error: " << last_error_
+                    << ")";
+          last_error_.clear();
+          last_error_logged_ = -1e18;
+        }
         pool_worker_ = std::make_shared<PoolWorker>(name_, conn_version_);
         LOG(INFO) << "worker connected " << name_;
       }
@@ -298,6 +414,14 @@ void WorkerLink::Fail(LinkError error) {
   deferred_failure_.reset();
   if (state_ == State::kIdle) return;
   bool was_established = state_ == State::kReady || state_ == State::kDraining;
+  if (!was_established && error.cause != LinkFailure::kStopping) {
+    AttemptFailed(std::move(error));  // nothing was in flight on it
+    return;
+  }
+  if (resolving_) {
+    resolving_->link = nullptr;
+    resolving_ = nullptr;
+  }
   // A worker that said GOAWAY is shutting down: do not hurry back.
   if (error.cause == LinkFailure::kDrained) was_established = false;
   bool alarming = IsLinkFailureAlarming(error.cause);
@@ -307,6 +431,9 @@ void WorkerLink::Fail(LinkError error) {
     LOG(INFO) << "worker disconnected " << name_ << ": " << error.ToString();
   } else {
     VLOG(1) << "worker " << name_ << ": " << error.ToString();
+  }
+  if (error.cause != LinkFailure::kDrained && error.cause != LinkFailure::kStopping) {
+    RecordError(error);
   }
   state_ = State::kIdle;
   ++generation_;
@@ -319,7 +446,7 @@ void WorkerLink::Fail(LinkError error) {
   for (auto& [rno, f] : requests) f.req->OnLinkLost(error);
   pool_worker_.reset();  // in-flight requests hold their own reference for the pool slot
   if (wanted_) {
-    ScheduleReconnect(was_established ? 0 : std::min(kMaxBackoff, std::max(0.1, backoff_ * 2)));
+    ScheduleReconnect(was_established ? 0 : NextBackoff(backoff_));
   } else if (!stopped_) {
     observer_->OnLinkIdle(this);
   }
@@ -341,6 +468,13 @@ void WorkerLink::OnTimer(uv_timer_t* t) {
         self->Connect();
       } else if (!self->wanted_ && !self->stopped_) {
         self->observer_->OnLinkIdle(self);  // unwanted before it ever connected
+      }
+      break;
+    case State::kResolving:
+      if (now - self->resolve_started_ > o.connect_timeout * 1000) {
+        self->AttemptFailed({LinkFailure::kResolveFailed,
+                             "'" + self->address_.ToString() + "': no answer within " +
+                                 Seconds(o.connect_timeout)});
       }
       break;
     case State::kConnecting:

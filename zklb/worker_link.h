@@ -81,6 +81,9 @@ class WorkerLink : public RequestChannel, private StreamWriter::Listener {
   void WaitWritable(LinkRequest* req);
 
   const std::string& name() const { return name_; }
+  // The last connection failure (empty if none since the last success), and when (epoch s).
+  const std::string& last_error() const { return last_error_; }
+  double last_error_time() const { return last_error_time_; }
   const std::optional<std::string>& version() const { return version_; }
   const PoolWorkerPtr& pool_worker() const { return pool_worker_; }
   bool connected() const { return state_ == State::kReady || state_ == State::kDraining; }
@@ -91,10 +94,14 @@ class WorkerLink : public RequestChannel, private StreamWriter::Listener {
   size_t resume_size() const { return resume_size_; }
 
  private:
-  // kIdle: no connection (waiting to reconnect, or stopped); kConnecting: connect() in
-  // progress; kHandshake: connected, waiting for HELLO and the first RESUME; kReady: in the
-  // pool; kDraining: the worker sent GOAWAY (out of the pool, requests finishing).
-  enum class State { kIdle, kConnecting, kHandshake, kReady, kDraining };
+  // kIdle: no connection (waiting to reconnect, or stopped); kResolving: a host name is
+  // being resolved off the loop (uv_getaddrinfo, bounded by connect_timeout); kConnecting:
+  // connect() in progress; kHandshake: connected, waiting for HELLO and the first RESUME;
+  // kReady: in the pool; kDraining: the worker sent GOAWAY (out of the pool, requests
+  // finishing).
+  enum class State { kIdle, kResolving, kConnecting, kHandshake, kReady, kDraining };
+  struct ResolveRequest;
+  static void OnResolved(uv_getaddrinfo_t* req, int status, addrinfo* res);
   static void OnConnect(uv_connect_t* req, int status);
   static void OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   static void OnTimer(uv_timer_t* t);
@@ -102,7 +109,13 @@ class WorkerLink : public RequestChannel, private StreamWriter::Listener {
   void OnWritten() override;
   void OnWriteError(int uv_error) override;
 
+  // Starts a connection attempt: resolve (inline for IP literals), then ConnectTo().
   void Connect();
+  void ConnectTo(const sockaddr* address);
+  // A connection attempt failed before it was established: logged (rate-limited), then a
+  // reconnect with the shared capped back-off.
+  void AttemptFailed(LinkError error);
+  void RecordError(const LinkError& error);
   void HandleFrames();
   Status HandleFrame(const proto::Frame& frame);
   void Fail(LinkError error);
@@ -126,6 +139,14 @@ class WorkerLink : public RequestChannel, private StreamWriter::Listener {
   StreamWriter writer_;
   proto::FrameDecoder decoder_;
   bool got_hello_ = false;
+  ResolveRequest* resolving_ = nullptr;  // the lookup in flight (orphaned on timeout)
+  // Lookups still running, abandoned ones included (shared with them, as they may finish
+  // after the link is gone).
+  std::shared_ptr<int> lookups_in_flight_ = std::make_shared<int>(0);
+  double resolve_started_ = 0;
+  std::string last_error_;
+  double last_error_time_ = 0;
+  double last_error_logged_ = -1e18;     // loop ms
   double backoff_ = 0;
   double reconnect_at_ = 0;   // loop time (ms) of the next connect attempt
   double connect_started_ = 0;
