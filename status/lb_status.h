@@ -70,6 +70,12 @@ struct LbStatusSnapshot {
     std::string unskilled_score_source;
   };
 
+  // How late the LB's event loop runs what is due, in milliseconds ("loop_lag_ms").
+  struct LoopLag {
+    double last = 0;
+    double recent_max = 0;  // over the last 10 s
+    double max = 0;         // since start
+  };
   int backlog = 0;
   std::optional<double> mean_backlog;
   std::vector<PoolWorker> workers;
@@ -77,6 +83,7 @@ struct LbStatusSnapshot {
   Pool pool;
   Totals totals;
   bool draining = false;
+  LoopLag loop_lag;
   std::optional<ZooKeeper> zookeeper;  // rendered as "zookeeper" and "settings"
 };
 
