@@ -165,6 +165,13 @@ std::string RenderLbStatusJson(const LbStatusSnapshot& st) {
   w.Key("max");
   w.Double(st.loop_lag.max);
   w.EndObject();
+  w.Key("response_buffers");
+  w.StartObject();
+  w.Key("memory");
+  w.Uint64(st.response_buffers.memory);
+  w.Key("disk");
+  w.Uint64(st.response_buffers.disk);
+  w.EndObject();
   if (st.zookeeper) WriteZooKeeper(w, *st.zookeeper, st.pool);
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize()) + "\n";

@@ -84,6 +84,11 @@ struct LbStatusSnapshot {
   Totals totals;
   bool draining = false;
   LoopLag loop_lag;
+  // Response bytes held for slow clients, all requests together ("response_buffers").
+  struct ResponseBuffers {
+    uint64_t memory = 0;
+    uint64_t disk = 0;
+  } response_buffers;
   std::optional<ZooKeeper> zookeeper;  // rendered as "zookeeper" and "settings"
 };
 

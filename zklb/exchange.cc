@@ -110,6 +110,14 @@ void Exchange::FlushBody() {
   }
 }
 
+void Exchange::PauseResponse() {
+  if (link_) link_->PauseReads(this);
+}
+
+void Exchange::ResumeResponse() {
+  if (link_) link_->ResumeReads(this);
+}
+
 void Exchange::OnRequestComplete() {
   request_complete_ = true;
   if (link_) {

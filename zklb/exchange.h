@@ -119,6 +119,11 @@ class Exchange : public LinkRequest {
   // !response_started().
   void ClientGone();
 
+  // The client connection's response buffer is over budget: the worker link stops reading
+  // until ResumeResponse (or the end of the exchange).
+  void PauseResponse();
+  void ResumeResponse();
+
   // Detaches from everything (cancels the worker's request, leaves the waiting queue, gives
   // back the pool slot). Idempotent; afterwards no callback reaches the exchange.
   void Finish();

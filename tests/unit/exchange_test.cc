@@ -73,6 +73,8 @@ class FakeChannel : public RequestChannel {
   void Detach(uint32_t, bool cancel) override { log.push_back(cancel ? "CANCEL" : "DETACH"); }
   bool congested() const override { return is_congested; }
   void WaitWritable(LinkRequest*) override { log.push_back("WAIT"); }
+  void PauseReads(LinkRequest*) override { log.push_back("PAUSE"); }
+  void ResumeReads(LinkRequest*) override { log.push_back("RESUME"); }
 
   std::vector<std::string> log;
   uint32_t rno = 0;
