@@ -1,11 +1,13 @@
 // LoopMailbox: a mutex-protected closure queue drained by a uv_async_t callback.
 #include "common/loop_mailbox.h"
 
+#include <glog/logging.h>
+
 namespace rlb {
 
-LoopMailbox::LoopMailbox(uv_loop_t* loop) : async_(new uv_async_t) {
-  uv_async_init(loop, async_, &LoopMailbox::OnAsync);
-  async_->data = this;
+LoopMailbox::LoopMailbox(uv_loop_t* loop) {
+  int rc = async_.Init(loop, this, &LoopMailbox::OnAsync);
+  CHECK_EQ(rc, 0) << "uv_async_init: " << uv_strerror(rc);
 }
 
 LoopMailbox::~LoopMailbox() { Close(); }
@@ -14,11 +16,13 @@ void LoopMailbox::Post(std::function<void()> fn) {
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_) return;
   queue_.push_back(std::move(fn));
-  uv_async_send(async_);  // coalesces; safe while mu_ is held since Close() also takes it
+  // Coalesces. Under mu_: Close() sets closed_ under mu_ before it closes the handle.
+  int rc = uv_async_send(async_.get());
+  CHECK_EQ(rc, 0) << "uv_async_send: " << uv_strerror(rc);
 }
 
 void LoopMailbox::OnAsync(uv_async_t* handle) {
-  static_cast<LoopMailbox*>(handle->data)->Drain();
+  if (auto* self = static_cast<LoopMailbox*>(handle->data)) self->Drain();
 }
 
 void LoopMailbox::Drain() {
@@ -36,10 +40,8 @@ void LoopMailbox::Close() {
     if (closed_) return;
     closed_ = true;
     queue_.clear();
-    async_->data = nullptr;
   }
-  uv_close(reinterpret_cast<uv_handle_t*>(async_),
-           [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+  async_.Close();  // no Post() reaches the handle any more: closed_ is set
 }
 
 }  // namespace rlb

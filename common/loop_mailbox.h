@@ -15,12 +15,14 @@
 #include <mutex>
 #include <vector>
 
+#include "common/uv_handle.h"
+
 namespace rlb {
 
 class LoopMailbox {
  public:
   explicit LoopMailbox(uv_loop_t* loop);
-  ~LoopMailbox();
+  ~LoopMailbox();  // Close()
   LoopMailbox(const LoopMailbox&) = delete;
   LoopMailbox& operator=(const LoopMailbox&) = delete;
 
@@ -32,8 +34,8 @@ class LoopMailbox {
   static void OnAsync(uv_async_t* handle);
   void Drain();
 
-  uv_async_t* async_;  // heap-allocated: freed in its close callback
   std::mutex mu_;
+  UvHandle<uv_async_t> async_;  // open until Close(); other threads touch it under mu_ only
   std::vector<std::function<void()>> queue_;  // guarded by mu_
   bool closed_ = false;                       // guarded by mu_
 };

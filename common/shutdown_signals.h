@@ -8,22 +8,25 @@
 
 #include <functional>
 
+#include "common/uv_handle.h"
+
 namespace rlb {
 
 class ShutdownSignals {
  public:
   ShutdownSignals(uv_loop_t* loop, std::function<void(int signum)> on_signal);
+  ~ShutdownSignals() = default;  // closes the handles
   ShutdownSignals(const ShutdownSignals&) = delete;
   ShutdownSignals& operator=(const ShutdownSignals&) = delete;
+  // Stops listening; the loop can then end. Idempotent.
   void Close();
 
  private:
   static void OnSignal(uv_signal_t* handle, int signum);
-  uv_signal_t term_;
-  uv_signal_t int_;
+  UvHandle<uv_signal_t> term_;
+  UvHandle<uv_signal_t> int_;
   std::function<void(int)> on_signal_;
   bool fired_ = false;
-  bool closed_ = false;
 };
 
 }  // namespace rlb

@@ -13,6 +13,9 @@ std::string Status::ToString() const {
     case Code::kIOError: kind = "I/O error"; break;
     case Code::kProtocolError: kind = "protocol error"; break;
     case Code::kUnavailable: kind = "unavailable"; break;
+    case Code::kAlreadyExists: kind = "already exists"; break;
+    case Code::kTimeout: kind = "timeout"; break;
+    case Code::kPermissionDenied: kind = "permission denied"; break;
   }
   return std::string(kind) + ": " + state_->message;
 }

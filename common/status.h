@@ -15,8 +15,11 @@ namespace rlb {
 
 class Status {
  public:
+  // kUnavailable: the service (a peer, ZooKeeper) cannot be reached now; retrying later may
+  // succeed. kTimeout: the operation did not complete in its time. kAlreadyExists: what was
+  // to be created exists. kPermissionDenied: the caller is not allowed (ZooKeeper ACLs).
   enum class Code { kOk, kInvalidArgument, kNotFound, kCorruption, kIOError, kProtocolError,
-                    kUnavailable };
+                    kUnavailable, kAlreadyExists, kTimeout, kPermissionDenied };
 
   Status() = default;  // OK
   static Status OK() { return Status(); }
@@ -26,12 +29,20 @@ class Status {
   static Status IOError(std::string_view msg) { return Status(Code::kIOError, msg); }
   static Status ProtocolError(std::string_view msg) { return Status(Code::kProtocolError, msg); }
   static Status Unavailable(std::string_view msg) { return Status(Code::kUnavailable, msg); }
+  static Status AlreadyExists(std::string_view msg) { return Status(Code::kAlreadyExists, msg); }
+  static Status Timeout(std::string_view msg) { return Status(Code::kTimeout, msg); }
+  static Status PermissionDenied(std::string_view msg) {
+    return Status(Code::kPermissionDenied, msg);
+  }
 
   bool ok() const { return state_ == nullptr; }
   Code code() const { return state_ ? state_->code : Code::kOk; }
   bool IsInvalidArgument() const { return code() == Code::kInvalidArgument; }
   bool IsNotFound() const { return code() == Code::kNotFound; }
   bool IsProtocolError() const { return code() == Code::kProtocolError; }
+  bool IsUnavailable() const { return code() == Code::kUnavailable; }
+  bool IsAlreadyExists() const { return code() == Code::kAlreadyExists; }
+  bool IsTimeout() const { return code() == Code::kTimeout; }
   // The message alone ("" when OK).
   const std::string& message() const {
     static const std::string kEmpty;
@@ -63,6 +74,7 @@ class StatusOr {
   T* operator->() { return &value_; }
   const T* operator->() const { return &value_; }
   T& operator*() { return value_; }
+  const T& operator*() const { return value_; }
 
  private:
   Status status_;

@@ -5,7 +5,7 @@
 // there the macros expand to nothing and the code compiles unchanged.
 //
 // The annotations only bite on a mutex type declared as a CAPABILITY (std::mutex is not):
-// see zkworker/annotated_mutex.h.
+// see common/annotated_mutex.h.
 #ifndef RESUMELB_COMMON_THREAD_ANNOTATIONS_H_
 #define RESUMELB_COMMON_THREAD_ANNOTATIONS_H_
 

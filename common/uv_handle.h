@@ -34,16 +34,14 @@ class UvHandle {
   // pointer callbacks use to find their object. Returns 0 or a libuv error (nothing is
   // left open on error). REQUIRES: !open().
   int Init(uv_loop_t* loop, void* owner) {
-    CHECK(h_ == nullptr) << "UvHandle initialised twice";
-    H* h = new H;
-    int rc = InitHandle(loop, h);
-    if (rc != 0) {
-      delete h;
-      return rc;
-    }
-    h->data = owner;
-    h_ = h;
-    return 0;
+    static_assert(!std::is_same_v<H, uv_async_t>, "an async handle needs its callback");
+    return Adopt(owner, [loop](H* h) { return InitHandle(loop, h); });
+  }
+  // uv_async_t only: `cb` runs on the loop after uv_async_send(get()), which is the one call
+  // other threads may make (while the handle is open; the owner guarantees that).
+  int Init(uv_loop_t* loop, void* owner, uv_async_cb cb) {
+    static_assert(std::is_same_v<H, uv_async_t>, "only async handles take a callback here");
+    return Adopt(owner, [loop, cb](H* h) { return uv_async_init(loop, h, cb); });
   }
 
   bool open() const { return h_ != nullptr; }
@@ -80,6 +78,20 @@ class UvHandle {
 
  private:
   static void FreeHandle(uv_handle_t* h) { delete reinterpret_cast<H*>(h); }
+
+  template <typename InitFn>
+  int Adopt(void* owner, InitFn init) {
+    CHECK(h_ == nullptr) << "UvHandle initialised twice";
+    H* h = new H;
+    int rc = init(h);
+    if (rc != 0) {
+      delete h;
+      return rc;
+    }
+    h->data = owner;
+    h_ = h;
+    return 0;
+  }
 
   static int InitHandle(uv_loop_t* loop, H* h) {
     if constexpr (std::is_same_v<H, uv_tcp_t>) {

@@ -61,11 +61,41 @@ void StatCompletion(int rc, const Stat*, const void* data) { PostResult(data, rc
 
 }  // namespace
 
+Status StatusFromZk(int zk_rc, std::string_view what) {
+  if (zk_rc == ZOK) return Status::OK();
+  std::string message = std::string(what) + ": " + zerror(zk_rc);
+  switch (zk_rc) {
+    case ZNONODE:
+      return Status::NotFound(message);
+    case ZNODEEXISTS:
+      return Status::AlreadyExists(message);
+    case ZCONNECTIONLOSS:
+    case ZSESSIONEXPIRED:
+    case ZSESSIONMOVED:
+    case ZINVALIDSTATE:
+    case ZCLOSING:
+      return Status::Unavailable(message);
+    case ZOPERATIONTIMEOUT:
+      return Status::Timeout(message);
+    case ZNOAUTH:
+    case ZAUTHFAILED:
+      return Status::PermissionDenied(message);
+    case ZBADARGUMENTS:
+    case ZBADVERSION:
+    case ZNOTEMPTY:
+    case ZNOCHILDRENFOREPHEMERALS:
+    case ZINVALIDACL:
+      return Status::InvalidArgument(message);
+    default:
+      return Status::IOError(message);
+  }
+}
+
 ZkSession::ZkSession(uv_loop_t* loop, std::string hosts, int session_timeout_ms)
     : loop_(loop), hosts_(std::move(hosts)), session_timeout_ms_(session_timeout_ms),
       mailbox_(std::make_unique<LoopMailbox>(loop)) {
-  uv_timer_init(loop_, &timer_);
-  timer_.data = this;
+  int rc = timer_.Init(loop_, this);
+  CHECK_EQ(rc, 0) << "uv_timer_init: " << uv_strerror(rc);
 }
 
 ZkSession::~ZkSession() { Close(); }
@@ -88,7 +118,7 @@ Status ZkSession::Start() {
   Open();
   if (!zh_) return Status::IOError("cannot create a ZooKeeper handle for " + hosts_ + ": " +
                                    std::strerror(errno));
-  uv_timer_start(&timer_, [](uv_timer_t* t) {
+  int rc = uv_timer_start(timer_.get(), [](uv_timer_t* t) {
     auto* self = static_cast<ZkSession*>(t->data);
     double now = static_cast<double>(uv_now(self->loop_));
     if (self->state_ == State::kConnecting && now - self->connecting_since_ > 3000 &&
@@ -103,6 +133,7 @@ Status ZkSession::Start() {
       self->CreateAll();
     }
   }, kTickMs, kTickMs);
+  CHECK_EQ(rc, 0) << "uv_timer_start: " << uv_strerror(rc);
   return Status::OK();
 }
 
@@ -178,10 +209,7 @@ void ZkSession::SetState(State s) {
 
 void ZkSession::Close() {
   if (state_ == State::kClosed && !zh_) return;
-  uv_timer_stop(&timer_);
-  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&timer_))) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
-  }
+  timer_.Close();
   CloseHandle();
   state_ = State::kClosed;
   mailbox_->Close();  // drops completions posted during close
@@ -285,17 +313,22 @@ void ZkSession::ArmAll() {
 
 void ZkSession::Get(const std::string& path, GetFn fn) {
   if (!zh_) {
-    fn(ZINVALIDSTATE, "");
+    fn(StatusFromZk(ZINVALIDSTATE, "reading " + path));
     return;
   }
   uint64_t gen = gen_;
   auto* call = new Call{this, mailbox_.get(), gen, nullptr};
-  call->done = [fn = std::move(fn)](int rc, std::string data, std::vector<std::string>) {
-    fn(rc, data);
+  call->done = [fn, path](int rc, std::string data, std::vector<std::string>) {
+    if (rc == ZOK) {
+      fn(std::move(data));
+    } else {
+      fn(StatusFromZk(rc, "reading " + path));
+    }
   };
-  if (zoo_aget(zh_, path.c_str(), 0, &DataCompletion, call) != ZOK) {
+  int rc = zoo_aget(zh_, path.c_str(), 0, &DataCompletion, call);
+  if (rc != ZOK) {
     delete call;
-    fn(ZCONNECTIONLOSS, "");
+    fn(StatusFromZk(rc, "reading " + path));
   }
 }
 
@@ -401,15 +434,15 @@ struct Resolver : std::enable_shared_from_this<Resolver> {
     }
     std::string candidate = current + "/" + remaining.front();
     auto self = shared_from_this();
-    zk->Get(candidate, [self, candidate](int rc, const std::string&) {
-      if (rc == ZOK) {
+    zk->Get(candidate, [self, candidate](const StatusOr<std::string>& data) {
+      if (data.ok()) {
         self->current = candidate;
         self->remaining.erase(self->remaining.begin());
         self->Step();
-      } else if (rc == ZNONODE) {
+      } else if (data.status().IsNotFound()) {
         self->FollowLink();
       } else {
-        self->done(Status::Unavailable("reading " + candidate + ": " + zerror(rc)));
+        self->done(data.status());
       }
     });
   }
@@ -419,12 +452,12 @@ struct Resolver : std::enable_shared_from_this<Resolver> {
     std::string parent = current.empty() ? "/" : current;
     std::string name = remaining.front();
     auto self = shared_from_this();
-    zk->Get(parent, [self, parent, name](int rc, const std::string& data) {
-      if (rc != ZOK) {
-        self->done(Status::Unavailable("reading " + parent + ": " + zerror(rc)));
+    zk->Get(parent, [self, parent, name](const StatusOr<std::string>& data) {
+      if (!data.ok()) {
+        self->done(data.status());
         return;
       }
-      std::optional<std::string> resolved = ZkLinkTarget(parent, name, data);
+      std::optional<std::string> resolved = ZkLinkTarget(parent, name, *data);
       if (!resolved) {
         self->done(Status::NotFound("ZooKeeper node " + (parent == "/" ? "" : parent) + "/" +
                                     name + " does not exist"));

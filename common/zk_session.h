@@ -8,6 +8,9 @@
 // Connection loss keeps the session (the client reconnects on its own); session expiry
 // closes the handle and opens a new session, re-arming everything.
 //
+// Results reach callers as Status values, never as ZooKeeper return codes: see
+// StatusFromZk() for the mapping (a missing node is NotFound, a lost connection Unavailable).
+//
 // Thread rules: every method and every callback runs on the loop thread. The ZooKeeper
 // client's own threads only post closures to the loop through a LoopMailbox; they never
 // touch this object's state.
@@ -27,6 +30,7 @@
 
 #include "common/loop_mailbox.h"
 #include "common/status.h"
+#include "common/uv_handle.h"
 
 typedef struct _zhandle zhandle_t;
 
@@ -37,15 +41,20 @@ class ZkSession {
   enum class State { kConnecting, kConnected, kClosed };
   using DataFn = std::function<void(const std::optional<std::string>& data)>;
   using ChildrenFn = std::function<void(const std::optional<std::vector<std::string>>& children)>;
-  using GetFn = std::function<void(int rc, const std::string& data)>;
+  // The node's data; NotFound when there is no such node, Unavailable/Timeout when
+  // ZooKeeper cannot answer now (see StatusFromZk).
+  using GetFn = std::function<void(const StatusOr<std::string>& data)>;
 
   ZkSession(uv_loop_t* loop, std::string hosts, int session_timeout_ms);
-  ~ZkSession();
+  ~ZkSession();  // Close()
   ZkSession(const ZkSession&) = delete;
   ZkSession& operator=(const ZkSession&) = delete;
 
+  // Creates the client handle (it connects in the background). IOError when the client
+  // cannot be created (e.g. a malformed host list).
   Status Start();
-  // Ends the session: our ephemeral nodes disappear at once. Blocks briefly.
+  // Ends the session (our ephemeral nodes disappear at once) and closes the loop handles;
+  // no callback runs afterwards. Blocks briefly. Idempotent.
   void Close();
 
   State state() const { return state_; }
@@ -58,7 +67,8 @@ class ZkSession {
   int WatchData(const std::string& path, DataFn fn);
   int WatchChildren(const std::string& path, ChildrenFn fn);
   void Unwatch(int id);
-  // One-shot read; rc is a ZooKeeper return code (0 = ZOK, -101 = ZNONODE).
+  // One-shot read. `fn` runs on the loop, exactly once unless the session is closed first
+  // (possibly before Get() returns when the request cannot even be sent).
   void Get(const std::string& path, GetFn fn);
   // An ephemeral node kept in every session until Unregister().
   void RegisterEphemeral(const std::string& path, std::string data);
@@ -105,10 +115,19 @@ class ZkSession {
   int next_id_ = 1;
   std::map<int, Watch> watches_;
   std::map<std::string, Registration> registrations_;
-  uv_timer_t timer_;  // retries and "not reachable yet" warnings
+  UvHandle<uv_timer_t> timer_;  // retries and "not reachable yet" warnings
   double connecting_since_ = 0;
   double last_warning_ = 0;
 };
+
+// The Status for a ZooKeeper return code `zk_rc` of an operation described by `what`
+// ("reading /lb"): OK for ZOK; NotFound for ZNONODE; AlreadyExists for ZNODEEXISTS;
+// Unavailable for a lost connection or session (ZCONNECTIONLOSS, ZSESSIONEXPIRED,
+// ZSESSIONMOVED, ZINVALIDSTATE, ZCLOSING); Timeout for ZOPERATIONTIMEOUT; PermissionDenied
+// for ZNOAUTH and ZAUTHFAILED; InvalidArgument for requests ZooKeeper refuses (ZBADARGUMENTS,
+// ZBADVERSION, ZNOTEMPTY, ZNOCHILDRENFOREPHEMERALS, ZINVALIDACL); IOError otherwise. The
+// message is "WHAT: <ZooKeeper's text>".
+Status StatusFromZk(int zk_rc, std::string_view what);
 
 // Splits and normalizes a ZooKeeper path ("/a/./b/../c" -> "/a/c").
 std::string NormalizeZkPath(const std::string& path);

@@ -339,12 +339,13 @@ void FuzzWorkerNode(const std::string& data) {
 
 // zkworker's settings node: ParseWorkerSettingsJson (resume_tracker.h), then the tracker.
 void FuzzWorkerSettings(const std::string& data) {
-  int history = -7, max_skill_age = -7;
-  Status s = worker::ParseWorkerSettingsJson(data, &history, &max_skill_age);
-  if (!s.ok()) {
-    FUZZ_CHECK(!s.message().empty() && history == -7 && max_skill_age == -7);
+  auto parsed = worker::ParseWorkerSettingsJson(data, worker::WorkerSettings{});
+  if (!parsed.ok()) {
+    FUZZ_CHECK(!parsed.status().message().empty());
     return;
   }
+  int history = parsed->settings.history;
+  int max_skill_age = parsed->settings.max_skill_age;
   FUZZ_CHECK(history >= 1 && history <= 1000000000);
   FUZZ_CHECK(max_skill_age == 0 || (max_skill_age >= 1 && max_skill_age <= 1000000000));
   worker::ResumeTracker tracker(worker::kDefaultHistory, 0);

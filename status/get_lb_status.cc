@@ -1,21 +1,14 @@
 // get-lb-status SOCKET...: prints a load balancer's status (read from its status socket) as
 // the original's human report, or the raw JSON document with --json.
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <poll.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <string>
-#include <vector>
 
 #include <gflags/gflags.h>
 
 #include "common/json.h"
+#include "common/program.h"
 #include "common/wall_clock.h"
+#include "status/tool_client.h"
 
 DEFINE_bool(json, false, "print the raw JSON document");
 DEFINE_double(timeout, 5.0, "seconds to wait for each load balancer");
@@ -31,79 +24,41 @@ mean backlog, and a row per worker: name, backlog, mean backlog and the age in s
 its oldest request in flight. --json prints the document as the LB sent it.
 )";
 
-bool ReadAll(const std::string& path, std::string* out, std::string* error) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    *error = std::strerror(errno);
-    return false;
-  }
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) {
-    close(fd);
-    *error = "socket path too long";
-    return false;
-  }
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    *error = std::strerror(errno);
-    close(fd);
-    return false;
-  }
-  char buf[65536];
-  for (;;) {
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(FLAGS_timeout * 1000)) != 1) {
-      *error = "no answer in time";
-      close(fd);
-      return false;
-    }
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      *error = std::strerror(errno);
-      close(fd);
-      return false;
-    }
-    if (n == 0) break;
-    out->append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-  return true;
-}
-
 std::string Fixed1(double v) {
   char b[64];
   std::snprintf(b, sizeof b, "%.1f", v);
   return b;
 }
 
+// The whole document the LB at `path` sends before closing the connection.
+rlb::StatusOr<std::string> ReadStatus(const std::string& path) {
+  auto conn = rlb::ToolConnection::ConnectUnix(path,
+                                               rlb::ToolConnection::DeadlineIn(FLAGS_timeout));
+  if (!conn.ok()) return conn.status();
+  std::string text;
+  rlb::Status s = (*conn)->ReadToEnd(&text);
+  if (!s.ok()) return s;
+  return text;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-  }
+  rlb::StartProgram("get-lb-status", kUsage, argc, argv);
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   if (!(FLAGS_timeout > 0 && FLAGS_timeout <= 3600)) {
-    std::fputs("get-lb-status: error: --timeout must be > 0 and at most 3600\n", stderr);
-    return 2;
+    return rlb::Fail("--timeout must be > 0 and at most 3600");
   }
-  if (argc < 2) {
-    std::fputs("get-lb-status: error: give one or more status socket paths\n", stderr);
-    return 2;
-  }
+  if (argc < 2) return rlb::Fail("give one or more status socket paths");
   int status = 0;
   for (int i = 1; i < argc; ++i) {
-    std::string text, error;
-    if (!ReadAll(argv[i], &text, &error)) {
-      std::fprintf(stderr, "get-lb-status: error: %s: %s\n", argv[i], error.c_str());
+    auto read = ReadStatus(argv[i]);
+    if (!read.ok()) {
+      rlb::ReportError(std::string(argv[i]) + ": " + read.status().message());
       status = 1;
       continue;
     }
+    const std::string& text = *read;
     if (FLAGS_json) {
       std::fputs(text.c_str(), stdout);
       continue;
@@ -111,7 +66,7 @@ int main(int argc, char** argv) {
     rapidjson::Document doc;
     if (!rlb::ParseJsonObject(text, &doc) || !doc.HasMember("workers") ||
         !doc["workers"].IsArray()) {
-      std::fprintf(stderr, "get-lb-status: error: %s: not a status document\n", argv[i]);
+      rlb::ReportError(std::string(argv[i]) + ": not a status document");
       status = 1;
       continue;
     }

@@ -1,20 +1,45 @@
-// StatusServer: uv_pipe listener; one write of the document per connection, then close.
+// StatusServer: a uv_pipe listener; each connection gets the document through a
+// StreamWriter and is closed once the kernel has taken it.
 #include "status/status_server.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
-
 #include <glog/logging.h>
+
+#include "common/stream_writer.h"
 
 namespace rlb {
 
-StatusServer::StatusServer(uv_loop_t* loop, std::string path, DocumentFn document)
-    : loop_(loop), path_(std::move(path)), document_(std::move(document)) {}
+class StatusServer::Connection : public StreamWriter::Listener {
+ public:
+  explicit Connection(StatusServer* server) : server_(server), writer_(this) {}
+  ~Connection() override {
+    writer_.Detach();
+    pipe_.Close();
+  }
 
-StatusServer::~StatusServer() = default;
+  UvHandle<uv_pipe_t>& pipe() { return pipe_; }
+  StreamWriter& writer() { return writer_; }
+
+  void OnWritten() override {
+    if (writer_.idle()) server_->Finish(this);
+  }
+  void OnWriteError(int uv_error) override {
+    VLOG(1) << "status connection: " << uv_strerror(uv_error);
+    server_->Finish(this);
+  }
+
+ private:
+  StatusServer* server_;
+  UvHandle<uv_pipe_t> pipe_;
+  StreamWriter writer_;
+};
+
+StatusServer::StatusServer(uv_loop_t* loop, std::string path, DocumentFn document)
+    : loop_(loop), path_(std::move(path)), document_(std::move(document)), deleter_(loop) {}
+
+StatusServer::~StatusServer() { Close(); }
 
 Status StatusServer::Start() {
   struct stat st;
@@ -25,57 +50,55 @@ Status StatusServer::Start() {
     }
     unlink(path_.c_str());
   }
-  uv_pipe_init(loop_, &pipe_, 0);
-  pipe_.data = this;
+  int rc = listener_.Init(loop_, this);
+  CHECK_EQ(rc, 0) << "uv_pipe_init: " << uv_strerror(rc);
   // Owner-only from the moment it exists: no window with default permissions.
   mode_t old = umask(0177);
-  int rc = uv_pipe_bind(&pipe_, path_.c_str());
+  rc = uv_pipe_bind(listener_.get(), path_.c_str());
   umask(old);
-  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&pipe_), 16, &OnConnection);
+  if (rc == 0) rc = uv_listen(listener_.stream(), 16, &OnConnection);
   if (rc != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&pipe_), nullptr);
+    listener_.Close();
     return Status::IOError("cannot serve status on " + path_ + ": " + uv_strerror(rc));
   }
   chmod(path_.c_str(), 0600);
-  open_ = true;
   return Status::OK();
 }
 
 void StatusServer::OnConnection(uv_stream_t* server, int status) {
   auto* self = static_cast<StatusServer*>(server->data);
-  if (status < 0) return;
-  auto* client = new uv_pipe_t;
-  uv_pipe_init(self->loop_, client, 0);
-  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(client)) != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(client),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
-    return;
-  }
-  struct Req {
-    uv_write_t req;
-    std::string data;
-  };
-  auto* w = new Req{{}, self->document_()};
-  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(client), &buf, 1,
-                    [](uv_write_t* req, int) {
-                      auto* w = reinterpret_cast<Req*>(req);
-                      uv_close(reinterpret_cast<uv_handle_t*>(req->handle),
-                               [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
-                      delete w;
-                    });
-  if (rc != 0) {
-    delete w;
-    uv_close(reinterpret_cast<uv_handle_t*>(client),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
-  }
+  if (self == nullptr || status < 0) return;
+  auto owned = std::make_unique<Connection>(self);
+  Connection* conn = owned.get();
+  int rc = conn->pipe().Init(self->loop_, conn);
+  CHECK_EQ(rc, 0) << "uv_pipe_init: " << uv_strerror(rc);
+  if (uv_accept(server, conn->pipe().stream()) != 0) return;  // `owned` closes the pipe
+  self->connections_[conn] = std::move(owned);
+  conn->writer().Attach(conn->pipe().stream());
+  rc = conn->writer().Write(self->document_());
+  if (rc != 0) VLOG(1) << "status connection: " << uv_strerror(rc);
+  if (rc != 0 || conn->writer().idle()) self->Finish(conn);
+  // Otherwise Connection::OnWritten finishes it once the kernel has taken everything.
+}
+
+void StatusServer::Finish(Connection* conn) {
+  auto it = connections_.find(conn);
+  if (it == connections_.end()) return;
+  std::unique_ptr<Connection> owned = std::move(it->second);
+  connections_.erase(it);
+  owned->writer().Detach();
+  owned->pipe().Close();
+  deleter_.Defer(std::move(owned));
 }
 
 void StatusServer::Close() {
-  if (!open_) return;
-  open_ = false;
-  uv_close(reinterpret_cast<uv_handle_t*>(&pipe_), nullptr);
-  unlink(path_.c_str());
+  if (closed_) return;
+  closed_ = true;
+  bool listening = listener_.open();
+  listener_.Close();
+  if (listening) unlink(path_.c_str());
+  connections_.clear();  // their destructors close their pipes
+  deleter_.Close();
 }
 
 }  // namespace rlb

@@ -2,6 +2,7 @@
 // JSON document (the original's keys and more, see docs/operations.md) and is closed; the
 // server reads nothing from clients. The socket file is created owner-only (0600), any
 // stale file at the path is replaced, and Close() removes it.
+//
 // Thread rules: loop thread only.
 #ifndef RESUMELB_STATUS_STATUS_SERVER_H_
 #define RESUMELB_STATUS_STATUS_SERVER_H_
@@ -9,27 +10,45 @@
 #include <uv.h>
 
 #include <functional>
+#include <map>
+#include <memory>
 #include <string>
 
+#include "common/deferred_delete.h"
 #include "common/status.h"
+#include "common/uv_handle.h"
 
 namespace rlb {
 
 class StatusServer {
  public:
+  // Renders the document, once per connection.
   using DocumentFn = std::function<std::string()>;
   StatusServer(uv_loop_t* loop, std::string path, DocumentFn document);
-  ~StatusServer();
+  ~StatusServer();  // Close()
+  StatusServer(const StatusServer&) = delete;
+  StatusServer& operator=(const StatusServer&) = delete;
+
+  // Binds and listens. InvalidArgument when the path exists and is not a socket; IOError
+  // when it cannot be bound.
   Status Start();
+  // Stops listening, drops the connections still being written to, removes the socket file
+  // and closes every handle. Idempotent.
   void Close();
 
  private:
+  class Connection;
   static void OnConnection(uv_stream_t* server, int status);
+  // The connection is done (written, failed): close it and free it after this callback.
+  void Finish(Connection* conn);
+
   uv_loop_t* loop_;
   std::string path_;
   DocumentFn document_;
-  uv_pipe_t pipe_;
-  bool open_ = false;
+  UvHandle<uv_pipe_t> listener_;
+  DeferredDeleter deleter_;
+  std::map<Connection*, std::unique_ptr<Connection>> connections_;  // being written to
+  bool closed_ = false;
 };
 
 }  // namespace rlb

@@ -1,6 +1,9 @@
 // ClientConnection: socket, timers and write path of one HTTP client (see the header).
 #include "zklb/client_connection.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <ctime>
 
 #include <glog/logging.h>
@@ -14,7 +17,17 @@ namespace rlb::lb {
 namespace {
 
 constexpr size_t kClientHighWater = 256 * 1024;  // bytes queued in libuv before buffering
-constexpr size_t kKeptBytesLimit = 1u << 20;     // pipelined bytes held while one is served
+// Pipelined bytes held while a request is served: reads are this small then, and past
+// this much the connection is not read (nginx keeps one client_header_buffer_size).
+constexpr size_t kPipelineBytes = 16 * 1024;
+// Lingering close: input discarded for at most this long in total, this long between
+// reads, and this many bytes (nginx: lingering_time 30 s, lingering_timeout 5 s).
+constexpr double kLingerTotalMs = 30e3;
+constexpr double kLingerIdleMs = 5e3;
+constexpr uint64_t kLingerMaxBytes = 4u << 20;
+// How often a client connection that is not being read (back-pressure) is checked for a
+// reset from its client, which only a read would otherwise reveal.
+constexpr double kPausedProbeMs = 1000;
 
 }  // namespace
 
@@ -81,15 +94,20 @@ void ClientConnection::Start() {
 }
 
 void ClientConnection::StartReading() {
-  if (state_ != State::kOpen || read_state_ == ReadState::kReading ||
+  if ((state_ != State::kOpen && state_ != State::kLingering) ||
+      read_state_ == ReadState::kReading ||
       read_state_ == ReadState::kEof || read_state_ == ReadState::kStopped) {
     return;
   }
   int rc = uv_read_start(tcp_.stream(),
                          [](uv_handle_t* h, size_t, uv_buf_t* buf) {
                            auto* self = static_cast<ClientConnection*>(h->data);
-                           buf->base = self->read_buf_;
-                           buf->len = sizeof self->read_buf_;
+                           buf->base = self->context_->read_buffer;
+                           buf->len = self->context_->read_buffer_size;
+                           // Reading ahead of a request being served: small reads.
+                           if (self->exchange_ && self->exchange_->request_complete()) {
+                             buf->len = std::min(buf->len, kPipelineBytes);
+                           }
                          },
                          &OnRead);
   if (rc != 0) {
@@ -124,6 +142,22 @@ void ClientConnection::ResumeReading() {
 void ClientConnection::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<ClientConnection*>(s->data);
   if (self == nullptr || self->state_ == State::kClosed) return;
+  if (self->state_ == State::kLingering) {  // discard; the answer has been sent
+    if (nread == UV_EOF) {
+      self->Close(false);
+    } else if (nread < 0) {
+      self->Close(true);
+    } else {
+      self->lingered_bytes_ += static_cast<uint64_t>(nread);
+      self->last_progress_ = self->Now();
+      if (self->lingered_bytes_ > kLingerMaxBytes) {
+        self->Close(true);
+      } else {
+        self->UpdateTimer();
+      }
+    }
+    return;
+  }
   if (nread == UV_EOF) {
     self->StopReading(ReadState::kEof);
     if (self->exchange_ && self->exchange_->request_complete()) {
@@ -165,7 +199,7 @@ void ClientConnection::HandleParserState(HttpRequestParser::State state) {
   if (state == HttpRequestParser::State::kPaused && parser_->has_kept_bytes() && exchange_ &&
       !exchange_->response_done()) {
     // Pipelined requests wait their turn; stop reading if too many pile up.
-    if (read_state_ == ReadState::kReading && parser_->kept_bytes() > kKeptBytesLimit) {
+    if (read_state_ == ReadState::kReading && parser_->kept_bytes() >= kPipelineBytes) {
       PauseReading();
     }
   }
@@ -275,10 +309,15 @@ void ClientConnection::MaybeFinishExchange() {
     bool close = exchange_->close_after() || close_when_idle_;
     // A request whose body was never fully read leaves the connection unusable.
     if (!exchange_->request_complete()) close = true;
+    bool client_may_send = !exchange_->request_complete();
     DropExchange();
     buffer_.reset();
     if (close) {
-      Close(false);
+      if (client_may_send) {
+        StartLingering();
+      } else {
+        Close(false);
+      }
       return;
     }
     // Next pipelined request, if any (also after the client half-closed its side).
@@ -293,7 +332,28 @@ void ClientConnection::MaybeFinishExchange() {
     if (state_ != State::kClosed && read_state_ == ReadState::kEof && !exchange_) Close(false);
     return;
   }
-  if (!exchange_ && state_ == State::kClosingAfterFlush && Flushed()) Close(false);
+  if (!exchange_ && state_ == State::kClosingAfterFlush && Flushed()) StartLingering();
+}
+
+void ClientConnection::StartLingering() {
+  if (state_ == State::kClosed || state_ == State::kLingering) return;
+  if (read_state_ == ReadState::kEof) {  // the client has stopped sending already
+    Close(false);
+    return;
+  }
+  state_ = State::kLingering;
+  linger_start_ = last_progress_ = Now();
+  auto* req = new uv_shutdown_t;
+  if (uv_shutdown(req, tcp_.stream(), [](uv_shutdown_t* r, int) { delete r; }) != 0) {
+    delete req;
+    Close(false);
+    return;
+  }
+  if (read_state_ != ReadState::kReading) {
+    read_state_ = ReadState::kIdle;
+    StartReading();
+  }
+  UpdateTimer();
 }
 
 void ClientConnection::Reset(const std::string& reason) {
@@ -343,7 +403,9 @@ void ClientConnection::UpdateTimer() {
   const LbOptions& o = *context_->options;
   double now = Now();
   double deadline = -1;
-  if (!exchange_) {
+  if (state_ == State::kLingering) {
+    deadline = std::min(linger_start_ + kLingerTotalMs, last_progress_ + kLingerIdleMs);
+  } else if (!exchange_) {
     if (parser_->in_message()) {
       deadline = message_start_ + o.header_timeout * 1000;  // slowloris
     } else {
@@ -354,18 +416,45 @@ void ClientConnection::UpdateTimer() {
   } else if (!Flushed()) {
     deadline = last_progress_ + o.socket_timeout * 1000;  // a client not reading
   }
-  if (deadline < 0) {
+  deadline_ = deadline;
+  // A connection the LB is not reading cannot see its client leave: probe it.
+  double wake = deadline;
+  if (read_state_ == ReadState::kPaused && exchange_ && !exchange_->response_started()) {
+    wake = wake < 0 ? now + kPausedProbeMs : std::min(wake, now + kPausedProbeMs);
+  }
+  if (wake < 0) {
     uv_timer_stop(timer_.get());
     return;
   }
-  uv_timer_start(timer_.get(), &OnTimer,
-                 static_cast<uint64_t>(std::max(0.0, deadline - now)) + 1, 0);
+  uv_timer_start(timer_.get(), &OnTimer, static_cast<uint64_t>(std::max(0.0, wake - now)) + 1,
+                 0);
+}
+
+bool ClientConnection::PeerReset() const {
+  uv_os_fd_t fd;
+  if (uv_fileno(tcp_.handle(), &fd) != 0) return false;
+  tcp_info info{};
+  socklen_t len = sizeof info;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return false;
+  return info.tcpi_state == TCP_CLOSE;  // a RST arrived (a FIN alone gives CLOSE_WAIT)
 }
 
 void ClientConnection::OnTimer(uv_timer_t* t) {
   auto* self = static_cast<ClientConnection*>(t->data);
   if (self == nullptr || self->state_ == State::kClosed) return;
-  if (!self->exchange_ && self->parser_->in_message()) {
+  if (self->state_ == State::kLingering) {
+    self->Close(false);  // lingered long enough
+    return;
+  }
+  if (self->deadline_ < 0 || self->Now() < self->deadline_) {  // a probe, not a deadline
+    if (self->PeerReset()) {
+      self->ClientLeft(true);
+    } else {
+      self->UpdateTimer();
+    }
+    return;
+  }
+  if (self->state_ == State::kOpen && !self->exchange_ && self->parser_->in_message()) {
     self->ParseError(408, "request headers not received in time");
     return;
   }

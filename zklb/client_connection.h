@@ -6,9 +6,17 @@
 // held up by a client.
 //
 // Lifecycle (State): kOpen -> kClosingAfterFlush (an error response is on its way, nothing
-// more is read) -> kClosed; kOpen -> kClosed. Close() is allowed anywhere, including inside
-// an exchange's callbacks: the connection and its exchange are handed to the host, which
-// frees them through the loop's DeferredDeleter once the current callback has returned.
+// more is parsed) -> kLingering -> kClosed; kOpen -> kClosed. Lingering close (nginx's
+// lingering_close): when the LB ends a connection while the client may still be sending
+// (an early 4xx, a request body it will not read), it sends its FIN after the response and
+// reads and discards input for a bounded time and byte count before closing, so the client
+// receives the answer instead of a reset. Close() is allowed anywhere, including inside an
+// exchange's callbacks: the connection and its exchange are handed to the host, which frees
+// them through the loop's DeferredDeleter once the current callback has returned.
+//
+// Memory: reads go into one buffer shared by every connection of the loop (the parser
+// copies what it keeps), and while a request is being served at most kPipelineBytes of
+// requests pipelined behind it are held; beyond that the connection is not read.
 //
 // Thread rules: loop thread only.
 #ifndef RESUMELB_ZKLB_CLIENT_CONNECTION_H_
@@ -44,6 +52,9 @@ class ClientConnectionHost : public ExchangeHost {
 // What every client connection shares (owned by the LB, fixed for its lifetime).
 struct ClientContext {
   const LbOptions* options = nullptr;
+  // The loop's read buffer, shared by every connection: data is consumed within OnRead.
+  char* read_buffer = nullptr;
+  size_t read_buffer_size = 0;
   const Classifier* classifier = nullptr;
   ExchangePolicy policy;
   AccessLog* access_log = nullptr;
@@ -52,7 +63,7 @@ struct ClientContext {
 
 class ClientConnection : public ExchangeClient, private StreamWriter::Listener {
  public:
-  enum class State { kOpen, kClosingAfterFlush, kClosed };
+  enum class State { kOpen, kClosingAfterFlush, kLingering, kClosed };
 
   ClientConnection(ClientConnectionHost* host, const ClientContext* context);
   ~ClientConnection() override;
@@ -97,6 +108,9 @@ class ClientConnection : public ExchangeClient, private StreamWriter::Listener {
   void MaybeFinishExchange();
   void DropExchange();
   void Close(bool reset);
+  void StartLingering();
+  // Whether the client reset the connection (read from the kernel, without reading data).
+  bool PeerReset() const;
   // The client closed or reset the connection: an exchange with no answer yet is logged
   // as 499 (and cancelled by the close).
   void ClientLeft(bool reset);
@@ -122,7 +136,9 @@ class ClientConnection : public ExchangeClient, private StreamWriter::Listener {
   bool pipelined_ = false;        // the client pipelined: its EOF is a half-close
   double message_start_ = 0;   // loop ms: first byte of the current request's headers
   double last_progress_ = 0;   // loop ms: last read or completed write
-  char read_buf_[64 * 1024];
+  double linger_start_ = 0;    // loop ms
+  double deadline_ = -1;       // loop ms of the current timeout, -1 for none
+  uint64_t lingered_bytes_ = 0;
 };
 
 }  // namespace rlb::lb

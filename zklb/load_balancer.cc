@@ -8,8 +8,6 @@
 #include <sstream>
 
 #include <glog/logging.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 
 namespace rlb::lb {
@@ -31,6 +29,10 @@ LoadBalancer::LoadBalancer(uv_loop_t* loop, LbOptions options, std::unique_ptr<P
       classifier_(std::move(classifier)),
       disconnect_message_(kDefaultDisconnectMessage),
       deleter_(loop) {
+  constexpr size_t kReadBufferSize = 64 * 1024;
+  read_buffer_ = std::make_unique<char[]>(kReadBufferSize);
+  client_context_.read_buffer = read_buffer_.get();
+  client_context_.read_buffer_size = kReadBufferSize;
   client_context_.options = &options_;
   client_context_.classifier = classifier_.get();
   client_context_.policy.max_retries = options_.max_retries;
@@ -290,139 +292,50 @@ void LoadBalancer::MaybeFinishShutdown() {
   if (done) done();
 }
 
-std::string LoadBalancer::StatusJson(const std::function<void(void*)>& extra) const {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+LbStatusSnapshot LoadBalancer::StatusSnapshot() const {
+  auto number = [](double d) { return std::isnan(d) ? std::nullopt : std::optional<double>(d); };
   PoolStatus st = pool_->Status();
-  auto number = [&w](double d) {
-    if (std::isnan(d)) {
-      w.Null();
-    } else {
-      w.Double(d);
-    }
-  };
-  std::map<std::string, const WorkerLink*> by_name;
-  for (const auto& [name, link] : links_) by_name[name] = link.get();
-  w.StartObject();
-  w.Key("backlog");
-  w.Int(st.backlog);
-  w.Key("mean_backlog");
-  number(st.mean_backlog);
-  w.Key("workers");
-  w.StartArray();
+  LbStatusSnapshot out;
+  out.backlog = st.backlog;
+  out.mean_backlog = number(st.mean_backlog);
   for (const auto& wk : st.workers) {
-    w.StartArray();
-    w.String(wk.name.c_str());
-    w.Int(wk.backlog);
-    number(wk.mbacklog);
-    auto it = by_name.find(wk.name);
-    std::optional<double> oldest = it != by_name.end() ? it->second->oldest_start() : std::nullopt;
-    if (oldest) {
-      w.Double(*oldest);
-    } else {
-      w.Null();
-    }
-    w.EndArray();
+    auto it = links_.find(wk.name);
+    const WorkerLink* link = it != links_.end() ? it->second.get() : nullptr;
+    out.workers.push_back({wk.name, wk.backlog, number(wk.mbacklog),
+                           link ? link->oldest_start() : std::nullopt,
+                           link ? link->queued_bytes() : 0});
   }
-  w.EndArray();
-  w.Key("workers_ex");
-  w.StartArray();
-  for (const auto& wk : st.workers) {
-    w.StartArray();
-    w.String(wk.name.c_str());
-    auto it = by_name.find(wk.name);
-    w.Uint64(it != by_name.end() ? it->second->queued_bytes() : 0);
-    w.EndArray();
-  }
-  w.EndArray();
-  w.Key("worker_details");
-  w.StartArray();
-  for (const auto& [name, link] : by_name) {
-    w.StartObject();
-    w.Key("name");
-    w.String(name.c_str());
-    w.Key("connected");
-    w.Bool(link->connected());
-    w.Key("in_pool");
-    w.Bool(link->pool_worker() && link->pool_worker()->in_pool());
-    w.Key("version");
-    if (link->version()) {
-      w.String(link->version()->c_str());
-    } else {
-      w.Null();
+  for (const auto& [name, link] : links_) {  // sorted by name
+    LbStatusSnapshot::Link& l = out.links.emplace_back();
+    l.name = name;
+    l.connected = link->connected();
+    l.in_pool = link->pool_worker() && link->pool_worker()->in_pool();
+    l.version = link->version();
+    l.resume_size = link->resume_size();
+    l.requests = link->requests_sent();
+    l.in_flight = link->in_flight();
+    if (!link->last_error().empty()) {
+      l.last_error = link->last_error();
+      l.last_error_time = link->last_error_time();
     }
-    w.Key("resume_size");
-    w.Uint64(link->resume_size());
-    w.Key("requests");
-    w.Uint64(link->requests_sent());
-    w.Key("in_flight");
-    w.Uint64(link->in_flight());
-    w.Key("last_error");
-    if (link->last_error().empty()) {
-      w.Null();
-    } else {
-      w.String(link->last_error().c_str());
-    }
-    w.Key("last_error_time");
-    if (link->last_error().empty()) {
-      w.Null();
-    } else {
-      w.Double(link->last_error_time());
-    }
-    w.EndObject();
   }
-  w.EndArray();
-  w.Key("pool");
-  w.StartObject();
-  w.Key("kind");
-  w.String(options_.pool.c_str());
-  w.Key("single_version");
-  w.Bool(st.single_version);
-  w.Key("active_version");
-  if (st.active_version) {
-    w.String(st.active_version->c_str());
-  } else {
-    w.Null();
-  }
-  w.Key("variance");
-  w.Double(pool_->settings().variance);
-  w.Key("backlog_history");
-  w.Int(pool_->settings().backlog_history);
-  w.Key("unskilled_score");
-  w.Double(pool_->settings().unskilled_score);
-  w.EndObject();
-  w.Key("totals");
-  w.StartObject();
-  w.Key("requests");
-  w.Uint64(stats_.requests);
-  w.Key("responses");
-  w.Uint64(stats_.responses);
-  w.Key("retries");
-  w.Uint64(stats_.retries);
-  w.Key("502");
-  w.Uint64(stats_.bad_gateway);
-  w.Key("503");
-  w.Uint64(stats_.unavailable);
-  w.Key("client_errors");
-  w.Uint64(stats_.client_errors);
-  w.Key("truncated");
-  w.Uint64(stats_.truncated);
-  w.Key("client_aborts");
-  w.Uint64(stats_.client_aborts);
-  w.Key("retries_refused");
-  w.Uint64(stats_.retries_refused);
-  w.Key("queries_of_death");
-  w.Uint64(stats_.queries_of_death);
-  w.Key("connections_accepted");
-  w.Uint64(stats_.connections);
-  w.Key("connections_open");
-  w.Uint64(connections_.size());
-  w.EndObject();
-  w.Key("draining");
-  w.Bool(draining_);
-  if (extra) extra(&w);
-  w.EndObject();
-  return std::string(buf.GetString(), buf.GetSize()) + "\n";
+  const PoolSettings& settings = pool_->settings();
+  out.pool = {options_.pool, st.single_version, st.active_version, settings.variance,
+              settings.backlog_history, settings.unskilled_score};
+  out.totals = {.requests = stats_.requests,
+                .responses = stats_.responses,
+                .retries = stats_.retries,
+                .bad_gateway = stats_.bad_gateway,
+                .unavailable = stats_.unavailable,
+                .client_errors = stats_.client_errors,
+                .truncated = stats_.truncated,
+                .client_aborts = stats_.client_aborts,
+                .retries_refused = stats_.retries_refused,
+                .queries_of_death = stats_.queries_of_death,
+                .connections_accepted = stats_.connections,
+                .connections_open = connections_.size()};
+  out.draining = draining_;
+  return out;
 }
 
 }  // namespace rlb::lb

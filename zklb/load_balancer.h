@@ -28,6 +28,7 @@
 #include "common/deferred_delete.h"
 #include "common/status.h"
 #include "common/uv_handle.h"
+#include "status/lb_status.h"
 #include "zklb/access_log.h"
 #include "zklb/classifier.h"
 #include "zklb/client_connection.h"
@@ -59,8 +60,8 @@ class LoadBalancer : public ClientConnectionHost, private WorkerLink::Observer {
   // LB's own handles are closed.
   void Shutdown(std::function<void()> done);
 
-  // The status document (JSON) the status server serves. `extra` is merged in (zkresumelb).
-  std::string StatusJson(const std::function<void(void* writer)>& extra = nullptr) const;
+  // What the status server reports (all but the ZooKeeper part); see status/lb_status.h.
+  LbStatusSnapshot StatusSnapshot() const;
   const LbStats& stats() const { return stats_; }
   const PoolSettings& pool_settings() const { return pool_->settings(); }
 
@@ -98,6 +99,7 @@ class LoadBalancer : public ClientConnectionHost, private WorkerLink::Observer {
   LbStats stats_;
   DeferredDeleter deleter_;
   ClientContext client_context_;
+  std::unique_ptr<char[]> read_buffer_;  // shared by every client connection's reads
   UvHandle<uv_tcp_t> listener_;
   bool accept_pending_ = false;
   HostPort bound_;

@@ -4,8 +4,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <cstdio>
-#include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
@@ -15,7 +13,9 @@
 #include <uv.h>
 
 #include "common/logging_setup.h"
+#include "common/program.h"
 #include "common/shutdown_signals.h"
+#include "status/lb_status.h"
 #include "status/status_server.h"
 #include "zklb/classifier.h"
 #include "zklb/lb_command_line.h"
@@ -34,37 +34,29 @@ else to the least recently used worker.
 
 )";
 
-int Fail(const std::string& message) {
-  rlb::PrintError("resumelb", message);
-  return 2;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
-      std::printf("%s%s", kUsage, rlb::lb::LbFlagsHelp());
-      return 0;
-    }
-  }
+  rlb::StartProgram("resumelb", std::string(kUsage) + rlb::lb::LbFlagsHelp(), argc, argv);
   rlb::InitLogging(argv[0]);
   auto args = rlb::lb::TranslateArgs(argc, argv, rlb::lb::ResumelbShortOptions());
-  if (!args.ok()) return Fail(args.status().message());
+  if (!args.ok()) return rlb::Fail(args.status().message());
   auto positional = rlb::lb::ParseFlags(*args);
-  if (!positional.ok()) return Fail(positional.status().message());
-  if (positional->empty()) return Fail("must supply one or more worker addresses (see --help)");
+  if (!positional.ok()) return rlb::Fail(positional.status().message());
+  if (positional->empty()) {
+    return rlb::Fail("must supply one or more worker addresses (see --help)");
+  }
   auto options = rlb::lb::OptionsFromFlags(4.0);
-  if (!options.ok()) return Fail(options.status().message());
+  if (!options.ok()) return rlb::Fail(options.status().message());
   std::map<std::string, std::optional<std::string>> workers;
   for (const auto& a : *positional) {
     auto hp = rlb::ParseHostPort(a);
-    if (!hp.ok()) return Fail(hp.status().message());
+    if (!hp.ok()) return rlb::Fail(hp.status().message());
     if (hp->host.empty()) hp->host = "127.0.0.1";
     workers[hp->ToString()] = std::nullopt;
   }
   auto classifier = rlb::lb::Classifier::Create(options->classifier);
-  if (!classifier.ok()) return Fail(classifier.status().message());
+  if (!classifier.ok()) return rlb::Fail(classifier.status().message());
   std::unique_ptr<rlb::lb::Pool> pool =
       options->pool == "classless" ? rlb::lb::NewClasslessPool(false)
                                    : rlb::lb::NewResumePool(options->pool_settings, false);
@@ -73,13 +65,14 @@ int main(int argc, char** argv) {
   uv_loop_t* loop = uv_default_loop();
   rlb::lb::LoadBalancer lb(loop, *options, std::move(pool), *classifier);
   rlb::Status s = lb.Start();
-  if (!s.ok()) return Fail(s.message());
+  if (!s.ok()) return rlb::Fail(s.message());
   std::unique_ptr<rlb::StatusServer> status;
   if (!options->status_socket.empty()) {
-    status = std::make_unique<rlb::StatusServer>(loop, options->status_socket,
-                                                 [&lb] { return lb.StatusJson(); });
+    status = std::make_unique<rlb::StatusServer>(loop, options->status_socket, [&lb] {
+      return rlb::RenderLbStatusJson(lb.StatusSnapshot());
+    });
     s = status->Start();
-    if (!s.ok()) return Fail(s.message());
+    if (!s.ok()) return rlb::Fail(s.message());
   }
   lb.SetWorkers(workers);
   LOG(INFO) << "resumelb listening on " << lb.address().ToString() << " (pid " << getpid()

@@ -10,18 +10,13 @@
 #include "common/json.h"
 
 namespace rlb::lb {
-namespace {
-
-constexpr int kZNoNode = -101;
-
-}  // namespace
 
 ZkDiscovery::ZkDiscovery(uv_loop_t* loop, ZkSession* zk, LoadBalancer* lb, std::string path,
                          bool fetch_versions)
     : loop_(loop), zk_(zk), lb_(lb), path_(NormalizeZkPath(path)),
       fetch_versions_(fetch_versions) {
-  uv_timer_init(loop_, &retry_timer_);
-  retry_timer_.data = this;
+  int rc = retry_timer_.Init(loop_, this);
+  CHECK_EQ(rc, 0) << "uv_timer_init: " << uv_strerror(rc);
   for (const char* k : {"variance", "backlog_history", "unskilled_score"}) {
     setting_sources_[k] = "default";
   }
@@ -32,7 +27,18 @@ ZkDiscovery::~ZkDiscovery() { Stop(); }
 void ZkDiscovery::Stop() {
   if (stopped_) return;
   stopped_ = true;
-  uv_close(reinterpret_cast<uv_handle_t*>(&retry_timer_), nullptr);
+  retry_timer_.Close();
+}
+
+void ZkDiscovery::RetryIn(uint64_t ms, bool forget_workers_path) {
+  if (stopped_) return;  // a late ZooKeeper answer during shutdown
+  forget_workers_path_ = forget_workers_path;
+  int rc = uv_timer_start(retry_timer_.get(), [](uv_timer_t* t) {
+    auto* self = static_cast<ZkDiscovery*>(t->data);
+    if (self->forget_workers_path_) self->workers_path_.clear();
+    self->Resolve();
+  }, ms, 0);
+  CHECK_EQ(rc, 0) << "uv_timer_start: " << uv_strerror(rc);
 }
 
 void ZkDiscovery::Start() {
@@ -60,6 +66,7 @@ void ZkDiscovery::Deregister() {
 void ZkDiscovery::Resolve() {
   std::string wanted = path_ + (path_ == "/" ? "" : "/") + "workers/providers";
   ResolveZkPath(zk_, wanted, [this, wanted](StatusOr<std::string> resolved) {
+    if (stopped_) return;
     if (!resolved.ok()) {
       // Without a connection the failure says nothing about the path, and ZkSession
       // already warns (every 10 s) that ZooKeeper is not reachable.
@@ -69,9 +76,7 @@ void ZkDiscovery::Resolve() {
       } else {
         VLOG(1) << "cannot resolve " << wanted << ": " << resolved.status().message();
       }
-      uv_timer_start(&retry_timer_, [](uv_timer_t* t) {
-        static_cast<ZkDiscovery*>(t->data)->Resolve();
-      }, 2000, 0);
+      RetryIn(kRetryMs, /*forget_workers_path=*/false);
       return;
     }
     if (*resolved == workers_path_) return;
@@ -90,11 +95,7 @@ void ZkDiscovery::OnChildren(const std::optional<std::vector<std::string>>& chil
     // The providers node went away (or was never created): keep the last known workers and
     // resolve the path again (links may have changed).
     LOG(WARNING) << workers_path_ << " does not exist; keeping the last known workers";
-    uv_timer_start(&retry_timer_, [](uv_timer_t* t) {
-      auto* self = static_cast<ZkDiscovery*>(t->data);
-      self->workers_path_.clear();
-      self->Resolve();
-    }, 2000, 0);
+    RetryIn(kRetryMs, /*forget_workers_path=*/true);
     return;
   }
   if (!fetch_versions_) {
@@ -116,11 +117,11 @@ void ZkDiscovery::OnChildren(const std::optional<std::vector<std::string>>& chil
   }
   for (const auto& child : *children) {
     std::string node = workers_path_ + "/" + child;
-    zk_->Get(node, [this, seq, pending, child](int rc, const std::string& data) {
-      if (rc == 0) {
-        pending->workers[child] = ParseWorkerVersion(data);
-      } else if (rc != kZNoNode) {
-        LOG(WARNING) << "cannot read worker node " << child << " (rc " << rc << ")";
+    zk_->Get(node, [this, seq, pending, child](const StatusOr<std::string>& data) {
+      if (data.ok()) {
+        pending->workers[child] = ParseWorkerVersion(*data);
+      } else if (!data.status().IsNotFound()) {
+        LOG(WARNING) << "cannot read worker node " << child << ": " << data.status().message();
       }
       if (--pending->left == 0 && seq == children_seq_) lb_->SetWorkers(pending->workers);
     });
@@ -175,44 +176,17 @@ void ZkDiscovery::OnSettings(const std::optional<std::string>& data) {
             << " unskilled_score=" << settings.unskilled_score;
 }
 
-void ZkDiscovery::WriteStatus(void* writer) const {
-  auto& w = *static_cast<JsonWriter*>(writer);
-  w.Key("zookeeper");
-  w.StartObject();
-  w.Key("state");
-  w.String(zk_->StateName().c_str());
-  w.Key("hosts");
-  w.String(zk_->hosts().c_str());
-  w.Key("sessions");
-  w.Uint64(zk_->sessions());
-  w.Key("path");
-  w.String(path_.c_str());
-  w.Key("workers_path");
-  if (workers_path_.empty()) {
-    w.Null();
-  } else {
-    w.String(workers_path_.c_str());
-  }
-  w.EndObject();
-  w.Key("settings");
-  w.StartObject();
-  const PoolSettings& s = lb_->pool_settings();
-  for (const auto& [name, source] : setting_sources_) {
-    w.Key(name.c_str());
-    w.StartObject();
-    w.Key("value");
-    if (name == "variance") {
-      w.Double(s.variance);
-    } else if (name == "backlog_history") {
-      w.Int(s.backlog_history);
-    } else {
-      w.Double(s.unskilled_score);
-    }
-    w.Key("source");
-    w.String(source.c_str());
-    w.EndObject();
-  }
-  w.EndObject();
+LbStatusSnapshot::ZooKeeper ZkDiscovery::StatusSnapshot() const {
+  LbStatusSnapshot::ZooKeeper out;
+  out.state = zk_->StateName();
+  out.hosts = zk_->hosts();
+  out.sessions = zk_->sessions();
+  out.path = path_;
+  if (!workers_path_.empty()) out.workers_path = workers_path_;
+  out.variance_source = setting_sources_.at("variance");
+  out.backlog_history_source = setting_sources_.at("backlog_history");
+  out.unskilled_score_source = setting_sources_.at("unskilled_score");
+  return out;
 }
 
 }  // namespace rlb::lb

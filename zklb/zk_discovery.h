@@ -21,7 +21,9 @@
 #include <string_view>
 #include <vector>
 
+#include "common/uv_handle.h"
 #include "common/zk_session.h"
+#include "status/lb_status.h"
 #include "zklb/load_balancer.h"
 
 namespace rlb::lb {
@@ -46,14 +48,18 @@ class ZkDiscovery {
   void Stop();
   // Deregisters the LB (SIGTERM: before draining).
   void Deregister();
-  // Adds "zookeeper", "workers_path" and "settings" to the status document.
-  void WriteStatus(void* writer) const;
+  // The ZooKeeper part of the status document ("zookeeper" and "settings").
+  LbStatusSnapshot::ZooKeeper StatusSnapshot() const;
 
  private:
   void Resolve();
   void OnChildren(const std::optional<std::vector<std::string>>& children);
   void OnSettings(const std::optional<std::string>& data);
   void Register();
+  // Resolves the workers path again in `ms` (from scratch when `forget_workers_path`).
+  void RetryIn(uint64_t ms, bool forget_workers_path);
+
+  static constexpr uint64_t kRetryMs = 2000;
 
   uv_loop_t* loop_;
   ZkSession* zk_;
@@ -64,7 +70,8 @@ class ZkDiscovery {
   int children_watch_ = 0;
   uint64_t children_seq_ = 0;
   std::map<std::string, std::string> setting_sources_;  // name -> "default" | "zookeeper"
-  uv_timer_t retry_timer_;
+  UvHandle<uv_timer_t> retry_timer_;
+  bool forget_workers_path_ = false;  // for the retry armed
   bool registered_ = false;
   bool stopped_ = false;
 };

@@ -7,8 +7,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <cstdio>
-#include <cstring>
 #include <memory>
 #include <string>
 
@@ -17,8 +15,10 @@
 #include <uv.h>
 
 #include "common/logging_setup.h"
+#include "common/program.h"
 #include "common/shutdown_signals.h"
 #include "common/zk_session.h"
+#include "status/lb_status.h"
 #include "status/status_server.h"
 #include "zklb/classifier.h"
 #include "zklb/lb_command_line.h"
@@ -44,38 +44,30 @@ HTTP address as an ephemeral node PATH/providers/HOST:PORT with {"pid": ...}.
       --zookeeper_session_timeout=S   ZooKeeper session timeout (10)
 )";
 
-int Fail(const std::string& message) {
-  rlb::PrintError("zkresumelb", message);
-  return 2;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
-      std::printf("%s\n%s", kUsage, rlb::lb::LbFlagsHelp());
-      return 0;
-    }
-  }
+  rlb::StartProgram("zkresumelb", std::string(kUsage) + "\n" + rlb::lb::LbFlagsHelp(), argc, argv);
   rlb::InitLogging(argv[0]);
   auto args = rlb::lb::TranslateArgs(argc, argv, rlb::lb::ZkResumelbShortOptions());
-  if (!args.ok()) return Fail(args.status().message());
+  if (!args.ok()) return rlb::Fail(args.status().message());
   auto positional = rlb::lb::ParseFlags(*args);
-  if (!positional.ok()) return Fail(positional.status().message());
+  if (!positional.ok()) return rlb::Fail(positional.status().message());
   if (positional->size() != 2) {
-    return Fail("must supply a zookeeper connection string and path (see --help)");
+    return rlb::Fail("must supply a zookeeper connection string and path (see --help)");
   }
   const std::string zk_hosts = (*positional)[0];
   const std::string path = (*positional)[1];
-  if (path.empty() || path[0] != '/') return Fail("PATH must be absolute, got '" + path + "'");
+  if (path.empty() || path[0] != '/') {
+    return rlb::Fail("PATH must be absolute, got '" + path + "'");
+  }
   if (!(FLAGS_zookeeper_session_timeout > 0 && FLAGS_zookeeper_session_timeout <= 3600)) {
-    return Fail("--zookeeper_session_timeout must be > 0 and at most 3600 seconds");
+    return rlb::Fail("--zookeeper_session_timeout must be > 0 and at most 3600 seconds");
   }
   auto options = rlb::lb::OptionsFromFlags(/*variance_default=*/1.0);
-  if (!options.ok()) return Fail(options.status().message());
+  if (!options.ok()) return rlb::Fail(options.status().message());
   auto classifier = rlb::lb::Classifier::Create(options->classifier);
-  if (!classifier.ok()) return Fail(classifier.status().message());
+  if (!classifier.ok()) return rlb::Fail(classifier.status().message());
   std::unique_ptr<rlb::lb::Pool> pool =
       options->pool == "classless"
           ? rlb::lb::NewClasslessPool(options->single_version)
@@ -85,22 +77,24 @@ int main(int argc, char** argv) {
   uv_loop_t* loop = uv_default_loop();
   rlb::lb::LoadBalancer lb(loop, *options, std::move(pool), *classifier);
   rlb::Status s = lb.Start();
-  if (!s.ok()) return Fail(s.message());
+  if (!s.ok()) return rlb::Fail(s.message());
 
   rlb::ZkSession zk(loop, zk_hosts, static_cast<int>(FLAGS_zookeeper_session_timeout * 1000));
   rlb::lb::ZkDiscovery discovery(loop, &zk, &lb, path,
                                  options->single_version || options->pool != "resume");
   s = zk.Start();
-  if (!s.ok()) return Fail(s.message());
+  if (!s.ok()) return rlb::Fail(s.message());
   discovery.Start();
 
   std::unique_ptr<rlb::StatusServer> status;
   if (!options->status_socket.empty()) {
     status = std::make_unique<rlb::StatusServer>(loop, options->status_socket, [&] {
-      return lb.StatusJson([&discovery](void* w) { discovery.WriteStatus(w); });
+      rlb::LbStatusSnapshot snapshot = lb.StatusSnapshot();
+      snapshot.zookeeper = discovery.StatusSnapshot();
+      return rlb::RenderLbStatusJson(snapshot);
     });
     s = status->Start();
-    if (!s.ok()) return Fail(s.message());
+    if (!s.ok()) return rlb::Fail(s.message());
   }
   LOG(INFO) << "zkresumelb listening on " << lb.address().ToString() << " (pid " << getpid()
             << ", ZooKeeper " << zk_hosts << " " << path << ")";

@@ -2,19 +2,12 @@
 // path of one load balancer's connection.
 #include "zkworker/balancer_connection.h"
 
-#include <unistd.h>
-
 #include <glog/logging.h>
 
 #include "common/net_address.h"
 #include "zkworker/worker_server.h"
 
 namespace rlb::worker {
-namespace {
-
-std::string Software() { return "zkworker 0.1.0"; }
-
-}  // namespace
 
 std::string DisconnectReason(DisconnectCause cause, const std::string& detail) {
   switch (cause) {
@@ -33,51 +26,35 @@ int DisconnectSeverity(DisconnectCause cause) {
 }
 
 BalancerConnection::BalancerConnection(WorkerServer* server, int id)
-    : server_(server), id_(id), outbox_(server->options().outbox_high_water) {}
+    : server_(server), id_(id), outbox_(server->options().outbox_high_water), writer_(this) {}
 
 BalancerConnection::~BalancerConnection() = default;
 
 Status BalancerConnection::Accept(uv_stream_t* listener) {
-  CHECK_EQ(uv_tcp_init(listener->loop, &tcp_), 0);  // fails only on invalid arguments
-  tcp_.data = this;
-  self_ = shared_from_this();
-  int rc = uv_accept(listener, reinterpret_cast<uv_stream_t*>(&tcp_));
-  if (rc != 0) {
+  CHECK_EQ(tcp_.Init(listener->loop, this), 0);  // fails only on invalid arguments
+  auto accepted = AcceptTcp(listener, tcp_.get());
+  if (!accepted.ok()) {
     closing_ = true;
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &OnClosed);
-    return Status::IOError(std::string("accept: ") + uv_strerror(rc));
+    tcp_.Close();
+    return accepted.status();
   }
-  rc = uv_tcp_nodelay(&tcp_, 1);
-  // Only latency suffers without TCP_NODELAY (e.g. the peer already reset): carry on.
-  if (rc != 0) VLOG(1) << "cannot disable Nagle's algorithm: " << uv_strerror(rc);
-  sockaddr_storage ss;
-  int len = sizeof ss;
-  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
-    peer_ip_ = SockaddrIp(reinterpret_cast<sockaddr*>(&ss));
-    peer_port_ = SockaddrPort(reinterpret_cast<sockaddr*>(&ss));
-    peer_ = SockaddrToString(reinterpret_cast<sockaddr*>(&ss));
-  }
+  peer_ip_ = accepted->peer_ip;
+  peer_port_ = accepted->peer_port;
+  peer_ = accepted->PeerToString();
+  writer_.Attach(tcp_.stream());
   return Status::OK();
 }
 
 void BalancerConnection::Start() {
   LOG(INFO) << "load balancer connected " << peer_ << "(" << id_ << ")";
   std::string frames;
-  proto::Hello hello;
-  hello.pid = static_cast<uint32_t>(getpid());
-  hello.role = "worker";
-  hello.software = Software();
-  proto::EncodeHello(&frames, hello);
+  proto::EncodeHello(&frames, proto::MakeHello("worker", "zkworker"));
   proto::EncodeResume(&frames, server_->ResumeEntries());
   if (server_->draining()) proto::EncodeGoAway(&frames);
   SendFromLoop(std::move(frames));
-  int rc = uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &OnAlloc, &OnRead);
+  if (closing_) return;  // the first write failed
+  int rc = uv_read_start(tcp_.stream(), &OnAlloc, &OnRead);
   if (rc != 0) Close(DisconnectCause::kReadError, uv_strerror(rc));
-}
-
-void BalancerConnection::OnClosed(uv_handle_t* h) {
-  auto* self = static_cast<BalancerConnection*>(h->data);
-  self->server_->ReleaseClosedConnection(std::move(self->self_));
 }
 
 void BalancerConnection::OnAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -225,40 +202,34 @@ void BalancerConnection::Flush() {
   server_->mailbox().Post([self = shared_from_this()] { self->FlushOnLoop(); });
 }
 
-namespace {
-struct WriteReq {
-  uv_write_t req;
-  std::string data;
-  std::shared_ptr<BalancerConnection> conn;
-};
-}  // namespace
-
 void BalancerConnection::FlushOnLoop() {
-  if (writing_ || closing_) return;
+  if (closing_) return;
   std::string data = outbox_.Take();
-  if (data.empty()) return;
-  auto* w = new WriteReq{{}, std::move(data), shared_from_this()};
-  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-  writing_ = true;
-  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1,
-                    [](uv_write_t* req, int status) {
-                      auto* w = reinterpret_cast<WriteReq*>(req);
-                      auto conn = std::move(w->conn);
-                      conn->outbox_.WriteDone(w->data.size());
-                      delete w;
-                      conn->writing_ = false;
-                      if (status < 0) {
-                        conn->Close(DisconnectCause::kWriteError, uv_strerror(status));
-                      } else {
-                        conn->FlushOnLoop();
-                      }
-                    });
+  outbox_in_writer_ += data.size();
+  writer_.Append(std::move(data));
+  int rc = writer_.Flush();
   if (rc != 0) {
-    writing_ = false;
-    outbox_.WriteDone(w->data.size());
-    delete w;
     Close(DisconnectCause::kWriteError, uv_strerror(rc));
+    return;
   }
+  ReportWritten();
+}
+
+void BalancerConnection::ReportWritten() {
+  // Every byte the writer holds came from the outbox (SendFromLoop queues there too).
+  size_t held = writer_.queued_bytes();
+  if (held >= outbox_in_writer_) return;
+  outbox_.WriteDone(outbox_in_writer_ - held);
+  outbox_in_writer_ = held;
+}
+
+void BalancerConnection::OnWritten() {
+  ReportWritten();
+  FlushOnLoop();  // what producers queued meanwhile
+}
+
+void BalancerConnection::OnWriteError(int uv_error) {
+  Close(DisconnectCause::kWriteError, uv_strerror(uv_error));
 }
 
 void BalancerConnection::Close(DisconnectCause cause, const std::string& detail) {
@@ -271,8 +242,9 @@ void BalancerConnection::Close(DisconnectCause cause, const std::string& detail)
   auto requests = std::move(requests_);
   requests_.clear();
   for (auto& [rno, req] : requests) req->Cancel();
-  CHECK_EQ(uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_)), 0);
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &OnClosed);
+  writer_.Detach();
+  CHECK_EQ(uv_read_stop(tcp_.stream()), 0);
+  tcp_.Close();
   server_->ConnectionClosed(this);
 }
 

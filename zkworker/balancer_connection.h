@@ -3,9 +3,15 @@
 // table of that load balancer's requests in progress, and writes the connection's
 // ResponseOutbox to the socket.
 //
+// Writing: the ResponseOutbox is the queue between threads; the loop takes what is queued
+// and hands it to a StreamWriter (common/stream_writer.h), which writes it in order. The
+// outbox counts those bytes as in flight until the kernel has taken them, so application
+// threads wait for a slow load balancer (ResponseOutbox's flow control).
+//
 // Thread rules: loop thread only, except Flush() and outbox() (any thread).
 // Ownership: the WorkerServer's connection table and each WorkerRequest hold it
-// (shared_ptr); it also holds itself while its libuv handle is open.
+// (shared_ptr). Once closed it leaves the table through the server's DeferredDeleter, so
+// it is never destroyed inside one of its own callbacks.
 #ifndef RESUMELB_ZKWORKER_BALANCER_CONNECTION_H_
 #define RESUMELB_ZKWORKER_BALANCER_CONNECTION_H_
 
@@ -18,6 +24,8 @@
 
 #include "common/frame_codec.h"
 #include "common/status.h"
+#include "common/stream_writer.h"
+#include "common/uv_handle.h"
 #include "zkworker/response_outbox.h"
 #include "zkworker/worker_request.h"
 
@@ -41,7 +49,8 @@ std::string DisconnectReason(DisconnectCause cause, const std::string& detail);
 // The glog severity of the disconnect's log line: GLOG_WARNING or GLOG_INFO.
 int DisconnectSeverity(DisconnectCause cause);
 
-class BalancerConnection : public std::enable_shared_from_this<BalancerConnection> {
+class BalancerConnection : public std::enable_shared_from_this<BalancerConnection>,
+                           private StreamWriter::Listener {
  public:
   // `id` is the smallest id no open connection uses (the request trace ids start with it).
   // REQUIRES: `server` outlives the connection.
@@ -50,7 +59,7 @@ class BalancerConnection : public std::enable_shared_from_this<BalancerConnectio
   BalancerConnection(const BalancerConnection&) = delete;
   BalancerConnection& operator=(const BalancerConnection&) = delete;
 
-  // Accepts the pending connection of `listener`. REQUIRES: owned by a shared_ptr.
+  // Accepts the pending connection of `listener`. On error nothing is left open.
   Status Accept(uv_stream_t* listener);
   // Logs the connection, sends HELLO, the résumé (and GOAWAY when draining), starts reading.
   void Start();
@@ -74,26 +83,29 @@ class BalancerConnection : public std::enable_shared_from_this<BalancerConnectio
   size_t active_requests() const { return requests_.size(); }
 
  private:
-  static void OnClosed(uv_handle_t* h);
   static void OnAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   void HandleFrames();
   Status HandleFrame(const proto::Frame& frame);
   void FlushOnLoop();
+  // Reports to the outbox the bytes the writer has handed to the kernel since last time.
+  void ReportWritten();
+  // StreamWriter::Listener
+  void OnWritten() override;
+  void OnWriteError(int uv_error) override;
 
   WorkerServer* server_;
   int id_;
-  uv_tcp_t tcp_;
+  UvHandle<uv_tcp_t> tcp_;
   std::string peer_, peer_ip_;
   int peer_port_ = 0;
   proto::FrameDecoder decoder_;
   bool got_hello_ = false;
   bool closing_ = false;
-  bool writing_ = false;
   ResponseOutbox outbox_;
+  StreamWriter writer_;
+  size_t outbox_in_writer_ = 0;  // bytes taken from the outbox the writer still holds
   std::unordered_map<uint32_t, std::shared_ptr<WorkerRequest>> requests_;
-  // Keeps this alive until the handle is closed; then handed to the server to drop.
-  std::shared_ptr<BalancerConnection> self_;
   char read_buf_[64 * 1024];
 };
 

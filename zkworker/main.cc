@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -17,7 +18,9 @@
 #include <uv.h>
 
 #include "common/logging_setup.h"
+#include "common/reload_signals.h"
 #include "common/shutdown_signals.h"
+#include "common/uv_handle.h"
 #include "zkworker/app_thread_pool.h"
 #include "zkworker/resume_tracker.h"
 #include "zkworker/trace_log.h"
@@ -77,18 +80,12 @@ void LoadResume(const std::string& path, ResumeTracker* tracker) {
   tracker->Load(saved);
 }
 
-// Ends the loop. Every handle was closed by its owner during the graceful shutdown (the
-// loop only returns once none is active); one still open is a bug, reported by type.
-void CloseLoop(uv_loop_t* loop) {
-  int rc = uv_loop_close(loop);
-  if (rc != 0) {
-    uv_walk(loop, [](uv_handle_t* h, void*) {
-      LOG(ERROR) << "libuv handle still open at exit: "
-                 << uv_handle_type_name(uv_handle_get_type(h))
-                 << (uv_is_closing(h) ? " (closing)" : "");
-    }, nullptr);
-  }
-  CHECK_EQ(rc, 0) << "uv_loop_close: " << uv_strerror(rc);
+// SIGHUP: the tracelog goes on in a new file at its path. A file that cannot be opened
+// leaves the old one in use (nothing is lost).
+void ReopenLogs(TraceLog* tracelog) {
+  if (tracelog == nullptr) return;
+  Status s = tracelog->Reopen();
+  if (!s.ok()) LOG(WARNING) << s.message() << "; still writing to the old file";
 }
 
 WorkerServerOptions ServerOptions(const WorkerOptions& options) {
@@ -133,22 +130,40 @@ int Serve(const WorkerOptions& options, WsgiHost* host) {
   LOG(INFO) << "zkworker listening on " << server.address().ToString() << " (pid " << getpid()
             << ", " << options.threads << " thread" << (options.threads == 1 ? "" : "s")
             << ")";
+  // The one way out: SIGTERM/SIGINT, or a registration that cannot be made. Deregister
+  // first (load balancers stop choosing this worker), then drain.
+  int exit_code = 0;
+  bool stopping = false;
   std::unique_ptr<ZkRegistration> zk;
-  if (options.zookeeper_mode) {
-    zk = std::make_unique<ZkRegistration>(loop, options, &tracker);
-    s = zk->Start(server.address());
-    if (!s.ok()) return Fail(s.message());
-  }
-  rlb::ShutdownSignals signals(loop, [&](int) {
-    if (zk) zk->Unregister();  // deregister first, then drain
+  // SIGHUP reopens the tracelog (logrotate renamed it); glog writes to stderr, which needs
+  // nothing. SIGUSR1 and SIGUSR2 are ignored.
+  rlb::ReloadSignals reload(loop, [&] { ReopenLogs(tracelog.get()); });
+  std::function<void()> stop;
+  rlb::ShutdownSignals signals(loop, [&](int) { stop(); });
+  stop = [&] {
+    if (stopping) return;
+    stopping = true;
+    if (zk) zk->Unregister();
     server.Shutdown([&] {
       if (zk) zk->Close();
       signals.Close();
+      reload.Close();
     });
-  });
+  };
+  if (options.zookeeper_mode) {
+    zk = std::make_unique<ZkRegistration>(loop, options, &tracker);
+    s = zk->Start(server.address(), [&](const Status& error) {
+      rlb::PrintError("zkworker", error.message());
+      exit_code = 2;
+      stop();
+    });
+    if (!s.ok()) return Fail(s.message());
+  }
 
   // Returns once every handle is closed: the shutdown completed (nothing calls uv_stop).
   CHECK_EQ(uv_run(loop, UV_RUN_DEFAULT), 0);
+  // The reload handles are closed: a late SIGHUP must not turn this clean exit into a kill.
+  for (int signum : {SIGHUP, SIGUSR1, SIGUSR2}) signal(signum, SIG_IGN);
 
   if (server.drain_expired() && !pool.WaitIdle(2.0)) {
     // The application did not return even after its requests were cancelled: joining its
@@ -157,14 +172,14 @@ int Serve(const WorkerOptions& options, WsgiHost* host) {
     host->Trace("X", "0", "");
     google::FlushLogFiles(google::GLOG_INFO);
     std::fflush(nullptr);
-    _exit(0);
+    _exit(exit_code);
   }
   pool.Stop();
   host->Trace("X", "0", "");
   host->Finalize();
-  CloseLoop(loop);
+  rlb::CloseLoop(loop);
   LOG(INFO) << "exiting";
-  return 0;
+  return exit_code;
 }
 
 }  // namespace

@@ -16,7 +16,7 @@
 #include <string>
 
 #include "common/thread_annotations.h"
-#include "zkworker/annotated_mutex.h"
+#include "common/annotated_mutex.h"
 
 namespace rlb::worker {
 

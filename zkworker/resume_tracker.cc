@@ -160,25 +160,32 @@ proto::ResumeEntries ResumeTracker::Entries() const {
   return entries;
 }
 
-Status ParseWorkerSettingsJson(std::string_view json, int* history, int* max_skill_age) {
-  int h = kDefaultHistory;
-  int age = 0;
-  if (!json.empty()) {
-    rapidjson::Document doc;
-    if (!ParseJsonObject(json, &doc)) return Status::InvalidArgument("data is not a JSON object");
-    for (auto [key, out] : {std::pair{"history", &h}, std::pair{"max_skill_age", &age}}) {
-      const rapidjson::Value* v = FindJsonMember(doc, key);
-      if (!v) continue;
-      double n = JsonNumber(*v).value_or(-1);
-      if (!(n >= 1 && n <= 1e9)) {
-        return Status::InvalidArgument(std::string(key) + " must be a number from 1 to 1e9");
-      }
-      *out = static_cast<int>(n);  // 6.2 -> 6, as the original's int()
+StatusOr<ParsedWorkerSettings> ParseWorkerSettingsJson(std::string_view json,
+                                                       const WorkerSettings& fallback) {
+  ParsedWorkerSettings parsed;
+  parsed.settings = fallback;
+  if (json.empty()) return parsed;
+  rapidjson::Document doc;
+  if (!ParseJsonObject(json, &doc)) return Status::InvalidArgument("data is not a JSON object");
+  for (const auto& member : doc.GetObject()) {
+    std::string_view key(member.name.GetString(), member.name.GetStringLength());
+    int* out = key == "history"         ? &parsed.settings.history
+               : key == "max_skill_age" ? &parsed.settings.max_skill_age
+                                        : nullptr;
+    if (out == nullptr) {
+      constexpr std::string_view kLink = " ->";  // a zc.zk symbolic link, not a setting
+      bool link = key.size() > kLink.size() && key.substr(key.size() - kLink.size()) == kLink;
+      if (!link) parsed.unknown_keys.emplace_back(key);
+      continue;
     }
+    if (member.value.IsNull()) continue;  // null: the fallback, as when the key is missing
+    double n = JsonNumber(member.value).value_or(-1);
+    if (!(n >= 1 && n <= 1e9)) {
+      return Status::InvalidArgument(std::string(key) + " must be a number from 1 to 1e9");
+    }
+    *out = static_cast<int>(n);  // 6.2 -> 6, as the original's int()
   }
-  *history = h;
-  *max_skill_age = age;
-  return Status::OK();
+  return parsed;
 }
 
 Status LoadResumeFile(const std::string& path, std::map<std::string, double>* out) {

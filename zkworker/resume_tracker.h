@@ -24,6 +24,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "common/frame_codec.h"
 #include "common/status.h"
@@ -92,10 +93,28 @@ class ResumeTracker {
   std::unordered_map<std::string, ClassStats> stats_;  // guarded by mu_
 };
 
+// The worker's settings ZooKeeper can change while it runs.
+struct WorkerSettings {
+  int history = kDefaultHistory;
+  int max_skill_age = 0;  // 0: 10 x history
+  bool operator==(const WorkerSettings&) const = default;
+};
+
+// What the worker's ZooKeeper node says.
+struct ParsedWorkerSettings {
+  WorkerSettings settings;
+  // Keys that are not settings of the worker, in the node's order (the caller warns).
+  // zc.zk link properties ("NAME -> ") are not settings and never listed.
+  std::vector<std::string> unknown_keys;
+};
+
 // Parses the worker settings in its ZooKeeper node's JSON data: history and max_skill_age
-// (positive integers, numbers or numeric strings). A missing key is its default
-// (kDefaultHistory; max_skill_age 0 = 10 x history). On error nothing is written.
-Status ParseWorkerSettingsJson(std::string_view json, int* history, int* max_skill_age);
+// (numbers or numeric strings from 1 to 1e9, truncated like Python's int()). A key that is
+// missing or null takes its value from `fallback`: the worker's own settings (its command
+// line and ini file, themselves the built-in defaults when not given there). Empty data
+// means {}. InvalidArgument when the data is not a JSON object or a value is out of range.
+StatusOr<ParsedWorkerSettings> ParseWorkerSettingsJson(std::string_view json,
+                                                       const WorkerSettings& fallback);
 
 // The résumé file is a JSON object {"class": score, ...}.
 // Load: a missing file is an empty résumé (OK); an unreadable or corrupt one is an error the

@@ -9,17 +9,39 @@
 
 namespace rlb::worker {
 
+namespace {
+
+StatusOr<FILE*> OpenForAppend(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "ae");
+  if (!f) return Status::IOError("cannot open tracelog " + path + ": " + std::strerror(errno));
+  return f;
+}
+
+}  // namespace
+
 StatusOr<TraceLog*> TraceLog::Open(const std::string& destination) {
-  if (destination == "-") return new TraceLog(stderr, false);
-  FILE* f = std::fopen(destination.c_str(), "ae");
-  if (!f) {
-    return Status::IOError("cannot open tracelog " + destination + ": " + std::strerror(errno));
-  }
-  return new TraceLog(f, true);
+  if (destination == "-") return new TraceLog(stderr, "");
+  auto f = OpenForAppend(destination);
+  if (!f.ok()) return f.status();
+  return new TraceLog(*f, destination);
 }
 
 TraceLog::~TraceLog() {
-  if (owned_) std::fclose(file_);
+  if (!path_.empty()) std::fclose(file_);
+}
+
+Status TraceLog::Reopen() {
+  if (path_.empty()) return Status::OK();
+  auto f = OpenForAppend(path_);
+  if (!f.ok()) return f.status();
+  FILE* old;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    old = file_;
+    file_ = *f;
+  }
+  std::fclose(old);  // every record was flushed when written
+  return Status::OK();
 }
 
 void TraceLog::Record(std::string_view code, std::string_view id, std::string_view message) {

@@ -3,6 +3,7 @@
 // Codes: S start, X stop, B request began, I input read, C app called, A app answered,
 // E body done, and any code an application logs through environ['tracelog'].log().
 // Thread rules: internally synchronized; one line per Record(), never interleaved.
+// Reopen() (SIGHUP, after logrotate renamed the file) switches files between two records.
 #ifndef RESUMELB_ZKWORKER_TRACE_LOG_H_
 #define RESUMELB_ZKWORKER_TRACE_LOG_H_
 
@@ -21,12 +22,16 @@ class TraceLog {
   static StatusOr<TraceLog*> Open(const std::string& destination);
   ~TraceLog();
   void Record(std::string_view code, std::string_view id, std::string_view message = {});
+  // Opens the destination path again (appending; created when it was renamed or removed)
+  // and closes the old file; records go to the new file from then on. For stderr, nothing
+  // to do. IOError when the path cannot be opened: the old file stays in use.
+  Status Reopen();
 
  private:
-  explicit TraceLog(FILE* f, bool owned) : file_(f), owned_(owned) {}
+  TraceLog(FILE* f, std::string path) : file_(f), path_(std::move(path)) {}
   std::mutex mu_;
-  FILE* file_;
-  bool owned_;
+  FILE* file_;        // guarded by mu_
+  std::string path_;  // empty: stderr, not owned
 };
 
 }  // namespace rlb::worker

@@ -69,17 +69,20 @@ Options (flag / [server:main] key):
 ZooKeeper mode ([server:main] use = egg:zc.resumelb#zk, or --zookeeper and --path):
   --zookeeper=HOSTS         ZooKeeper connection string
   --path=PATH               e.g. /lb/workers: history and max_skill_age are read live
-                            from PATH's JSON data (a key removed reverts to its default);
-                            the worker registers an ephemeral PATH/providers/HOST:PORT
-                            with {"pid", "description", "version"}; the address
-                            defaults to :0 (a free port; an empty host registers every
-                            non-loopback address of the machine)
+                            from PATH's JSON data (a key missing or null there takes
+                            the flag's or ini's value); the worker registers an
+                            ephemeral PATH/providers/HOST:PORT with {"pid",
+                            "description", "version"} once no other session holds it
+                            (waiting up to the session timeout + 5 s, else exit 2); the
+                            address defaults to :0 (a free port; an empty host registers
+                            every non-loopback address of the machine)
   --description=TEXT        registered description
   --app_version=VERSION     registered version (ini key: version)
   --zookeeper_session_timeout=S  (10)
 
 SIGTERM/SIGINT: deregister from ZooKeeper, stop accepting, tell load balancers to send
 nothing new, finish the requests in flight, save the résumé, exit 0.
+SIGHUP: reopen the tracelog file (after logrotate renamed it). SIGUSR1, SIGUSR2: ignored.
 )";
 
 // Keys a [server:main] section may hold, mapped to flags.

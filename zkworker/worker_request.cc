@@ -2,30 +2,19 @@
 // application thread.
 #include "zkworker/worker_request.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 
 #include <glog/logging.h>
 
+#include "common/temp_file.h"
 #include "zkworker/balancer_connection.h"
 
 namespace rlb::worker {
 namespace {
-
-// An unlinked temp file: nothing is left on disk whatever happens to the process.
-StatusOr<int> MakeSpoolFile() {
-  const char* dir = std::getenv("TMPDIR");
-  std::string tmpl = std::string(dir && *dir ? dir : "/tmp") + "/rlbwi-XXXXXX";
-  int fd = mkostemp(tmpl.data(), O_CLOEXEC);
-  if (fd < 0) return Status::IOError("cannot create a spool file in " + tmpl + ": " + std::strerror(errno));
-  unlink(tmpl.c_str());
-  return fd;
-}
 
 Status WriteAll(int fd, std::string_view data) {
   while (!data.empty()) {
@@ -55,7 +44,7 @@ WorkerRequest::~WorkerRequest() {
 
 Status WorkerRequest::AppendBody(std::string_view data, size_t spool_threshold) {
   if (call.body_fd < 0 && call.memory_body.size() + data.size() > spool_threshold) {
-    auto fd = MakeSpoolFile();
+    auto fd = CreateUnlinkedTempFile(DefaultTempDir(), "rlbwi-");
     if (!fd.ok()) return fd.status();
     call.body_fd = *fd;
     Status s = WriteAll(call.body_fd, call.memory_body);

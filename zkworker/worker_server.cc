@@ -23,40 +23,18 @@ WorkerServer::WorkerServer(uv_loop_t* loop, WorkerServerOptions options, WsgiHos
       host_(host),
       pool_(pool),
       tracker_(tracker),
-      mailbox_(loop) {
+      mailbox_(loop),
+      deleter_(loop) {
   // These fail only on invalid arguments: a failure is a bug.
-  CHECK_EQ(uv_tcp_init(loop_, &listener_), 0);
-  listener_.data = this;
-  CHECK_EQ(uv_timer_init(loop_, &drain_timer_), 0);
-  drain_timer_.data = this;
-  CHECK_EQ(uv_timer_init(loop_, &grace_timer_), 0);
-  grace_timer_.data = this;
-  CHECK_EQ(uv_idle_init(loop_, &reaper_), 0);
-  reaper_.data = this;
+  CHECK_EQ(listener_.Init(loop_, this), 0);
+  CHECK_EQ(drain_timer_.Init(loop_, this), 0);
+  CHECK_EQ(grace_timer_.Init(loop_, this), 0);
 }
 
-// Connections whose handles closed after the reaper did are freed here, outside any of
-// their callbacks.
 WorkerServer::~WorkerServer() = default;
 
-void WorkerServer::ReleaseClosedConnection(std::shared_ptr<BalancerConnection> conn) {
-  closed_connections_.push_back(std::move(conn));
-  if (reaper_closed_) return;  // freed by the destructor
-  // An idle handle runs on the loop's next iteration (and makes that iteration's poll not
-  // block), so the connection is freed soon, from a different callback than its own.
-  CHECK_EQ(uv_idle_start(&reaper_, [](uv_idle_t* idle) {
-    auto* self = static_cast<WorkerServer*>(idle->data);
-    CHECK_EQ(uv_idle_stop(idle), 0);
-    auto dead = std::move(self->closed_connections_);
-    self->closed_connections_.clear();
-  }), 0);
-}
-
 Status WorkerServer::Listen() {
-  Status s = ListenTcp(&listener_, options_.address, 511, &OnConnection, &bound_);
-  if (!s.ok()) return s;
-  listening_ = true;
-  return Status::OK();
+  return ListenTcp(listener_.get(), options_.address, 511, &OnConnection, &bound_);
 }
 
 int WorkerServer::AllocateConnectionId() {
@@ -87,7 +65,11 @@ void WorkerServer::OnConnection(uv_stream_t* listener, int status) {
 
 void WorkerServer::ConnectionClosed(BalancerConnection* conn) {
   auto it = connections_.find(conn->id());
-  if (it != connections_.end() && it->second.get() == conn) connections_.erase(it);
+  if (it != connections_.end() && it->second.get() == conn) {
+    // Close() runs inside the connection's own callbacks: free it after they return.
+    deleter_.Defer(std::make_unique<std::shared_ptr<BalancerConnection>>(std::move(it->second)));
+    connections_.erase(it);
+  }
   MaybeFinishShutdown();
 }
 
@@ -132,23 +114,19 @@ void WorkerServer::Shutdown(std::function<void()> done) {
   if (draining_) return;
   draining_ = true;
   shutdown_done_ = std::move(done);
-  if (listening_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
-    listening_ = false;
-  }
+  listener_.Close();
   std::string goaway;
   proto::EncodeGoAway(&goaway);
   for (auto& [id, conn] : connections_) conn->SendFromLoop(std::string(goaway));
   LOG(INFO) << "draining: " << in_flight_ << " request(s) in flight";
   // A REQUEST the LB sent before it read our GOAWAY may still be on its way: connections
   // are closed by their LBs once drained, or by us after this grace period.
-  CHECK_EQ(uv_timer_start(&grace_timer_, [](uv_timer_t* t) {
+  CHECK_EQ(uv_timer_start(grace_timer_.get(), [](uv_timer_t* t) {
     auto* self = static_cast<WorkerServer*>(t->data);
     self->grace_over_ = true;
     self->MaybeFinishShutdown();
   }, kGoAwayGraceMs, 0), 0);
-  drain_timer_started_ = true;
-  CHECK_EQ(uv_timer_start(&drain_timer_, [](uv_timer_t* t) {
+  CHECK_EQ(uv_timer_start(drain_timer_.get(), [](uv_timer_t* t) {
     auto* self = static_cast<WorkerServer*>(t->data);
     LOG(WARNING) << "drain timeout: cancelling " << self->in_flight_ << " request(s)";
     self->drain_expired_ = true;  // finish even if the application never returns
@@ -175,16 +153,10 @@ void WorkerServer::MaybeFinishShutdown() {
   SaveResume();
   auto conns = connections_;
   for (auto& [id, conn] : conns) conn->Close(DisconnectCause::kShutdown);
-  if (drain_timer_started_) CHECK_EQ(uv_timer_stop(&drain_timer_), 0);
-  uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
-  CHECK_EQ(uv_timer_stop(&grace_timer_), 0);
-  uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&reaper_), nullptr);
-  reaper_closed_ = true;
-  if (listening_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
-    listening_ = false;
-  }
+  drain_timer_.Close();
+  grace_timer_.Close();
+  listener_.Close();
+  deleter_.Close();  // what is still queued is freed by its destructor
   mailbox_.Close();
   done();
 }

@@ -4,6 +4,8 @@
 //
 // Thread rules: loop thread only, except RequestFinished() (application threads), which
 // reaches the loop through the LoopMailbox like every other cross-thread call.
+// Lifetime: a closed connection leaves the table through the DeferredDeleter (never
+// destroyed inside its own callbacks); every handle is closed when Shutdown() completes.
 #ifndef RESUMELB_ZKWORKER_WORKER_SERVER_H_
 #define RESUMELB_ZKWORKER_WORKER_SERVER_H_
 
@@ -15,10 +17,12 @@
 #include <string>
 #include <vector>
 
+#include "common/deferred_delete.h"
 #include "common/frame_codec.h"
 #include "common/loop_mailbox.h"
 #include "common/net_address.h"
 #include "common/status.h"
+#include "common/uv_handle.h"
 #include "zkworker/app_thread_pool.h"
 #include "zkworker/resume_tracker.h"
 #include "zkworker/worker_request.h"
@@ -61,11 +65,8 @@ class WorkerServer {
   const WorkerServerOptions& options() const { return options_; }
   WsgiHost* host() { return host_; }
   void Dispatch(std::shared_ptr<WorkerRequest> req);
+  // A connection closed: it leaves the table (freed once the current callback returns).
   void ConnectionClosed(BalancerConnection* conn);
-  // Takes a closed connection's self-reference from its handle's close callback and drops
-  // it from a later loop phase (or the destructor), so that no connection is destroyed
-  // inside its own callback.
-  void ReleaseClosedConnection(std::shared_ptr<BalancerConnection> conn);
   proto::ResumeEntries ResumeEntries() const { return tracker_->Entries(); }
   bool draining() const { return draining_; }
   // The drain timeout expired: requests may still be running in the application.
@@ -85,21 +86,17 @@ class WorkerServer {
   AppThreadPool* pool_;
   ResumeTracker* tracker_;
   LoopMailbox mailbox_;
-  uv_tcp_t listener_;
-  bool listening_ = false;
+  DeferredDeleter deleter_;
+  UvHandle<uv_tcp_t> listener_;
   HostPort bound_;
   std::map<int, std::shared_ptr<BalancerConnection>> connections_;  // by connection id
   size_t in_flight_ = 0;  // requests dispatched to the app pool and not finished
   bool draining_ = false;
   bool drain_expired_ = false;
   std::function<void()> shutdown_done_;
-  uv_timer_t drain_timer_;
-  bool drain_timer_started_ = false;
-  uv_timer_t grace_timer_;
+  UvHandle<uv_timer_t> drain_timer_;
+  UvHandle<uv_timer_t> grace_timer_;
   bool grace_over_ = false;
-  uv_idle_t reaper_;  // frees closed_connections_ on the next loop iteration
-  bool reaper_closed_ = false;
-  std::vector<std::shared_ptr<BalancerConnection>> closed_connections_;
 };
 
 }  // namespace rlb::worker

@@ -3,16 +3,28 @@
 
 #include <unistd.h>
 
+#include <sstream>
+
 #include <glog/logging.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
+
+#include "common/json.h"
 
 namespace rlb::worker {
+namespace {
+
+// "7 s", "7.5 s": as the log's stream prints a double.
+std::string Seconds(double seconds) {
+  std::ostringstream out;
+  out << seconds << " s";
+  return out.str();
+}
+
+}  // namespace
 
 std::string RegistrationData(int pid, const std::string& description,
                              const std::string& version) {
   rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  JsonWriter w(buf);
   w.StartObject();
   w.Key("pid");
   w.Int(pid);
@@ -28,22 +40,56 @@ std::string RegistrationData(int pid, const std::string& description,
   return buf.GetString();
 }
 
+std::string DescribeRegistrationHolder(std::string_view data) {
+  rapidjson::Document doc;
+  std::string out;
+  if (ParseJsonObject(data, &doc)) {
+    if (const rapidjson::Value* pid = FindJsonMember(doc, "pid")) {
+      if (auto text = JsonScalarText(*pid)) out = "pid " + *text;
+    }
+    const rapidjson::Value* description = FindJsonMember(doc, "description");
+    if (description && description->IsString()) {
+      if (!out.empty()) out += ", ";
+      out += "description \"" + std::string(description->GetString()) + "\"";
+    }
+  }
+  if (!out.empty()) return out;
+  constexpr size_t kMaxShown = 100;
+  return "data '" + std::string(data.substr(0, kMaxShown)) +
+         (data.size() > kMaxShown ? "...'" : "'");
+}
+
 ZkRegistration::ZkRegistration(uv_loop_t* loop, const WorkerOptions& options,
                                ResumeTracker* tracker)
-    : session_(loop, options.zookeeper,
+    : loop_(loop),
+      wait_seconds_(options.zookeeper_session_timeout + kRegistrationMargin),
+      session_(loop, options.zookeeper,
                static_cast<int>(options.zookeeper_session_timeout * 1000)),
       node_(NormalizeZkPath(options.path)),
       description_(options.description),
       app_version_(options.app_version),
+      fallback_{options.history, options.max_skill_age},
       tracker_(tracker) {}
 
-Status ZkRegistration::Start(const HostPort& bound) {
+ZkRegistration::~ZkRegistration() = default;
+
+Status ZkRegistration::Start(const HostPort& bound, FailedFn failed) {
   Status s = session_.Start();
   if (!s.ok()) return s;
-  std::string data = RegistrationData(getpid(), description_, app_version_);
+  failed_ = std::move(failed);
+  registration_data_ = RegistrationData(getpid(), description_, app_version_);
   for (const auto& host : RegistrationHosts(bound.host)) {
     HostPort hp{host, bound.port};
-    session_.RegisterEphemeral(node_ + "/providers/" + hp.ToString(), data);
+    auto claim = std::make_unique<Claim>();
+    claim->owner = this;
+    claim->path = node_ + "/providers/" + hp.ToString();
+    claim->address = hp.ToString();
+    Claim* c = claim.get();
+    claims_[claim->path] = std::move(claim);
+    // Look before registering: a node already there is another session's (this process
+    // has no earlier session), and is never deleted.
+    c->watch_id = session_.WatchData(
+        c->path, [this, c](const std::optional<std::string>& data) { OnProviderNode(c, data); });
   }
   session_.WatchData(node_, [this](const std::optional<std::string>& data) {
     ApplySettings(data);
@@ -51,20 +97,73 @@ Status ZkRegistration::Start(const HostPort& bound) {
   return Status::OK();
 }
 
-void ZkRegistration::ApplySettings(const std::optional<std::string>& data) {
-  int history, max_skill_age;
-  Status s = ParseWorkerSettingsJson(data ? *data : std::string(), &history, &max_skill_age);
-  if (!s.ok()) {
-    LOG(WARNING) << node_ << ": " << s.message() << "; settings unchanged";
+void ZkRegistration::OnProviderNode(Claim* claim, const std::optional<std::string>& data) {
+  // Once registered the node is ours (ZkSession keeps it); the watch stays until
+  // Unregister() (removing it from inside its own callback is not allowed).
+  if (claim->registered) return;
+  if (!data) {
+    if (claim->deadline.open()) {
+      LOG(INFO) << claim->path << ": the node held by another session is gone; registering";
+      claim->deadline.Close();
+    }
+    claim->registered = true;
+    session_.RegisterEphemeral(claim->path, registration_data_);
     return;
   }
-  tracker_->UpdateSettings(history, max_skill_age);
+  claim->holder = DescribeRegistrationHolder(*data);
+  if (claim->deadline.open()) return;  // still waiting (its data changed)
+  LOG(WARNING) << claim->path << " is held by another ZooKeeper session (" << claim->holder
+               << "); waiting up to " << wait_seconds_
+               << " s for it to go (the node of a crashed worker goes when its session "
+                  "expires)";
+  CHECK_EQ(claim->deadline.Init(loop_, claim), 0);  // fails only on invalid arguments
+  CHECK_EQ(uv_timer_start(claim->deadline.get(), [](uv_timer_t* t) {
+    auto* c = static_cast<Claim*>(t->data);
+    c->deadline.Close();
+    ZkRegistration* self = c->owner;
+    if (self->failed_) {
+      self->failed_(Status::Unavailable(
+          "cannot register " + c->address + " in ZooKeeper: " + c->path +
+          " is held by another live session (" + c->holder + ") after waiting " +
+          Seconds(self->wait_seconds_) + "; is another worker using this address?"));
+    }
+  }, static_cast<uint64_t>(wait_seconds_ * 1000), 0), 0);
+}
+
+void ZkRegistration::ApplySettings(const std::optional<std::string>& data) {
+  std::string text = data ? *data : std::string();
+  // The watch re-reads the node in every new session: only a change of the data is news.
+  bool changed = text != last_settings_data_;
+  last_settings_data_ = text;
+  auto parsed = ParseWorkerSettingsJson(text, fallback_);
+  if (!parsed.ok()) {
+    LOG(WARNING) << node_ << ": " << parsed.status().message() << "; settings unchanged";
+    return;
+  }
+  if (changed && !parsed->unknown_keys.empty()) {
+    std::string keys;
+    for (const auto& key : parsed->unknown_keys) keys += (keys.empty() ? "" : ", ") + key;
+    LOG(WARNING) << node_ << ": ignoring unknown worker setting"
+                 << (parsed->unknown_keys.size() == 1 ? "" : "s") << ": " << keys;
+  }
+  tracker_->UpdateSettings(parsed->settings.history, parsed->settings.max_skill_age);
   LOG(INFO) << "settings: history=" << tracker_->history()
             << " max_skill_age=" << tracker_->max_skill_age();
 }
 
-void ZkRegistration::Unregister() { session_.UnregisterAll(); }
+void ZkRegistration::Unregister() {
+  // The claims stay until Close(): this may run inside a claim's own timer callback.
+  for (auto& [path, claim] : claims_) {
+    session_.Unwatch(claim->watch_id);
+    claim->deadline.Close();
+    claim->registered = true;  // nothing more to do for it
+  }
+  session_.UnregisterAll();
+}
 
-void ZkRegistration::Close() { session_.Close(); }
+void ZkRegistration::Close() {
+  claims_.clear();
+  session_.Close();
+}
 
 }  // namespace rlb::worker

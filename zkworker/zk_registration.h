@@ -1,7 +1,16 @@
 // ZkRegistration: the worker's presence in ZooKeeper (ZooKeeper mode). It registers an
 // ephemeral node PATH/providers/HOST:PORT per address of the listening socket, with the
 // JSON data {"pid", "description"?, "version"?}, and applies PATH's JSON data (history,
-// max_skill_age; a key removed reverts to its default) to the résumé tracker live.
+// max_skill_age) to the résumé tracker live. A key missing there or null takes the value of
+// the worker's own options (command line, ini file, else the default); unknown keys get one
+// WARNING line each time the data changes.
+//
+// No takeover: the worker never deletes a node another session holds. When its address's
+// node already exists (another worker registered with this address, or a crashed worker
+// whose session has not expired yet) it waits, watching the node, for up to the session
+// timeout plus kRegistrationMargin: a dead session's node goes by then and the worker
+// registers; a node still there belongs to a live session, and the registration fails
+// (the worker exits non-zero with one error line naming the address and the holder).
 //
 // Thread rules: loop thread only. The tracker must outlive this object.
 #ifndef RESUMELB_ZKWORKER_ZK_REGISTRATION_H_
@@ -9,26 +18,41 @@
 
 #include <uv.h>
 
+#include <functional>
+#include <map>
+#include <memory>
 #include <string>
+#include <string_view>
 
 #include "common/net_address.h"
 #include "common/status.h"
+#include "common/uv_handle.h"
 #include "common/zk_session.h"
 #include "zkworker/resume_tracker.h"
 #include "zkworker/worker_options.h"
 
 namespace rlb::worker {
 
+// How much longer than its own session timeout the worker waits for a node of its address
+// held by another session to go (ZooKeeper expires a session up to a tick late).
+constexpr double kRegistrationMargin = 5.0;
+
 class ZkRegistration {
  public:
+  // The registration cannot be made (the address is held by a live session). Called on
+  // the loop; the caller shuts the worker down.
+  using FailedFn = std::function<void(const Status& error)>;
+
   // REQUIRES: options.zookeeper_mode (zookeeper and an absolute path are set).
   ZkRegistration(uv_loop_t* loop, const WorkerOptions& options, ResumeTracker* tracker);
   ZkRegistration(const ZkRegistration&) = delete;
   ZkRegistration& operator=(const ZkRegistration&) = delete;
+  ~ZkRegistration();
 
-  // Opens the session, registers `bound` (the address the worker listens on) and starts
-  // watching the settings.
-  Status Start(const HostPort& bound);
+  // Opens the session, registers `bound` (the address the worker listens on) as soon as
+  // no other session holds its node, and starts watching the settings. `failed` runs when
+  // a node stays held (see above).
+  Status Start(const HostPort& bound, FailedFn failed);
   // Deletes the registrations now (SIGTERM: load balancers stop choosing this worker
   // before it drains).
   void Unregister();
@@ -36,18 +60,41 @@ class ZkRegistration {
   void Close();
 
  private:
+  // One address's node, from the first look until it is registered.
+  struct Claim {
+    ZkRegistration* owner;
+    std::string path;
+    std::string address;  // HOST:PORT, for the error
+    int watch_id = 0;
+    bool registered = false;
+    std::string holder;                // what the node held by another session says
+    UvHandle<uv_timer_t> deadline;     // open while waiting for that node to go
+  };
+  void OnProviderNode(Claim* claim, const std::optional<std::string>& data);
   void ApplySettings(const std::optional<std::string>& data);
 
+  uv_loop_t* loop_;
+  double wait_seconds_;  // session timeout + kRegistrationMargin
+  FailedFn failed_;
+  std::string registration_data_;
+  std::map<std::string, std::unique_ptr<Claim>> claims_;  // by node path
   ZkSession session_;
   std::string node_;         // PATH, normalized
   std::string description_;  // registered when not empty
   std::string app_version_;  // registered as "version" when not empty
+  WorkerSettings fallback_;  // the options' values: for keys ZooKeeper does not set
+  std::string last_settings_data_;
   ResumeTracker* tracker_;
 };
 
 // The registration's JSON data: {"pid": N, "description"?: ..., "version"?: ...}.
 std::string RegistrationData(int pid, const std::string& description,
                              const std::string& version);
+
+// Who holds a registration node, from its data, for log lines: `pid 42, description
+// "blue"` (the parts present), or the data itself (quoted, at most 100 bytes) when it is
+// not registration data.
+std::string DescribeRegistrationHolder(std::string_view data);
 
 }  // namespace rlb::worker
 

@@ -205,6 +205,64 @@ class DrainTest(harness.E2ETestCase):
         self.assertFalse(os.path.exists(cluster.status_path))
 
 
+
+class GetLbStatusTest(harness.E2ETestCase):
+    """get-lb-status, the tool that reads the status socket."""
+
+    def run_tool(self, *args):
+        return harness.run_command([harness.binary("get-lb-status"), *args])
+
+    def test_json_is_the_document(self):
+        cluster = lb_harness.start_cluster(self.sandbox, 2)
+        r = self.run_tool("--json", cluster.status_path)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        doc = json.loads(r.stdout)
+        self.assertEqual(list(doc), list(cluster.status()))
+        self.assertEqual(len(doc["workers"]), 2)
+
+    def test_report(self):
+        cluster = lb_harness.start_cluster(self.sandbox, 2)
+        r = self.run_tool(cluster.status_path)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        lines = r.stdout.splitlines()
+        self.assertEqual(lines[0], f"status for {cluster.status_path}")
+        self.assertIn("backlog: 0, mean backlog:", lines[1])
+        self.assertIn("workers: 2,", lines[2])
+        for _, port in cluster.workers:
+            self.assertRegex(r.stdout, rf"(?m)^\s+{re.escape(worker_name(port))}\s+0\s")
+
+    def test_missing_and_silent_sockets(self):
+        cluster = lb_harness.start_cluster(self.sandbox, 1)
+        missing = self.sandbox.path("missing.sock")
+        silent = self.sandbox.path("silent.sock")
+        with socket.socket(socket.AF_UNIX) as s:
+            s.bind(silent)
+            s.listen()   # accepts (in the backlog) but never answers: the deadline ends it
+            start = time.monotonic()
+            r = self.run_tool("--json", "--timeout=0.5", missing, silent, cluster.status_path)
+            elapsed = time.monotonic() - start
+        self.assertEqual(r.returncode, 1, r)
+        self.assertLess(elapsed, 4)
+        errors = r.stderr.splitlines()
+        self.assertEqual(len(errors), 2, r.stderr)
+        self.assertIn(missing, errors[0])
+        self.assertIn(silent, errors[1])
+        self.assertIn("no answer in time", errors[1])
+        self.assertEqual(json.loads(r.stdout)["workers"][0][0], worker_name(cluster.workers[0][1]))
+
+    def test_bad_command_lines(self):
+        for args in ([], ["--timeout=0", "x.sock"], ["--no_such_flag", "x.sock"]):
+            with self.subTest(args=args):
+                r = self.run_tool(*args)
+                self.assertNotEqual(r.returncode, 0, r)
+                self.assertEqual(r.stdout, "")
+        r = self.run_tool("--help")
+        self.assertEqual(r.returncode, 0, r)
+        self.assertIn("Usage: get-lb-status", r.stdout)
+        r = self.run_tool("--helpfull")
+        self.assertNotIn("SetUsageMessage", r.stdout + r.stderr)
+
+
 class CommandLineTest(unittest.TestCase):
 
     def assert_one_error_line(self, args):

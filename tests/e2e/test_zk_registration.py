@@ -5,6 +5,7 @@ Each test uses its own root path on the class's ZooKeeper server (tickTime 500 m
 session timeouts from 1 to 10 s are granted).
 """
 
+import json
 import os
 import signal
 import sys
@@ -139,6 +140,76 @@ pythonpath = {harness.APPS_DIR}
         for child in children:
             self.assertEqual(node_data(self.zk_server, "/wall/workers/providers/" + child),
                              {"pid": proc.pid})
+
+    # ------------------------------------------------------------------ no takeover
+
+    def hold(self, node, data):
+        """Creates `node` as an ephemeral node of a kazoo session (another "worker");
+        returns (client, its session id)."""
+        holder = self.zk_server.client(session_timeout=10)
+        holder.create(node, json.dumps(data).encode(), ephemeral=True, makepath=True)
+        return holder, node_owner(self.zk_server, node)
+
+    def test_worker_never_takes_over_a_node_of_a_live_session(self):
+        self.tree("/wheld")
+        port = harness.free_port()
+        node = f"/wheld/workers/providers/127.0.0.1:{port}"
+        data = {"pid": 4242, "description": "the other worker"}
+        _, owner = self.hold(node, data)
+        t0 = time.monotonic()
+        w = start_zkworker(self.sandbox, self.hosts, "/wheld/workers", session_timeout=1,
+                           extra_args=[f"--address=127.0.0.1:{port}"])
+        self.assertEqual(w.port, port)
+        w.proc.wait_for_log(r"is held by another ZooKeeper session \(pid 4242, description "
+                            r'"the other worker"\); waiting up to 6 s')
+        # Session timeout (1 s) + 5 s, then one error line and a non-zero exit.
+        self.assertEqual(w.proc.wait(30), 2)
+        self.assertGreater(time.monotonic() - t0, 5.5)
+        errors = w.proc.log_lines(r"error")
+        self.assertEqual(errors, [
+            f"zkworker: error: cannot register 127.0.0.1:{port} in ZooKeeper: {node} is held "
+            f'by another live session (pid 4242, description "the other worker") after '
+            f"waiting 6 s; is another worker using this address?"])
+        # The other session's node is untouched.
+        self.assertEqual(node_owner(self.zk_server, node), owner)
+        self.assertEqual(node_data(self.zk_server, node), data)
+
+    def test_worker_registers_once_the_held_node_goes(self):
+        self.tree("/wgone")
+        port = harness.free_port()
+        node = f"/wgone/workers/providers/127.0.0.1:{port}"
+        holder, owner = self.hold(node, {"pid": 4343})
+        w = start_zkworker(self.sandbox, self.hosts, "/wgone/workers", session_timeout=4,
+                           extra_args=[f"--address=127.0.0.1:{port}"])
+        w.proc.wait_for_log(r"is held by another ZooKeeper session \(pid 4343\); waiting up "
+                            r"to 9 s")
+        self.assertEqual(node_owner(self.zk_server, node), owner)
+        holder.delete(node)
+        wait_node(self.zk_server, node, owner_not=owner, timeout=5)
+        self.assertEqual(node_data(self.zk_server, node), {"pid": w.pid})
+        w.proc.wait_for_log(r"the node held by another session is gone; registering")
+        # Registered for good: the deadline is cancelled, a clean stop exits 0.
+        self.assertTrue(w.proc.alive())
+        self.assertEqual(w.proc.log_lines(r"error"), [])
+        mark = w.proc.mark()
+        self.assertEqual(w.proc.stop(), 0)
+        self.assertEqual(w.proc.log_lines(r"error", since=mark), [])
+
+    def test_worker_restarted_after_a_crash_waits_for_the_stale_node(self):
+        self.tree("/wcrash")
+        w1 = start_zkworker(self.sandbox, self.hosts, "/wcrash/workers", session_timeout=2)
+        old = wait_node(self.zk_server, w1.node)
+        w1.proc.kill()
+        # Restarted on the same address while the dead session still holds the node: it
+        # waits for the session to expire (about 2 s), then registers.
+        w2 = start_zkworker(self.sandbox, self.hosts, "/wcrash/workers", session_timeout=2,
+                            extra_args=[f"--address={w1.name}"], name="zkworker2")
+        self.assertEqual(w2.node, w1.node)
+        w2.proc.wait_for_log(rf"is held by another ZooKeeper session \(pid {w1.pid}\); "
+                             r"waiting up to 7 s")
+        wait_node(self.zk_server, w2.node, owner_not=old, timeout=10)
+        self.assertEqual(node_data(self.zk_server, w2.node), {"pid": w2.pid})
+        self.assertTrue(w2.proc.alive())
 
     # ------------------------------------------------------------------ the LB
 

@@ -1,6 +1,7 @@
 """ZooKeeper end to end: settings edited in ZooKeeper change a running zkresumelb (variance,
 backlog_history, unskilled_score in PATH's JSON) and a running zkworker (history,
-max_skill_age in its path's JSON) without a restart; a removed key reverts to its default.
+max_skill_age in its path's JSON) without a restart; a removed key (or null) reverts to the
+worker's own flag or ini value, else its default.
 """
 
 import os
@@ -177,6 +178,63 @@ class ZkWorkerSettingsTest(zk_harness.ZooKeeperTestCase):
             w.proc.wait_for_log(r"settings unchanged", since=mark)
             self.assertEqual(w.proc.log_lines(r"settings: history=", since=mark), [])
         self.assertTrue(w.proc.alive())
+
+    def test_ini_values_are_the_fallback_null_is_missing_unknown_keys_warn(self):
+        # deploy/examples/zk-worker.ini: a key missing in ZooKeeper "reverts to the value
+        # below" (the ini's), not to the built-in default.
+        self.zk_server.create_tree("/wf")
+        ini = self.sandbox.write("fallback.ini", f"""\
+[app:main]
+use = call:plain_app:make_app
+
+[server:main]
+use = egg:zc.resumelb#zk
+zookeeper = {self.hosts}
+path = /wf/workers
+address = 127.0.0.1:0
+history = 500
+pythonpath = {harness.APPS_DIR}
+""")
+        proc, port = self.sandbox.start_worker(config=ini, pythonpath=None)
+        wait_node(self.zk_server, f"/wf/workers/providers/127.0.0.1:{port}")
+        proc.wait_for_log(r"settings: history=500 max_skill_age=5000\b")
+        self.assertEqual(proc.log_lines(r"settings: history=9999"), [])
+
+        mark = proc.mark()
+        self.zk_server.set_json("/wf/workers", {"history": 3, "max_skill_age": 7})
+        proc.wait_for_log(r"settings: history=3 max_skill_age=7\b", since=mark)
+        # null means "not set here": the ini's value (history) or the default (10 x history).
+        mark = proc.mark()
+        self.zk_server.set_json("/wf/workers", {"history": None, "max_skill_age": None})
+        proc.wait_for_log(r"settings: history=500 max_skill_age=5000\b", since=mark)
+        self.assertEqual(proc.log_lines(r"settings unchanged", since=mark), [])
+
+        # Unknown keys: one WARNING line naming them, per change of the node.
+        mark = proc.mark()
+        self.zk_server.set_json("/wf/workers", {"histroy": 2, "history": 4, "colour": "red"})
+        proc.wait_for_log(r"settings: history=4 max_skill_age=40\b", since=mark)
+        warnings = proc.log_lines(r"unknown worker setting", since=mark)
+        self.assertEqual(len(warnings), 1, warnings)
+        self.assertRegex(warnings[0], r"^W.*/wf/workers: ignoring unknown worker settings: "
+                                      r"colour, histroy$")  # the node's order (set_json sorts)
+        mark = proc.mark()
+        self.zk_server.set_json("/wf/workers", {"history": 4})
+        proc.wait_for_log(r"settings: history=4 max_skill_age=40\b", since=mark)
+        self.assertEqual(proc.log_lines(r"unknown worker setting", since=mark), [])
+        # Every key removed: the ini's value again.
+        mark = proc.mark()
+        self.zk_server.set_json("/wf/workers", {})
+        proc.wait_for_log(r"settings: history=500 max_skill_age=5000\b", since=mark)
+        self.assertTrue(proc.alive())
+
+    def test_flag_values_are_the_fallback_too(self):
+        self.zk_server.create_tree("/wflag", worker_settings={"max_skill_age": 11})
+        w = start_zkworker(self.sandbox, self.hosts, "/wflag/workers",
+                           extra_args=["--history=40"])
+        w.proc.wait_for_log(r"settings: history=40 max_skill_age=11\b")
+        mark = w.proc.mark()
+        self.zk_server.set_json("/wflag/workers", {})
+        w.proc.wait_for_log(r"settings: history=40 max_skill_age=400\b", since=mark)
 
     def test_lb_sees_resumes_sent_under_the_new_history(self):
         self.zk_server.create_tree("/wl")

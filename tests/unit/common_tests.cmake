@@ -6,4 +6,5 @@ rlb_unit_test(common_test
           ${CMAKE_CURRENT_SOURCE_DIR}/net_address_test.cc
           ${CMAKE_CURRENT_SOURCE_DIR}/json_test.cc
           ${CMAKE_CURRENT_SOURCE_DIR}/loop_lifetime_test.cc
+          ${CMAKE_CURRENT_SOURCE_DIR}/loop_handles_test.cc
   LIBS rlb_common)

@@ -146,33 +146,70 @@ TEST_CASE("resume file round trip, missing and corrupt files", "[resume]") {
 }
 
 TEST_CASE("worker settings from ZooKeeper JSON: coercion, defaults, errors", "[resume]") {
-  int h = -1, age = -1;
-  REQUIRE(rlb::worker::ParseWorkerSettingsJson("", &h, &age).ok());
-  CHECK(h == 9999);
-  CHECK(age == 0);
-  REQUIRE(rlb::worker::ParseWorkerSettingsJson(R"({"history": 32, "max_skill_age": 90})", &h, &age).ok());
-  CHECK(h == 32);
-  CHECK(age == 90);
-  REQUIRE(rlb::worker::ParseWorkerSettingsJson(R"({"max_skill_age": 99})", &h, &age).ok());
-  CHECK(h == 9999);  // a removed key reverts to its default
-  CHECK(age == 99);
-  REQUIRE(rlb::worker::ParseWorkerSettingsJson(R"({"history": "5", "x": 1})", &h, &age).ok());
-  CHECK(h == 5);
-  REQUIRE(rlb::worker::ParseWorkerSettingsJson(R"({"history": 6.2})", &h, &age).ok());
-  CHECK(h == 6);
+  using rlb::worker::ParseWorkerSettingsJson;
+  const rlb::worker::WorkerSettings defaults;  // no flag, no ini value
+  auto parse = [&](const char* json) { return ParseWorkerSettingsJson(json, defaults); };
+  auto p = parse("");
+  REQUIRE(p.ok());
+  CHECK(p->settings.history == 9999);
+  CHECK(p->settings.max_skill_age == 0);
+  p = parse(R"({"history": 32, "max_skill_age": 90})");
+  REQUIRE(p.ok());
+  CHECK(p->settings.history == 32);
+  CHECK(p->settings.max_skill_age == 90);
+  p = parse(R"({"max_skill_age": 99})");
+  REQUIRE(p.ok());
+  CHECK(p->settings.history == 9999);  // a removed key reverts to its default
+  CHECK(p->settings.max_skill_age == 99);
+  p = parse(R"({"history": "5"})");
+  REQUIRE(p.ok());
+  CHECK(p->settings.history == 5);
+  p = parse(R"({"history": 6.2})");
+  REQUIRE(p.ok());
+  CHECK(p->settings.history == 6);
   // Strings are read as the LB reads its settings (common/json.h JsonNumber, Python float()
   // rules): surrounding whitespace allowed.
-  REQUIRE(rlb::worker::ParseWorkerSettingsJson(R"({"history": " 8 ", "max_skill_age": "1e2"})",
-                                               &h, &age).ok());
-  CHECK(h == 8);
-  CHECK(age == 100);
-  h = 7;
+  p = parse(R"({"history": " 8 ", "max_skill_age": "1e2"})");
+  REQUIRE(p.ok());
+  CHECK(p->settings.history == 8);
+  CHECK(p->settings.max_skill_age == 100);
   for (const char* bad : {"[1]", "{", R"({"history": 0})", R"({"history": "x"})",
                           R"({"history": "5x"})", R"({"history": "nan"})",
                           R"({"history": "1e10"})", R"({"history": ""})",
-                          R"({"max_skill_age": -3})", R"({"history": null})"}) {
+                          R"({"max_skill_age": -3})", R"({"history": [5]})",
+                          R"({"history": true})"}) {
     INFO(bad);
-    CHECK_FALSE(rlb::worker::ParseWorkerSettingsJson(bad, &h, &age).ok());
-    CHECK(h == 7);  // untouched on error
+    auto r = parse(bad);
+    REQUIRE_FALSE(r.ok());
+    CHECK_FALSE(r.status().message().empty());
   }
+}
+
+TEST_CASE("worker settings: null and missing keys fall back to the ini's values", "[resume]") {
+  using rlb::worker::ParseWorkerSettingsJson;
+  // history = 500 in the ini (or --history=500), max_skill_age not given.
+  const rlb::worker::WorkerSettings ini{500, 0};
+  for (const char* json : {"", "{}", R"({"history": null})",
+                           R"({"history": null, "max_skill_age": null})"}) {
+    INFO(json);
+    auto p = ParseWorkerSettingsJson(json, ini);
+    REQUIRE(p.ok());
+    CHECK(p->settings == ini);
+    CHECK(p->unknown_keys.empty());
+  }
+  auto p = ParseWorkerSettingsJson(R"({"max_skill_age": 70})", ini);
+  REQUIRE(p.ok());
+  CHECK(p->settings == rlb::worker::WorkerSettings{500, 70});
+  p = ParseWorkerSettingsJson(R"({"history": 7})", rlb::worker::WorkerSettings{500, 4000});
+  REQUIRE(p.ok());
+  CHECK(p->settings == rlb::worker::WorkerSettings{7, 4000});
+}
+
+TEST_CASE("worker settings: unknown keys are listed, links are not settings", "[resume]") {
+  auto p = rlb::worker::ParseWorkerSettingsJson(
+      R"({"histroy": 5, "history": 3, "workers ->": "/x", "colour": null, " ->": 1})",
+      rlb::worker::WorkerSettings{});
+  REQUIRE(p.ok());
+  CHECK(p->settings.history == 3);
+  CHECK(p->unknown_keys == std::vector<std::string>{"histroy", "colour", " ->"});
 }

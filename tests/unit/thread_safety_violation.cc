@@ -1,6 +1,6 @@
 // Deliberately wrong locking, for check_thread_safety.sh: clang's -Wthread-safety must
 // reject this file (a guarded member written without its mutex). Never built or linked.
-#include "zkworker/annotated_mutex.h"
+#include "common/annotated_mutex.h"
 
 namespace {
 
@@ -9,7 +9,7 @@ class Counter {
   void Increment() { ++count_; }  // missing MutexLock lock(&mu_);
 
  private:
-  rlb::worker::Mutex mu_;
+  rlb::Mutex mu_;
   int count_ GUARDED_BY(mu_) = 0;
 };
 

@@ -2,9 +2,10 @@
 // connection ends (the end-to-end tests wait for these exact lines).
 #include <glog/logging.h>
 
-#include <catch2/catch.hpp>
-
+// Before Catch2, whose CHECK replaces glog's: the project's headers use glog's.
 #include "zkworker/balancer_connection.h"
+
+#include <catch2/catch.hpp>
 
 using rlb::worker::DisconnectCause;
 using rlb::worker::DisconnectReason;

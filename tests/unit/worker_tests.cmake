@@ -14,3 +14,5 @@ add_test(NAME worker_thread_safety_annotations
                  ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/thread_safety_violation.cc
                  ${PROJECT_SOURCE_DIR}/zkworker/response_outbox.cc)
 set_tests_properties(worker_thread_safety_annotations PROPERTIES SKIP_RETURN_CODE 77)
+rlb_unit_test(worker_zk_registration_test
+              SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/zk_registration_test.cc LIBS rlb_worker)

@@ -3,15 +3,15 @@
 // GUARDED_BY(mu_) are checked by -Wthread-safety (std::mutex itself carries none).
 //
 // Thread rules: any thread (they are the synchronization). Not copyable.
-#ifndef RESUMELB_ZKWORKER_ANNOTATED_MUTEX_H_
-#define RESUMELB_ZKWORKER_ANNOTATED_MUTEX_H_
+#ifndef RESUMELB_COMMON_ANNOTATED_MUTEX_H_
+#define RESUMELB_COMMON_ANNOTATED_MUTEX_H_
 
 #include <condition_variable>
 #include <mutex>
 
 #include "common/thread_annotations.h"
 
-namespace rlb::worker {
+namespace rlb {
 
 class CondVar;
 
@@ -61,6 +61,6 @@ class CondVar {
   std::condition_variable cv_;
 };
 
-}  // namespace rlb::worker
+}  // namespace rlb
 
-#endif  // RESUMELB_ZKWORKER_ANNOTATED_MUTEX_H_
+#endif  // RESUMELB_COMMON_ANNOTATED_MUTEX_H_

@@ -1,0 +1,88 @@
+// LbStatusSnapshot: what a load balancer reports on its status socket, as plain data, and
+// RenderLbStatusJson, the one place that turns it into the JSON document (its keys are
+// documented in docs/operations.md; tests and get-lb-status read them). The LoadBalancer
+// fills everything but `zookeeper`; zkresumelb's ZkDiscovery fills that.
+//
+// Thread rules: values; RenderLbStatusJson is a pure function.
+#ifndef RESUMELB_STATUS_LB_STATUS_H_
+#define RESUMELB_STATUS_LB_STATUS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rlb {
+
+struct LbStatusSnapshot {
+  // A worker of the pool, in the pool's order ("workers" and "workers_ex").
+  struct PoolWorker {
+    std::string name;                   // host:port
+    int backlog = 0;                    // requests in flight
+    std::optional<double> mean_backlog;  // decayed backlog; null when undefined
+    std::optional<double> oldest_start;  // epoch seconds of its oldest request in flight
+    uint64_t queued_bytes = 0;          // bytes queued on its link, not yet sent
+  };
+  // A worker link, sorted by name ("worker_details"), in the pool or not.
+  struct Link {
+    std::string name;
+    bool connected = false;
+    bool in_pool = false;
+    std::optional<std::string> version;
+    uint64_t resume_size = 0;
+    uint64_t requests = 0;
+    uint64_t in_flight = 0;
+    std::optional<std::string> last_error;  // why its last connection attempt failed
+    std::optional<double> last_error_time;  // epoch seconds of that failure
+  };
+  struct Pool {
+    std::string kind;  // "resume" or "classless"
+    bool single_version = false;
+    std::optional<std::string> active_version;
+    double variance = 0;
+    int backlog_history = 0;
+    double unskilled_score = 0;
+  };
+  struct Totals {
+    uint64_t requests = 0;
+    uint64_t responses = 0;
+    uint64_t retries = 0;
+    uint64_t bad_gateway = 0;  // "502"
+    uint64_t unavailable = 0;  // "503"
+    uint64_t client_errors = 0;
+    uint64_t truncated = 0;
+    uint64_t client_aborts = 0;
+    uint64_t retries_refused = 0;
+    uint64_t queries_of_death = 0;
+    uint64_t connections_accepted = 0;
+    uint64_t connections_open = 0;
+  };
+  // zkresumelb only: the session, the paths, and where each pool setting comes from
+  // ("zookeeper" or "default"; the values are the pool's).
+  struct ZooKeeper {
+    std::string state;  // ZkSession::StateName()
+    std::string hosts;
+    uint64_t sessions = 0;
+    std::string path;
+    std::optional<std::string> workers_path;  // null until resolved
+    std::string variance_source;
+    std::string backlog_history_source;
+    std::string unskilled_score_source;
+  };
+
+  int backlog = 0;
+  std::optional<double> mean_backlog;
+  std::vector<PoolWorker> workers;
+  std::vector<Link> links;
+  Pool pool;
+  Totals totals;
+  bool draining = false;
+  std::optional<ZooKeeper> zookeeper;  // rendered as "zookeeper" and "settings"
+};
+
+// The status document: one JSON object and a newline.
+std::string RenderLbStatusJson(const LbStatusSnapshot& status);
+
+}  // namespace rlb
+
+#endif  // RESUMELB_STATUS_LB_STATUS_H_

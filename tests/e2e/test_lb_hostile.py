@@ -1,0 +1,140 @@
+"""resumelb end to end: what one hostile client may cost (docs/security.md, "Worst case").
+
+* Lingering close: an early error (431 for a huge header, 413 for a huge declared body)
+  reaches a client that is still sending -- the LB sends its answer and its FIN, then reads
+  and discards what the client still sends (bounded), instead of resetting the connection.
+* Memory per connection is bounded: 1000 connections that each send a slow request and
+  then over a megabyte of pipelined requests, and never read, cost the LB a bounded amount
+  (the requests behind the one being served are held up to 16 KiB; beyond that the LB
+  stops reading them).
+"""
+
+import os
+import socket
+import struct
+import time
+import unittest
+
+import harness
+import hardening_util as hu
+import lb_harness
+from harness import wait_for
+from lb_harness import request_bytes
+
+# AddressSanitizer's quarantine and shadow memory inflate RSS.
+RSS_SLACK = 8 if os.environ.get("ASAN_OPTIONS") else 1
+
+
+def send_then_read(port: int, data: bytes, timeout: float = 20) -> tuple[str, bytes]:
+    """Sends all of `data` as an ordinary HTTP client does (curl, http.client: a failed send
+    ends the exchange), then reads until the peer closes. Returns (send error or "", what
+    was read)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)  # still sending when answered
+    try:
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError) as e:
+            return type(e).__name__, b""
+        got = b""
+        try:
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                got += d
+        except ConnectionResetError:
+            pass
+        return "", got
+    finally:
+        s.close()
+
+
+class LingeringCloseTest(harness.E2ETestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.c = lb_harness.start_cluster(cls.class_sandbox())
+
+    def check_status_line(self, data: bytes, status: int, tries: int = 10):
+        for i in range(tries):
+            err, got = send_then_read(self.c.port, data)
+            self.assertEqual(err, "", f"try {i}: the request could not be sent")
+            self.assertTrue(got.startswith(b"HTTP/1.1 %d " % status),
+                            f"try {i}: {got[:80]!r}")
+
+    def huge_header(self, size: int) -> bytes:
+        return (b"GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * size + b"\r\n\r\n")
+
+    def test_64k_header_gets_431(self):
+        self.check_status_line(self.huge_header(64 * 1024), 431)
+
+    def test_200k_header_gets_431(self):
+        self.check_status_line(self.huge_header(200 * 1024), 431)
+
+    def test_1m_header_gets_431(self):
+        self.check_status_line(self.huge_header(1024 * 1024), 431)
+
+    def test_huge_content_length_with_2mb_sent_gets_413(self):
+        head = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3000000000\r\n\r\n"
+        self.check_status_line(head + b"b" * (2 * 1024 * 1024), 413)
+
+    def test_the_lb_serves_others_meanwhile(self):
+        conn = lb_harness.RawConn(self.c.port)
+        self.addCleanup(conn.close)
+        conn.send(request_bytes("GET", "/hello"))
+        self.assertEqual(conn.read_response().code, 200)
+
+
+class PipelineMemoryTest(harness.E2ETestCase):
+
+    def test_1000_pipelining_non_readers_cost_bounded_memory(self):
+        n = 1000
+        hu.raise_nofile(n + 200)
+        sb = self.sandbox
+        worker = sb.start_worker(threads=1)
+        lb, port = hu.start_lb_with_nofile(sb, [worker[1]], nofile=n + 200)
+        rss0 = hu.rss_kb(lb.pid)
+        pipeline = request_bytes("GET", "/hello") * 20000  # ~1.2 MB of requests
+        socks = []
+        self.addCleanup(lambda: [s.close() for s in socks])
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.setblocking(False)
+            socks.append(s)
+            s.send(request_bytes("GET", "/sleep?dur=20"))
+        # Push as much of the pipeline as the kernel takes (the LB stops reading).
+        deadline = time.monotonic() + 60
+        pending = {s: pipeline for s in socks}
+        while pending and time.monotonic() < deadline:
+            progressed = False
+            for s in list(pending):
+                try:
+                    k = s.send(pending[s][:65536])
+                    pending[s] = pending[s][k:]
+                    progressed = progressed or k > 0
+                    if not pending[s]:
+                        del pending[s]
+                except BlockingIOError:
+                    continue
+            if not progressed:
+                break  # every socket is full: the LB holds only what it chose to read
+        grown_mb = (hu.rss_kb(lb.pid) - rss0) / 1024
+        self.assertLess(grown_mb, 100 * RSS_SLACK, f"LB grew {grown_mb:.0f} MB")
+        print(f"LB RSS grew {grown_mb:.1f} MB for {n} connections", flush=True)
+        for s in socks:  # reset, as a client that gives up with unsent data does
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()
+        socks.clear()
+        # The LB notices the resets although it is not reading those connections.
+        wait_for(lambda: hu.fd_count(lb.pid) < 100, 15, message="the connections closed")
+        # Every request is cancelled; the worker's one thread may still finish the /sleep
+        # it was running, then it serves again.
+        conn = lb_harness.RawConn(port, timeout=60)
+        self.addCleanup(conn.close)
+        conn.send(request_bytes("GET", "/hello"))
+        self.assertEqual(conn.read_response().code, 200)
+
+
+if __name__ == "__main__":
+    unittest.main()
