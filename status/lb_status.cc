@@ -149,6 +149,8 @@ std::string RenderLbStatusJson(const LbStatusSnapshot& st) {
   w.Uint64(st.totals.retries_refused);
   w.Key("queries_of_death");
   w.Uint64(st.totals.queries_of_death);
+  w.Key("invalid_responses");
+  w.Uint64(st.totals.invalid_responses);
   w.Key("connections_accepted");
   w.Uint64(st.totals.connections_accepted);
   w.Key("connections_open");

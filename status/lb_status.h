@@ -54,6 +54,7 @@ struct LbStatusSnapshot {
     uint64_t client_aborts = 0;
     uint64_t retries_refused = 0;
     uint64_t queries_of_death = 0;
+    uint64_t invalid_responses = 0;
     uint64_t connections_accepted = 0;
     uint64_t connections_open = 0;
   };

@@ -195,6 +195,7 @@ void Exchange::OnResponseStart(proto::Response response) {
     // The worker checks what its application sends; this is a worker that does not.
     LOG(WARNING) << "invalid response head for " << Describe() << ": "
                  << head.status().message() << "; answering 502";
+    ++policy_.stats->invalid_responses;
     DropWorker(/*cancel=*/true);
     BadGateway("invalid response head");
     return;
@@ -218,6 +219,7 @@ void Exchange::OnResponseBody(std::string_view data) {
                  << declared << " bytes: the rest is dropped and the client connection "
                  << "closed after the response";
     close_after_ = true;
+    ++policy_.stats->invalid_responses;
     DropWorker(/*cancel=*/true);
     state_ = State::kDone;
     client_->ResponseDone();

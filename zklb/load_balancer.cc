@@ -336,6 +336,7 @@ LbStatusSnapshot LoadBalancer::StatusSnapshot() const {
                 .client_aborts = stats_.client_aborts,
                 .retries_refused = stats_.retries_refused,
                 .queries_of_death = stats_.queries_of_death,
+                .invalid_responses = stats_.invalid_responses,
                 .connections_accepted = stats_.connections,
                 .connections_open = connections_.size()};
   out.draining = draining_;

@@ -183,6 +183,9 @@ std::string BuildOwnResponse(int status, std::string_view content_type, std::str
                     "\r\nContent-Type: ";
   out += content_type;
   out += "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  // RFC 9110, section 15.5.6: a 405 names the methods the LB passes on (TRACE and CONNECT
+  // are the ones it refuses).
+  if (status == 405) out += "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n";
   if (!date.empty()) {
     out += "Date: ";
     out += date;

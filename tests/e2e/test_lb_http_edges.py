@@ -362,7 +362,9 @@ class LbChecksWorkerHeadTest(lb_harness.RawConnTestCase):
         responses = dict(cls.BAD)
         responses["/ok"] = respond(b"200 OK", [(b"Content-Length", b"5")])
         cls.fake = FakeWorker(responses)
-        cls.lb, cls.port = lb_harness.start_lb(cls.class_sandbox(), [cls.fake.port])
+        cls.status_path = cls.class_sandbox().path("status.sock")
+        cls.lb, cls.port = lb_harness.start_lb(cls.class_sandbox(), [cls.fake.port],
+                                               ["-s", cls.status_path])
 
     @classmethod
     def tearDownClass(cls):
@@ -387,6 +389,8 @@ class LbChecksWorkerHeadTest(lb_harness.RawConnTestCase):
         self.assertEqual((resp.status, resp.read()), (200, b"hello"))
         self.assertEqual(self.fake.connections, 1)
         self.assertNotRegex(self.lb.output_since(mark), r"malformed|worker lost|disconnected")
+        totals = lb_harness.read_status(self.status_path)["totals"]
+        self.assertEqual(totals["invalid_responses"], len(self.BAD), totals)
 
 
 if __name__ == "__main__":

@@ -370,6 +370,8 @@ TEST_CASE("own responses and chunks", "[http]") {
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n");
   CHECK(EncodeChunk(std::string(26, 'x')) == "1a\r\n" + std::string(26, 'x') + "\r\n");
   CHECK(std::string(ReasonPhrase(599)) == "Error");
+  CHECK(BuildOwnResponse(405, "text/plain", "", true, false, "").find(
+            "\r\nAllow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n") != std::string::npos);
 }
 
 std::string_view FixedDate() { return "Sun, 06 Nov 1994 08:49:37 GMT"; }
