@@ -14,7 +14,8 @@ namespace rlb::lb {
 ZkDiscovery::ZkDiscovery(uv_loop_t* loop, ZkSession* zk, LoadBalancer* lb, std::string path,
                          bool fetch_versions)
     : loop_(loop), zk_(zk), lb_(lb), path_(NormalizeZkPath(path)),
-      fetch_versions_(fetch_versions) {
+      fetch_versions_(fetch_versions),
+      wait_seconds_(zk->session_timeout_ms() / 1000.0 + kZkExpiryMarginSeconds) {
   int rc = retry_timer_.Init(loop_, this);
   CHECK_EQ(rc, 0) << "uv_timer_init: " << uv_strerror(rc);
   for (const char* k : {"variance", "backlog_history", "unskilled_score"}) {
@@ -28,6 +29,7 @@ void ZkDiscovery::Stop() {
   if (stopped_) return;
   stopped_ = true;
   retry_timer_.Close();
+  for (auto& [path, claim] : claims_) claim->deadline.Close();
 }
 
 void ZkDiscovery::RetryIn(uint64_t ms, bool forget_workers_path) {
@@ -48,18 +50,69 @@ void ZkDiscovery::Start() {
 }
 
 void ZkDiscovery::Register() {
-  auto data = std::string("{\"pid\": ") + std::to_string(getpid()) + "}";
+  registration_data_ = std::string("{\"pid\": ") + std::to_string(getpid()) + "}";
   const HostPort& addr = lb_->address();
   for (const auto& host : RegistrationHosts(addr.host)) {
     HostPort hp{host, addr.port};
-    zk_->RegisterEphemeral(path_ + (path_ == "/" ? "" : "/") + "providers/" + hp.ToString(), data);
+    auto claim = std::make_unique<Claim>();
+    claim->owner = this;
+    claim->path = path_ + (path_ == "/" ? "" : "/") + "providers/" + hp.ToString();
+    Claim* c = claim.get();
+    claims_[c->path] = std::move(claim);
+    // Look before registering: a node already there is another session's (a crashed LB's
+    // on this address, or a live one's) and is never deleted.
+    c->watch_id = zk_->WatchData(
+        c->path, [this, c](const std::optional<std::string>& data) { OnOwnNode(c, data); });
   }
   registered_ = true;
+}
+
+void ZkDiscovery::OnOwnNode(Claim* claim, const std::optional<std::string>& data) {
+  // Once registered the node is ours (ZkSession keeps it); the watch stays until
+  // Deregister() (removing it from inside its own callback is not allowed).
+  if (claim->registered || !registered_) return;
+  if (!data) {
+    if (claim->waiting) {
+      LOG(INFO) << claim->path << ": the node held by another session is gone; registering";
+      claim->waiting = false;
+      claim->deadline.Close();
+    }
+    claim->registered = true;
+    zk_->RegisterEphemeral(claim->path, registration_data_,
+                           [this, claim](const Status&, const std::string& holder_data) {
+                             // Taken between the look and the create, or while this LB's
+                             // session was expired: wait again.
+                             claim->registered = false;
+                             OnOwnNode(claim, holder_data);
+                           });
+    return;
+  }
+  claim->holder = DescribeRegistrationHolder(*data);
+  if (claim->waiting) return;  // still waiting (its data changed)
+  claim->waiting = true;
+  LOG(WARNING) << claim->path << " is held by another ZooKeeper session (" << claim->holder
+               << "); waiting up to " << wait_seconds_
+               << " s for it to go (the node of a crashed load balancer goes when its "
+                  "session expires)";
+  if (stopped_) return;
+  CHECK_EQ(claim->deadline.Init(loop_, claim), 0);  // fails only on invalid arguments
+  CHECK_EQ(uv_timer_start(claim->deadline.get(), [](uv_timer_t* t) {
+    auto* c = static_cast<Claim*>(t->data);
+    c->deadline.Close();
+    LOG(ERROR) << c->path << " is still held by another live ZooKeeper session ("
+               << c->holder << ") after waiting " << c->owner->wait_seconds_
+               << " s; is another load balancer using this address? Serving unregistered; "
+                  "registering when the node goes";
+  }, static_cast<uint64_t>(wait_seconds_ * 1000), 0), 0);
 }
 
 void ZkDiscovery::Deregister() {
   if (!registered_) return;
   registered_ = false;
+  for (auto& [path, claim] : claims_) {
+    zk_->Unwatch(claim->watch_id);
+    claim->deadline.Close();
+  }
   zk_->UnregisterAll();
 }
 

@@ -8,6 +8,14 @@
 // With ZooKeeper unreachable or the session lost, the LB keeps serving with the last known
 // workers; on a new session every watch and registration is re-created.
 //
+// No registration takeover (as zkworker's): a node of the LB's address held by another
+// session is never deleted. The LB waits, watching it, and registers when it goes: a
+// crashed LB's node goes when its session expires (within the session timeout), so an LB
+// restarted at once registers within that time. Still there after the session timeout
+// plus kZkExpiryMarginSeconds, the node belongs to a live session: one ERROR line names
+// it, and the LB keeps serving (unregistered) and keeps waiting. A re-registration in a
+// new session follows the same rule.
+//
 // Thread rules: loop thread only (ZkSession delivers everything there).
 #ifndef RESUMELB_ZKLB_ZK_DISCOVERY_H_
 #define RESUMELB_ZKLB_ZK_DISCOVERY_H_
@@ -15,6 +23,7 @@
 #include <uv.h>
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -52,10 +61,22 @@ class ZkDiscovery {
   LbStatusSnapshot::ZooKeeper StatusSnapshot() const;
 
  private:
+  // One of the LB's own provider nodes, from the first look until it is registered.
+  struct Claim {
+    ZkDiscovery* owner;
+    std::string path;
+    int watch_id = 0;
+    bool registered = false;
+    bool waiting = false;             // the node is held by another session
+    std::string holder;               // what that node says (DescribeRegistrationHolder)
+    UvHandle<uv_timer_t> deadline;    // open while waiting; reports a live holder
+  };
+
   void Resolve();
   void OnChildren(const std::optional<std::vector<std::string>>& children);
   void OnSettings(const std::optional<std::string>& data);
   void Register();
+  void OnOwnNode(Claim* claim, const std::optional<std::string>& data);
   // Resolves the workers path again in `ms` (from scratch when `forget_workers_path`).
   void RetryIn(uint64_t ms, bool forget_workers_path);
 
@@ -70,6 +91,9 @@ class ZkDiscovery {
   int children_watch_ = 0;
   uint64_t children_seq_ = 0;
   std::map<std::string, std::string> setting_sources_;  // name -> "default" | "zookeeper"
+  std::string registration_data_;   // {"pid": N}
+  double wait_seconds_;             // session timeout + kZkExpiryMarginSeconds
+  std::map<std::string, std::unique_ptr<Claim>> claims_;  // by node path
   UvHandle<uv_timer_t> retry_timer_;
   bool forget_workers_path_ = false;  // for the retry armed
   bool registered_ = false;
