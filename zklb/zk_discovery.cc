@@ -189,40 +189,77 @@ std::optional<std::string> ParseWorkerVersion(std::string_view json) {
   return JsonScalarText(*version);
 }
 
-Status ParseLbSettingsJson(std::string_view json, PoolSettings* out,
-                           std::map<std::string, std::string>* sources) {
-  std::map<std::string, std::string> raw;
-  std::map<std::string, std::string> src;
-  for (const char* k : {"variance", "backlog_history", "unskilled_score"}) src[k] = "default";
+StatusOr<ParsedLbSettings> ParseLbSettingsJson(std::string_view json) {
+  static constexpr const char* kSettings[] = {"variance", "backlog_history", "unskilled_score"};
+  ParsedLbSettings parsed;
+  for (const char* name : kSettings) parsed.sources[name] = "default";
+  std::map<std::string, std::string> raw;  // the usable values, as ParsePoolSettings takes
   if (!json.empty()) {
     rapidjson::Document doc;
     if (!ParseJsonObject(json, &doc)) return Status::InvalidArgument("data is not a JSON object");
-    for (auto& [name, source] : src) {
-      const rapidjson::Value* value = FindJsonMember(doc, name);
-      if (!value) continue;
-      auto text = JsonScalarText(*value);
-      if (!text) return Status::InvalidArgument("setting " + name + " is not a number");
-      raw[name] = *text;
-      source = "zookeeper";
+    for (const auto& member : doc.GetObject()) {
+      std::string key(member.name.GetString(), member.name.GetStringLength());
+      if (parsed.sources.count(key) == 0) {
+        constexpr std::string_view kLink = " ->";  // a zc.zk symbolic link, not a setting
+        bool link = key.size() > kLink.size() &&
+                    std::string_view(key).substr(key.size() - kLink.size()) == kLink;
+        if (!link) parsed.unknown_keys.push_back(key);
+        continue;
+      }
+      if (member.value.IsNull()) continue;  // null: the default, as when the key is missing
+      std::optional<std::string> text = JsonScalarText(member.value);
+      if (!text) {
+        rapidjson::StringBuffer shown;
+        JsonWriter writer(shown);
+        member.value.Accept(writer);
+        parsed.rejected[key] =
+            "pool setting " + key + "=" + shown.GetString() + ": not a number";
+        continue;
+      }
+      PoolSettings one;
+      Status s = ParsePoolSettings({{key, *text}}, &one);
+      if (!s.ok()) {
+        parsed.rejected[key] = s.message();
+        continue;
+      }
+      raw[key] = *text;
+      parsed.sources[key] = "zookeeper";
     }
   }
-  PoolSettings settings;
-  Status s = ParsePoolSettings(raw, &settings);
-  if (!s.ok()) return s;
-  *out = settings;
-  *sources = std::move(src);
-  return Status::OK();
+  // Each value passed on its own: together they pass too.
+  CHECK(ParsePoolSettings(raw, &parsed.settings).ok());
+  return parsed;
 }
 
 void ZkDiscovery::OnSettings(const std::optional<std::string>& data) {
-  PoolSettings settings;
-  std::map<std::string, std::string> sources;
-  Status s = ParseLbSettingsJson(data ? *data : std::string(), &settings, &sources);
-  if (!s.ok()) {
-    LOG(WARNING) << path_ << ": " << s.message() << "; settings unchanged";
+  std::string text = data ? *data : std::string();
+  // The watch re-reads the node in every new session: only a change of the data is news.
+  bool changed = text != last_settings_data_;
+  last_settings_data_ = text;
+  auto parsed = ParseLbSettingsJson(text);
+  if (!parsed.ok()) {
+    rejected_settings_ = {{path_, std::string(parsed.status().message())}};
+    LOG(WARNING) << path_ << ": " << parsed.status().message() << "; settings unchanged";
     return;
   }
-  setting_sources_ = std::move(sources);
+  if (changed && !parsed->unknown_keys.empty()) {
+    std::string keys;
+    for (const auto& key : parsed->unknown_keys) keys += (keys.empty() ? "" : ", ") + key;
+    LOG(WARNING) << path_ << ": ignoring unknown load balancer setting"
+                 << (parsed->unknown_keys.size() == 1 ? "" : "s") << ": " << keys;
+  }
+  if (!parsed->rejected.empty()) {
+    std::string reasons;
+    for (const auto& [key, reason] : parsed->rejected) {
+      reasons += (reasons.empty() ? "" : "; ") + reason;
+    }
+    rejected_settings_ = std::move(parsed->rejected);
+    LOG(WARNING) << path_ << ": " << reasons << "; settings unchanged";
+    return;
+  }
+  rejected_settings_.clear();
+  setting_sources_ = std::move(parsed->sources);
+  const PoolSettings& settings = parsed->settings;
   lb_->UpdateSettings(settings);
   LOG(INFO) << "settings: variance=" << settings.variance
             << " backlog_history=" << settings.backlog_history
@@ -239,6 +276,7 @@ LbStatusSnapshot::ZooKeeper ZkDiscovery::StatusSnapshot() const {
   out.variance_source = setting_sources_.at("variance");
   out.backlog_history_source = setting_sources_.at("backlog_history");
   out.unskilled_score_source = setting_sources_.at("unskilled_score");
+  out.rejected_settings = rejected_settings_;
   return out;
 }
 

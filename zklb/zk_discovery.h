@@ -3,8 +3,8 @@
 // It resolves PATH/workers/providers (following zc.zk symbolic links), watches its
 // children and hands the set of worker addresses (with their versions, read from each
 // child's JSON data when single-version mode or a non-default pool needs them) to the LB;
-// watches PATH's JSON data for the pool settings (a key removed reverts to its default);
-// and registers the LB's own HTTP address as an ephemeral PATH/providers/HOST:PORT.
+// watches PATH's JSON data for the pool settings (see ParseLbSettingsJson); and registers
+// the LB's own HTTP address as an ephemeral PATH/providers/HOST:PORT.
 // With ZooKeeper unreachable or the session lost, the LB keeps serving with the last known
 // workers; on a new session every watch and registration is re-created.
 //
@@ -37,11 +37,24 @@
 
 namespace rlb::lb {
 
-// Parses the LB settings in PATH's JSON data (numbers or numeric strings; a missing key is
-// its default). *sources gets "zookeeper" or "default" per setting. On error nothing is
-// written and the Status names the problem.
-Status ParseLbSettingsJson(std::string_view json, PoolSettings* out,
-                           std::map<std::string, std::string>* sources);
+// What the LB's settings node says (ParseLbSettingsJson).
+struct ParsedLbSettings {
+  PoolSettings settings;  // the node's values; the defaults for keys missing or null
+  std::map<std::string, std::string> sources;  // each setting: "zookeeper" or "default"
+  // Keys that are not LB settings, in the node's order (the caller warns). zc.zk link
+  // properties ("NAME ->") are not settings and never listed.
+  std::vector<std::string> unknown_keys;
+  // Settings present with a value that cannot be used: setting -> the reason. When any is
+  // rejected the caller keeps the settings in force: the data applies as a whole or not
+  // at all.
+  std::map<std::string, std::string> rejected;
+};
+
+// Parses the LB settings in PATH's JSON data: variance, backlog_history and
+// unskilled_score, numbers or numeric strings (ParsePoolSettings' coercion and limits).
+// A key missing or null is its default (PoolSettings{}: 1.0, 9, 1.0). Empty data means {}.
+// InvalidArgument only when the data is not a JSON object. Pure.
+StatusOr<ParsedLbSettings> ParseLbSettingsJson(std::string_view json);
 
 // The version in a worker provider node's JSON data ({"version": "2"} or a number);
 // nullopt when the data is not a JSON object or has no usable "version".
@@ -91,6 +104,10 @@ class ZkDiscovery {
   int children_watch_ = 0;
   uint64_t children_seq_ = 0;
   std::map<std::string, std::string> setting_sources_;  // name -> "default" | "zookeeper"
+  // Why the node's current data was not applied: setting (or PATH for data that is not a
+  // JSON object) -> reason; empty when it was.
+  std::map<std::string, std::string> rejected_settings_;
+  std::string last_settings_data_;  // to warn about unknown keys once per change
   std::string registration_data_;   // {"pid": N}
   double wait_seconds_;             // session timeout + kZkExpiryMarginSeconds
   std::map<std::string, std::unique_ptr<Claim>> claims_;  // by node path
