@@ -165,6 +165,15 @@ std::string RenderLbStatusJson(const LbStatusSnapshot& st) {
   w.EndObject();
   w.Key("draining");
   w.Bool(st.draining);
+  w.Key("loop_lag_ms");
+  w.StartObject();
+  w.Key("last");
+  w.Double(st.loop_lag.last);
+  w.Key("recent_max");
+  w.Double(st.loop_lag.recent_max);
+  w.Key("max");
+  w.Double(st.loop_lag.max);
+  w.EndObject();
   if (st.zookeeper) WriteZooKeeper(w, *st.zookeeper, st.pool);
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize()) + "\n";

@@ -76,6 +76,12 @@ struct LbStatusSnapshot {
     std::map<std::string, std::string> rejected_settings;
   };
 
+  // How late the LB's event loop runs what is due, in milliseconds ("loop_lag_ms").
+  struct LoopLag {
+    double last = 0;
+    double recent_max = 0;  // over the last 10 s
+    double max = 0;         // since start
+  };
   int backlog = 0;
   std::optional<double> mean_backlog;
   std::vector<PoolWorker> workers;
@@ -83,6 +89,7 @@ struct LbStatusSnapshot {
   Pool pool;
   Totals totals;
   bool draining = false;
+  LoopLag loop_lag;
   std::optional<ZooKeeper> zookeeper;  // rendered as "zookeeper" and "settings"
 };
 

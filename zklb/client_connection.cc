@@ -187,6 +187,7 @@ void ClientConnection::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf
   self->last_progress_ = now;
   if (!self->exchange_ && !self->parser_->in_message()) self->message_start_ = now;
   auto state = self->parser_->Execute(std::string_view(buf->base, static_cast<size_t>(nread)));
+  if (self->exchange_) self->exchange_->FlushBody();  // one frame for the whole read
   self->HandleParserState(state);
 }
 
@@ -324,6 +325,7 @@ void ClientConnection::MaybeFinishExchange() {
     resuming_ = true;
     auto state = parser_->Resume();
     resuming_ = false;
+    if (exchange_) exchange_->FlushBody();
     if (read_state_ != ReadState::kEof) {
       ResumeReading();
       StartReading();

@@ -91,21 +91,31 @@ void Exchange::MarkWaiting() {
 
 void Exchange::OnBody(std::string_view data) {
   if (finished_ || response_done() || (response_started() && !link_)) return;  // answered
+  pending_body_.append(data);
   if (link_) {
-    link_->SendBody(rno_, data);
-    if (link_->congested()) {
-      client_->PauseReading();
-      link_->WaitWritable(this);
-    }
+    // Coalesced: a read of many tiny chunks becomes one frame (FlushBody after the read).
+    if (pending_body_.size() >= proto::kPreferredChunk) FlushBody();
     return;
   }
-  pending_body_.append(data);
   if (pending_body_.size() > kPendingBodyLimit) client_->PauseReading();
+}
+
+void Exchange::FlushBody() {
+  if (!link_ || pending_body_.empty()) return;
+  link_->SendBody(rno_, pending_body_);
+  pending_body_.clear();
+  if (link_->congested()) {
+    client_->PauseReading();
+    link_->WaitWritable(this);
+  }
 }
 
 void Exchange::OnRequestComplete() {
   request_complete_ = true;
-  if (link_) link_->SendEnd(rno_);
+  if (link_) {
+    FlushBody();
+    link_->SendEnd(rno_);
+  }
 }
 
 void Exchange::OnLinkWritable() {

@@ -96,8 +96,10 @@ class Exchange : public LinkRequest {
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
 
-  // Client side.
+  // Client side. Body bytes are gathered and sent as few frames as possible: OnBody sends
+  // only full frames; the connection calls FlushBody after each read.
   void OnBody(std::string_view data);
+  void FlushBody();
   void OnRequestComplete();
 
   // Host side. Assign: the request goes to `worker` over `link` (REQUIRES: kNew, kWaiting
@@ -154,7 +156,7 @@ class Exchange : public LinkRequest {
   bool finished_ = false;
   bool queued_ = false;  // in the host's waiting queue (kWaiting, or abandoned while there)
   bool request_complete_ = false;
-  std::string pending_body_;  // received before a worker was assigned
+  std::string pending_body_;  // received, not yet sent (no worker yet, or until FlushBody)
   int retries_ = 0;
   bool holds_retry_ = false;  // counted in the host's retry budget
   bool suspect_ = false;      // a worker died while it had this request

@@ -28,7 +28,8 @@ LoadBalancer::LoadBalancer(uv_loop_t* loop, LbOptions options, std::unique_ptr<P
       pool_(std::move(pool)),
       classifier_(std::move(classifier)),
       disconnect_message_(kDefaultDisconnectMessage),
-      deleter_(loop) {
+      deleter_(loop),
+      loop_lag_(loop) {
   constexpr size_t kReadBufferSize = 64 * 1024;
   read_buffer_ = std::make_unique<char[]>(kReadBufferSize);
   client_context_.read_buffer = read_buffer_.get();
@@ -287,6 +288,7 @@ void LoadBalancer::MaybeFinishShutdown() {
   wait_timer_.Close();
   drain_timer_.Close();
   deleter_.Close();
+  loop_lag_.Close();
   auto done = std::move(shutdown_done_);
   shutdown_done_ = nullptr;
   if (done) done();
@@ -335,6 +337,9 @@ LbStatusSnapshot LoadBalancer::StatusSnapshot() const {
                 .connections_accepted = stats_.connections,
                 .connections_open = connections_.size()};
   out.draining = draining_;
+  out.loop_lag.last = loop_lag_.last_ms();
+  out.loop_lag.recent_max = loop_lag_.recent_max_ms();
+  out.loop_lag.max = loop_lag_.max_ms();
   return out;
 }
 

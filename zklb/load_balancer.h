@@ -26,6 +26,7 @@
 #include <string>
 
 #include "common/deferred_delete.h"
+#include "common/loop_lag.h"
 #include "common/status.h"
 #include "common/uv_handle.h"
 #include "status/lb_status.h"
@@ -98,6 +99,7 @@ class LoadBalancer : public ClientConnectionHost, private WorkerLink::Observer {
   AccessLog access_log_;
   LbStats stats_;
   DeferredDeleter deleter_;
+  LoopLagMonitor loop_lag_;
   ClientContext client_context_;
   std::unique_ptr<char[]> read_buffer_;  // shared by every client connection's reads
   UvHandle<uv_tcp_t> listener_;

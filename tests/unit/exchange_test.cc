@@ -302,7 +302,11 @@ TEST_CASE("a congested link pauses the upload until it is writable", "[exchange]
   Exchange e(&f.host, &f.client, f.Policy(), r, {}, "c");
   f.host.Dispatch(&e);
   f.link.is_congested = true;
-  e.OnBody("abc");
+  e.OnBody("a");
+  e.OnBody("bc");
+  CHECK(f.link.log.back() == "REQUEST c");  // gathered until the read is done
+  e.FlushBody();
+  CHECK(f.link.log[1] == "BODY abc");  // one frame
   CHECK(f.client.paused);
   CHECK(f.link.log.back() == "WAIT");
   e.OnLinkWritable();

@@ -30,6 +30,7 @@ rlb::LbStatusSnapshot Sample() {
   s.pool = {"resume", true, "2", 1.0, 9, 0.5};
   s.totals = {20, 18, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
   s.draining = true;
+  s.loop_lag = {0.5, 12.25, 40.0};
   return s;
 }
 
@@ -51,7 +52,7 @@ TEST_CASE("RenderLbStatusJson: the document's keys, order and types", "[status]"
         R"("totals":{"requests":20,"responses":18,"retries":1,"502":2,"503":3,)"
         R"("client_errors":4,"truncated":5,"client_aborts":6,"retries_refused":7,)"
         R"("queries_of_death":8,"connections_accepted":9,"connections_open":10},)"
-        R"("draining":true})"
+        R"("draining":true,"loop_lag_ms":{"last":0.5,"recent_max":12.25,"max":40.0}})"
         "\n");
 }
 
@@ -63,7 +64,7 @@ TEST_CASE("RenderLbStatusJson: the ZooKeeper part comes last", "[status]") {
                                                  "default", {}};
   std::string doc = rlb::RenderLbStatusJson(s);
   const std::string tail =
-      R"("draining":false,)"
+      R"("draining":false,"loop_lag_ms":{"last":0.0,"recent_max":0.0,"max":0.0},)"
       R"("zookeeper":{"state":"connected","hosts":"127.0.0.1:2181","sessions":2,"path":"/lb",)"
       R"("workers_path":null},)"
       R"("settings":{"backlog_history":{"value":7,"source":"default"},)"
