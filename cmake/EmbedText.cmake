@@ -1,5 +1,9 @@
-# cmake -DINPUT=file -DOUTPUT=header -P EmbedText.cmake
-# Writes a header defining `kWsgiGlueSource`, the file's text as a raw string literal.
+# cmake -DINPUT=file -DOUTPUT=header [-DNAME=kConstant] -P EmbedText.cmake
+# Writes a header defining NAME (default `kWsgiGlueSource`), the file's text as a raw string
+# literal.
+if(NOT DEFINED NAME)
+  set(NAME kWsgiGlueSource)
+endif()
 file(READ ${INPUT} CONTENT)
 file(WRITE ${OUTPUT} "// Generated from ${INPUT}. Do not edit.\n#pragma once\n"
-  "inline constexpr char kWsgiGlueSource[] = R\"RLBGLUE(${CONTENT})RLBGLUE\";\n")
+  "inline constexpr char ${NAME}[] = R\"RLBGLUE(${CONTENT})RLBGLUE\";\n")

@@ -66,6 +66,67 @@ void WriteZooKeeper(JsonWriter& w, const LbStatusSnapshot::ZooKeeper& zk,
   w.EndObject();
 }
 
+void WriteClass(JsonWriter& w, const LbStatusSnapshot::Class& c, bool with_workers) {
+  w.StartObject();
+  w.Key("class");
+  w.String(c.name.data(), static_cast<rapidjson::SizeType>(c.name.size()));
+  w.Key("requests");
+  w.Uint64(c.requests);
+  w.Key("latency_sum");
+  w.Double(c.latency.sum);
+  if (with_workers) {
+    w.Key("workers");
+    w.StartArray();
+    for (const auto& server : c.workers) {
+      w.StartArray();
+      w.String(server.worker.c_str());
+      w.Double(server.score);
+      w.EndArray();
+    }
+    w.EndArray();
+  }
+  w.EndObject();
+}
+
+// The keys added after the original's and the counters: who is running, since when, and
+// what the requests were.
+void WriteIdentityAndRequests(JsonWriter& w, const LbStatusSnapshot& st) {
+  w.Key("version");
+  w.String(st.version.c_str());
+  w.Key("start_time");
+  w.Double(st.start_time);
+  w.Key("uptime");
+  w.Double(st.uptime);
+  w.Key("requests_by_status");
+  w.StartObject();
+  static const char* const kClassNames[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
+  for (int i = 1; i <= 5; ++i) {
+    w.Key(kClassNames[i]);
+    w.Uint64(st.requests.by_status_class[i]);
+  }
+  w.EndObject();
+  w.Key("latency_seconds");
+  w.StartObject();
+  w.Key("count");
+  w.Uint64(st.requests.latency.count);
+  w.Key("sum");
+  w.Double(st.requests.latency.sum);
+  w.EndObject();
+  w.Key("bytes");
+  w.StartObject();
+  w.Key("request_body");
+  w.Uint64(st.requests.request_body_bytes);
+  w.Key("response_body");
+  w.Uint64(st.requests.response_body_bytes);
+  w.EndObject();
+  w.Key("classes");
+  w.StartArray();
+  for (const auto& c : st.requests.classes) WriteClass(w, c, /*with_workers=*/true);
+  w.EndArray();
+  w.Key("other_classes");
+  WriteClass(w, st.requests.other, /*with_workers=*/false);
+}
+
 }  // namespace
 
 std::string RenderLbStatusJson(const LbStatusSnapshot& st) {
@@ -118,6 +179,10 @@ std::string RenderLbStatusJson(const LbStatusSnapshot& st) {
     String(w, link.last_error);
     w.Key("last_error_time");
     Number(w, link.last_error_time);
+    w.Key("state");
+    w.String(link.state.c_str());
+    w.Key("failures");
+    w.Uint64(link.failures);
     w.EndObject();
   }
   w.EndArray();
@@ -183,9 +248,38 @@ std::string RenderLbStatusJson(const LbStatusSnapshot& st) {
   w.Key("disk");
   w.Uint64(st.response_buffers.disk);
   w.EndObject();
+  WriteIdentityAndRequests(w, st);
   if (st.zookeeper) WriteZooKeeper(w, *st.zookeeper, st.pool);
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize()) + "\n";
+}
+
+std::string ValidUtf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    bool ok = len > 0 && i + len <= text.size();
+    for (size_t k = 1; ok && k < len; ++k) {
+      ok = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
+    }
+    if (ok && len > 1) {  // no overlong forms, surrogates or values past U+10FFFF
+      uint32_t cp = c & (0x7F >> len);
+      for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (text[i + k] & 0x3F);
+      static const uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+      ok = cp >= kMin[len] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
+    }
+    if (ok) {
+      out.append(text.substr(i, len));
+      i += len;
+    } else {
+      out.append("\xEF\xBF\xBD");
+      ++i;
+    }
+  }
+  return out;
 }
 
 }  // namespace rlb

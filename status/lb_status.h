@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rlb {
@@ -35,6 +36,8 @@ struct LbStatusSnapshot {
     uint64_t in_flight = 0;
     std::optional<std::string> last_error;  // why its last connection attempt failed
     std::optional<double> last_error_time;  // epoch seconds of that failure
+    std::string state;      // "idle", "resolving", "connecting", "handshake", "ready", "draining"
+    uint64_t failures = 0;  // connection attempts that failed and connections lost, in all
   };
   struct Pool {
     std::string kind;  // "resume" or "classless"
@@ -97,10 +100,57 @@ struct LbStatusSnapshot {
     uint64_t disk = 0;
   } response_buffers;
   std::optional<ZooKeeper> zookeeper;  // rendered as "zookeeper" and "settings"
+
+  // Identity: "version" (common/version.h), "start_time" (epoch seconds) and "uptime"
+  // (seconds).
+  std::string version;
+  double start_time = 0;
+  double uptime = 0;
+
+  // Request latency: counts per bucket of `bounds` (upper bounds, seconds) plus one for
+  // +Inf, not cumulative.
+  struct Histogram {
+    std::vector<double> bounds;
+    std::vector<uint64_t> counts;  // bounds.size() + 1
+    double sum = 0;
+    uint64_t count = 0;
+  };
+  // The busiest request classes ("classes"): requests and latency since the class became
+  // one of them, and the pool workers whose résumé has the class (highest score first).
+  struct Class {
+    std::string name;
+    uint64_t requests = 0;
+    Histogram latency;
+    struct Server {
+      std::string worker;
+      double score = 0;
+    };
+    std::vector<Server> workers;
+  };
+  // Every finished request (logged), by outcome: "requests_by_status", "latency_seconds",
+  // "bytes" in the document; the histograms and classes also feed /metrics.
+  struct Requests {
+    uint64_t by_status_class[6] = {0, 0, 0, 0, 0, 0};  // [1]..[5]: 1xx..5xx; [0]: other
+    Histogram latency;
+    uint64_t request_body_bytes = 0;   // received from clients
+    uint64_t response_body_bytes = 0;  // sent to clients
+    std::vector<Class> classes;        // the busiest classes, most requests first
+    Class other;                       // every other class together ("other")
+  } requests;
+  // 502s by cause (the rest of totals."502" is "worker_lost").
+  uint64_t bad_gateway_invalid_head = 0;
+  // Limits, for the metrics: the ResponseBudget's.
+  uint64_t response_memory_limit = 0;
+  uint64_t response_disk_limit = 0;
 };
 
 // The status document: one JSON object and a newline.
 std::string RenderLbStatusJson(const LbStatusSnapshot& status);
+
+// `text` with every byte that is not part of valid UTF-8 replaced by U+FFFD: request
+// classes, Host and User-Agent values are client bytes, and JSON and Prometheus labels are
+// UTF-8.
+std::string ValidUtf8(std::string_view text);
 
 }  // namespace rlb
 

@@ -5,6 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include <glog/logging.h>
 
 #include "common/stream_writer.h"
@@ -41,7 +44,7 @@ StatusServer::StatusServer(uv_loop_t* loop, std::string path, DocumentFn documen
 
 StatusServer::~StatusServer() { Close(); }
 
-Status StatusServer::Start() {
+Status StatusServer::Start(unsigned mode, std::optional<gid_t> group) {
   struct stat st;
   if (lstat(path_.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
@@ -59,9 +62,17 @@ Status StatusServer::Start() {
   if (rc == 0) rc = uv_listen(listener_.stream(), 16, &OnConnection);
   if (rc != 0) {
     listener_.Close();
-    return Status::IOError("cannot serve status on " + path_ + ": " + uv_strerror(rc));
+    return Status::IOError("cannot serve status on " + path_ + ": " + uv_strerror(rc) +
+                           (rc == UV_ENOENT ? " (create its directory first)" : ""));
   }
-  chmod(path_.c_str(), 0600);
+  if ((group && chown(path_.c_str(), static_cast<uid_t>(-1), *group) != 0) ||
+      chmod(path_.c_str(), static_cast<mode_t>(mode)) != 0) {
+    Status error = Status::IOError("cannot set the group or mode of the status socket " + path_ +
+                                   ": " + std::strerror(errno));
+    listener_.Close();
+    unlink(path_.c_str());
+    return error;
+  }
   return Status::OK();
 }
 

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <algorithm>
 #include <ctime>
 
 #include <glog/logging.h>
@@ -216,6 +217,7 @@ void ClientConnection::ParseError(int status, const std::string& reason) {
     Close(true);
     return;
   }
+  LogParseError(status, reason);
   DropExchange();  // cancels whatever was sent to a worker
   std::string body = "<html><body>\n" + std::to_string(status) + " " + ReasonPhrase(status) +
                      "\n</body></html>\n";
@@ -225,6 +227,25 @@ void ClientConnection::ParseError(int status, const std::string& reason) {
   state_ = State::kClosingAfterFlush;
   StopReading(ReadState::kStopped);
   MaybeFinishExchange();
+}
+
+void ClientConnection::LogParseError(int status, const std::string& reason) {
+  // What can be known: the request, when its headers were complete; else only the client.
+  const double now = EpochSeconds();
+  RequestRecord record;
+  if (exchange_) {
+    record = exchange_->Record(now);
+  } else {
+    record.client_ip = info_.remote_ip;
+    record.duration = std::max(0.0, (Now() - message_start_) / 1000);
+    record.start = now - record.duration;
+    record.has_request_line = false;
+    record.classified = false;
+  }
+  record.status = status;
+  record.body_bytes = 0;
+  record.error = reason;
+  context_->access_log->Record(record);
 }
 
 void ClientConnection::WriteResponse(std::string&& bytes) {
@@ -321,9 +342,7 @@ void ClientConnection::DropExchange() {
 void ClientConnection::MaybeFinishExchange() {
   if (state_ == State::kClosed) return;
   if (exchange_ && exchange_->response_done() && Flushed()) {
-    if (context_->access_log->enabled()) {
-      context_->access_log->Write(exchange_->AccessLogLine(EpochSeconds()));
-    }
+    context_->access_log->Record(exchange_->Record(EpochSeconds()));
     ++context_->policy.stats->responses;
     bool close = exchange_->close_after() || close_when_idle_;
     // A request whose body was never fully read leaves the connection unusable.
@@ -380,8 +399,8 @@ void ClientConnection::StartLingering() {
 void ClientConnection::Reset(const std::string& reason) {
   if (state_ == State::kClosed) return;
   VLOG(1) << "client " << info_.remote_ip << ":" << info_.remote_port << " reset: " << reason;
-  if (exchange_ && exchange_->response_started() && context_->access_log->enabled()) {
-    context_->access_log->Write(exchange_->AccessLogLine(EpochSeconds()));
+  if (exchange_ && exchange_->response_started()) {
+    context_->access_log->Record(exchange_->Record(EpochSeconds()));
   }
   Close(true);
 }
@@ -392,9 +411,7 @@ void ClientConnection::ClientLeft(bool reset) {
     exchange_->ClientGone();
     VLOG(1) << "client " << info_.remote_ip << ":" << info_.remote_port
             << " left before the answer";
-    if (context_->access_log->enabled()) {
-      context_->access_log->Write(exchange_->AccessLogLine(EpochSeconds()));
-    }
+    context_->access_log->Record(exchange_->Record(EpochSeconds()));
   }
   Close(reset);
 }

@@ -105,6 +105,8 @@ class ClientConnection : public ExchangeClient, private StreamWriter::Listener {
 
   void HandleParserState(HttpRequestParser::State state);
   void ParseError(int status, const std::string& reason);
+  // The access log's record of a request answered `status` because it could not be parsed.
+  void LogParseError(int status, const std::string& reason);
   void WriteToSocket(std::string&& data);
   void Refill();
   bool Flushed() const;

@@ -98,6 +98,7 @@ void Exchange::MarkWaiting() {
 }
 
 void Exchange::OnBody(std::string_view data) {
+  request_body_bytes_ += data.size();
   if (finished_ || response_done() || (response_started() && !link_)) return;  // answered
   pending_body_.append(data);
   if (link_) {
@@ -196,6 +197,7 @@ void Exchange::OnResponseStart(proto::Response response) {
     LOG(WARNING) << "invalid response head for " << Describe() << ": "
                  << head.status().message() << "; answering 502";
     ++policy_.stats->invalid_responses;
+    ++policy_.stats->invalid_heads;
     DropWorker(/*cancel=*/true);
     BadGateway("invalid response head");
     return;
@@ -220,6 +222,7 @@ void Exchange::OnResponseBody(std::string_view data) {
                  << "closed after the response";
     close_after_ = true;
     ++policy_.stats->invalid_responses;
+    ++policy_.stats->invalid_heads;
     DropWorker(/*cancel=*/true);
     state_ = State::kDone;
     client_->ResponseDone();
@@ -312,18 +315,26 @@ void Exchange::ClientGone() {
   ++policy_.stats->client_aborts;
 }
 
-std::string Exchange::AccessLogLine(double now) const {
-  char when[64];
-  time_t t = static_cast<time_t>(start_);
-  tm local;
-  localtime_r(&t, &local);
-  std::strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S %z", &local);
-  const ConnectionInfo& info = client_->info();
-  char buf[256];
-  std::snprintf(buf, sizeof buf, "\" %d %" PRIu64 " %.6f %s", status_, body_bytes_, now - start_,
-                worker_name_.c_str());
-  return info.remote_ip + " - - [" + when + "] \"" + method_ + " " + url_ + " HTTP/1." +
-         std::to_string(http_minor_) + buf;
+RequestRecord Exchange::Record(double now) const {
+  RequestRecord r;
+  r.client_ip = client_->info().remote_ip;
+  r.start = start_;
+  r.duration = now - start_;
+  r.method = method_;
+  r.url = url_;
+  r.http_minor = http_minor_;
+  r.status = status_;
+  r.body_bytes = body_bytes_;
+  r.request_body_bytes = request_body_bytes_;
+  r.worker = worker_name_;
+  r.host = host_header_;
+  r.request_class = request_class_;
+  for (const auto& [key, value] : environ_) {
+    if (key == "HTTP_USER_AGENT") r.user_agent = value;
+  }
+  return r;
 }
+
+std::string Exchange::AccessLogLine(double now) const { return FormatAccessLine(Record(now)); }
 
 }  // namespace rlb::lb

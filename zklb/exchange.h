@@ -37,6 +37,7 @@
 #include <string>
 
 #include "common/frame_codec.h"
+#include "zklb/access_log.h"
 #include "zklb/environ.h"
 #include "zklb/http_request_parser.h"
 #include "zklb/lb_stats.h"
@@ -140,6 +141,9 @@ class Exchange : public LinkRequest {
   bool response_done() const { return state_ == State::kDone; }
   // Whether the connection must close after this response.
   bool close_after() const { return close_after_; }
+  // What the access log and the metrics record of this request (views into the exchange:
+  // use it before the exchange goes), and its access log line in the text format.
+  RequestRecord Record(double now) const;
   std::string AccessLogLine(double now) const;
 
  private:
@@ -183,6 +187,7 @@ class Exchange : public LinkRequest {
   bool close_after_ = false;
   int status_ = 0;
   uint64_t body_bytes_ = 0;
+  uint64_t request_body_bytes_ = 0;  // received from the client
 };
 
 }  // namespace rlb::lb

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <grp.h>
+
 #include <gflags/gflags.h>
 
 #include "common/logging_setup.h"
@@ -44,10 +46,32 @@ DEFINE_string(buffer_dir, "", "directory for response buffer files (default $TMP
 DEFINE_int32(max_retries, 1, "re-dispatches of an idempotent request after worker failures");
 DEFINE_double(retry_budget, 0.2, "retries in flight, as a fraction of requests in flight");
 DEFINE_int32(retry_budget_min, 10, "retries in flight always allowed, whatever the fraction");
+DEFINE_string(status_socket_mode, "0600", "permission bits of the status socket, octal");
+DEFINE_string(status_socket_group, "", "group of the status socket (a group name)");
+DEFINE_string(admin_address, "", "admin HTTP listener HOST:PORT (/metrics, /status.json, /); "
+              "off when empty");
+DEFINE_int32(metrics_classes, 20, "request classes reported by name in /metrics and the "
+             "status document; the rest together as \"other\"");
+DEFINE_string(access_log_format, "text", "access log format: text or json");
+DEFINE_bool(check, false, "validate the options and exit: 0 when they are valid, 2 if not");
 DEFINE_bool(cancel_on_client_close, true, "a client's EOF before the answer cancels its request "
             "(499); false: EOF is a half-close and the answer is still sent");
 
 namespace rlb::lb {
+
+StatusOr<gid_t> LookUpGroup(const std::string& name) {
+  std::vector<char> buf(16384);
+  group g;
+  group* found = nullptr;
+  int rc = getgrnam_r(name.c_str(), &g, buf.data(), buf.size(), &found);
+  if (rc != 0 || found == nullptr) {
+    return Status::InvalidArgument("--status_socket_group: no group named '" + name + "'" +
+                                   (rc != 0 ? std::string(": ") + std::strerror(rc) : ""));
+  }
+  return found->gr_gid;
+}
+
+bool CheckOnly() { return FLAGS_check; }
 
 const std::vector<ShortOption>& ResumelbShortOptions() {
   static const std::vector<ShortOption> table = {
@@ -168,6 +192,36 @@ StatusOr<LbOptions> OptionsFromFlags(double variance_default) {
   o.access_log = FLAGS_access_log;
   o.disconnect_message_file = FLAGS_disconnect_message;
   o.status_socket = FLAGS_status_server;
+  {
+    const std::string& m = FLAGS_status_socket_mode;
+    char* end = nullptr;
+    unsigned long mode = m.empty() ? 0 : std::strtoul(m.c_str(), &end, 8);
+    if (m.empty() || *end != '\0' || mode > 0777 || (mode & 0600) != 0600) {
+      return Status::InvalidArgument("--status_socket_mode must be octal permission bits "
+                                     "(at most 0777) that include 0600, got '" + m + "'");
+    }
+    o.status_socket_mode = static_cast<unsigned>(mode);
+  }
+  o.status_socket_group = FLAGS_status_socket_group;
+  if (!o.status_socket_group.empty() && !LookUpGroup(o.status_socket_group).ok()) {
+    return LookUpGroup(o.status_socket_group).status();
+  }
+  if (!FLAGS_admin_address.empty()) {
+    auto admin = ParseHostPort(FLAGS_admin_address);
+    if (!admin.ok()) {
+      return Status::InvalidArgument("--admin_address: " + admin.status().message());
+    }
+    o.admin_address = *admin;
+  }
+  if (FLAGS_metrics_classes < 1 || FLAGS_metrics_classes > 1000) {
+    return Status::InvalidArgument("--metrics_classes must be from 1 to 1000");
+  }
+  o.metrics_classes = static_cast<size_t>(FLAGS_metrics_classes);
+  if (FLAGS_access_log_format != "text" && FLAGS_access_log_format != "json") {
+    return Status::InvalidArgument("--access_log_format must be text or json, got '" +
+                                   FLAGS_access_log_format + "'");
+  }
+  o.access_log_json = FLAGS_access_log_format == "json";
   // Durations become libuv milliseconds (uint64_t): infinite, NaN or absurdly large values
   // would overflow that conversion (found by fuzzing), so they are refused here.
   constexpr double kMaxSeconds = 1e9;  // ~31 years
@@ -251,10 +305,23 @@ const char* LbFlagsHelp() {
       --backlog_history=N        backlog averaging horizon in requests (9)
       --unskilled_score=X        score for a worker new to a class (1.0)
   -l, --access_log=PATH          one line per request ('-' = stdout): client, time,
-                                 request line, status, bytes, seconds, worker
+                                 request line, status, bytes, seconds, worker, Host,
+                                 request class, User-Agent. A file path; the original's
+                                 logger name (e.g. "access") is a file of that name
+                                 in the current directory
   -L, --logger_configuration=L   log level: DEBUG, INFO, WARNING, ERROR or a number
   -e, --disconnect_message=FILE  body of the 502 page sent when a worker is lost
   -s, --status_server=PATH       serve the JSON status document on this unix socket
+      --status_socket_mode=MODE  its permission bits, octal (0600: owner only; 0660
+                                 lets --status_socket_group read it)
+      --status_socket_group=NAME its group (default: the LB's own)
+      --admin_address=HOST:PORT  admin HTTP listener: /metrics (Prometheus), /status.json
+                                 (the status document) and / (a live status page); off by
+                                 default; use loopback or a private network
+      --metrics_classes=N        request classes reported by name (20); the rest "other"
+      --access_log_format=F      text (default) or json (one JSON object per line)
+      --check                    validate the options and exit (0 valid, 2 not)
+      --version                  print the versions and exit
   -t, --socket_timeout=SECONDS   idle/stalled client connections are closed (99)
   -m, --max_connections=N        beyond N client connections new ones wait (0 = no limit)
   -b, --backlog=N                listen backlog (511)

@@ -7,6 +7,8 @@
 #ifndef RESUMELB_ZKLB_LB_COMMAND_LINE_H_
 #define RESUMELB_ZKLB_LB_COMMAND_LINE_H_
 
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -35,6 +37,12 @@ StatusOr<std::vector<std::string>> ParseFlags(std::vector<std::string> args);
 // Builds the options from the parsed flags. `variance_default` is the variance when the
 // flag is not given (4.0 for resumelb, the pool's 1.0 for zkresumelb).
 StatusOr<LbOptions> OptionsFromFlags(double variance_default);
+
+// The group named `name` (for --status_socket_group); InvalidArgument when there is none.
+StatusOr<gid_t> LookUpGroup(const std::string& name);
+
+// True when --check was given: validate, print nothing more, exit.
+bool CheckOnly();
 
 // The flags' section of --help, shared by both programs.
 const char* LbFlagsHelp();

@@ -4,6 +4,7 @@
 #define RESUMELB_ZKLB_LB_OPTIONS_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,12 @@ struct LbOptions {
   std::string access_log;             // -l: path, "-" for stdout, empty = none
   std::string disconnect_message_file;  // -e
   std::string status_socket;          // -s
+  unsigned status_socket_mode = 0600;  // its permission bits
+  std::string status_socket_group;     // its group ("" = the process's)
+  // The admin HTTP listener (/metrics, /status.json, the status page); off when unset.
+  std::optional<HostPort> admin_address;
+  size_t metrics_classes = 20;        // request classes reported by name; the rest "other"
+  bool access_log_json = false;       // --access_log_format=json
   double socket_timeout = 99.0;       // -t: idle client connections; stalled reads/writes
   double header_timeout = 30.0;       // request headers must arrive within this
   double worker_wait_timeout = 30.0;  // a request waits this long for a worker, then 503

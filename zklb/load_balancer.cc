@@ -1,6 +1,7 @@
 // LoadBalancer: listener, worker links, dispatch and waiting, shutdown, status document.
 #include "zklb/load_balancer.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -8,6 +9,9 @@
 #include <sstream>
 
 #include <glog/logging.h>
+
+#include "common/version.h"
+#include "common/wall_clock.h"
 
 
 namespace rlb::lb {
@@ -28,6 +32,8 @@ LoadBalancer::LoadBalancer(uv_loop_t* loop, LbOptions options, std::unique_ptr<P
       pool_(std::move(pool)),
       classifier_(std::move(classifier)),
       disconnect_message_(kDefaultDisconnectMessage),
+      request_metrics_(options_.metrics_classes),
+      start_time_(EpochSeconds()),
       response_budget_(options_.response_memory_total, options_.response_disk_total),
       write_batcher_(loop),
       deleter_(loop),
@@ -41,6 +47,7 @@ LoadBalancer::LoadBalancer(uv_loop_t* loop, LbOptions options, std::unique_ptr<P
   client_context_.policy.max_retries = options_.max_retries;
   client_context_.policy.disconnect_message = &disconnect_message_;
   client_context_.policy.stats = &stats_;
+  access_log_.set_metrics(&request_metrics_);
   client_context_.access_log = &access_log_;
   client_context_.deleter = &deleter_;
   client_context_.write_batcher = &write_batcher_;
@@ -64,7 +71,8 @@ Status LoadBalancer::Start() {
   setenv("UV_THREADPOOL_SIZE", "16", /*overwrite=*/0);
   Status s = ReadDisconnectMessage();
   if (!s.ok()) return s;
-  s = access_log_.Open(options_.access_log);
+  s = access_log_.Open(options_.access_log, options_.access_log_json ? AccessLog::Format::kJson
+                                                                     : AccessLog::Format::kText);
   if (!s.ok()) return s;
   return ListenTcp(listener_.get(), options_.address, options_.listen_backlog, &OnConnection,
                    &bound_);
@@ -326,6 +334,8 @@ LbStatusSnapshot LoadBalancer::StatusSnapshot() const {
       l.last_error = link->last_error();
       l.last_error_time = link->last_error_time();
     }
+    l.state = link->state_name();
+    l.failures = link->failures();
   }
   const PoolSettings& settings = pool_->settings();
   out.pool = {options_.pool, st.single_version, st.active_version, settings.variance,
@@ -349,6 +359,27 @@ LbStatusSnapshot LoadBalancer::StatusSnapshot() const {
   out.loop_lag.last = loop_lag_.last_ms();
   out.loop_lag.recent_max = loop_lag_.recent_max_ms();
   out.loop_lag.max = loop_lag_.max_ms();
+  out.version = kVersion;
+  out.start_time = start_time_;
+  out.uptime = EpochSeconds() - start_time_;
+  out.bad_gateway_invalid_head = stats_.invalid_heads;
+  out.response_memory_limit = options_.response_memory_total;
+  out.response_disk_limit = options_.response_disk_total;
+  request_metrics_.Fill(&out);
+  // Which workers serve the busiest classes: those whose résumé has the class.
+  constexpr size_t kMaxServers = 16;
+  for (LbStatusSnapshot::Class& c : out.requests.classes) {
+    for (const auto& [name, link] : links_) {
+      const PoolWorkerPtr& worker = link->pool_worker();
+      if (!worker || !worker->in_pool()) continue;
+      auto it = worker->resume().find(c.name);
+      if (it != worker->resume().end()) c.workers.push_back({name, it->second});
+    }
+    std::sort(c.workers.begin(), c.workers.end(), [](const auto& a, const auto& b) {
+      return a.score != b.score ? a.score > b.score : a.worker < b.worker;
+    });
+    if (c.workers.size() > kMaxServers) c.workers.resize(kMaxServers);
+  }
   return out;
 }
 

@@ -37,6 +37,7 @@
 #include "zklb/lb_options.h"
 #include "zklb/lb_stats.h"
 #include "zklb/pool.h"
+#include "zklb/request_metrics.h"
 #include "zklb/worker_link.h"
 
 namespace rlb::lb {
@@ -97,8 +98,10 @@ class LoadBalancer : public ClientConnectionHost, private WorkerLink::Observer {
   std::unique_ptr<Pool> pool_;
   std::shared_ptr<Classifier> classifier_;
   std::string disconnect_message_;
+  RequestMetrics request_metrics_;  // declared before the access log, which feeds it
   AccessLog access_log_;
   LbStats stats_;
+  const double start_time_;  // epoch seconds
   ResponseBudget response_budget_;
   WriteBatcher write_batcher_;  // declared before the deleter: outlives what it frees
   DeferredDeleter deleter_;

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <optional>
@@ -19,9 +20,11 @@
 #include "status/lb_status.h"
 #include "status/status_server.h"
 #include "zklb/classifier.h"
+#include "zklb/lb_admin.h"
 #include "zklb/lb_command_line.h"
 #include "common/uv_handle.h"
 #include "zklb/load_balancer.h"
+#include "zklb/startup_checks.h"
 
 namespace {
 
@@ -43,6 +46,10 @@ logrotate and `systemctl reload`; SIGUSR1 and SIGUSR2 are ignored.
 
 int main(int argc, char** argv) {
   rlb::StartProgram("resumelb", std::string(kUsage) + rlb::lb::LbFlagsHelp(), argc, argv);
+  if (rlb::lb::WantsVersion(argc, argv)) {
+    std::fputs(rlb::lb::LbVersionText("resumelb").c_str(), stdout);
+    return 0;
+  }
   rlb::InitLogging(argv[0]);
   auto args = rlb::lb::TranslateArgs(argc, argv, rlb::lb::ResumelbShortOptions());
   if (!args.ok()) return rlb::Fail(args.status().message());
@@ -65,6 +72,12 @@ int main(int argc, char** argv) {
   std::unique_ptr<rlb::lb::Pool> pool =
       options->pool == "classless" ? rlb::lb::NewClasslessPool(false)
                                    : rlb::lb::NewResumePool(options->pool_settings, false);
+  if (rlb::lb::CheckOnly()) {
+    rlb::Status checked = rlb::lb::CheckFiles(*options);
+    if (!checked.ok()) return rlb::Fail(checked.message());
+    std::printf("resumelb: the options are valid\n");
+    return 0;
+  }
 
   signal(SIGPIPE, SIG_IGN);
   uv_loop_t* loop = uv_default_loop();
@@ -73,11 +86,17 @@ int main(int argc, char** argv) {
   if (!s.ok()) return rlb::Fail(s.message());
   std::unique_ptr<rlb::StatusServer> status;
   if (!options->status_socket.empty()) {
-    status = std::make_unique<rlb::StatusServer>(loop, options->status_socket, [&lb] {
+    auto started = rlb::lb::StartStatusSocket(loop, *options, [&lb] {
       return rlb::RenderLbStatusJson(lb.StatusSnapshot());
     });
-    s = status->Start();
-    if (!s.ok()) return rlb::Fail(s.message());
+    if (!started.ok()) return rlb::Fail(started.status().message());
+    status = std::move(*started);
+  }
+  std::unique_ptr<rlb::lb::AdminServer> admin;
+  if (options->admin_address) {
+    auto started = rlb::lb::StartAdminServer(loop, *options, [&lb] { return lb.StatusSnapshot(); });
+    if (!started.ok()) return rlb::Fail(started.status().message());
+    admin = std::move(*started);
   }
   lb.SetWorkers(workers);
   LOG(INFO) << "resumelb listening on " << lb.address().ToString() << " (pid " << getpid()
@@ -89,6 +108,7 @@ int main(int argc, char** argv) {
   rlb::ReloadSignals reload(loop, [&lb] { lb.ReopenFiles(); });
   rlb::ShutdownSignals signals(loop, [&](int) {
     if (status) status->Close();
+    if (admin) admin->Close();
     lb.Shutdown([&] {
       signals.Close();
       reload.Close();

@@ -164,7 +164,20 @@ void WorkerLink::ConnectTo(const sockaddr* address) {
   }
 }
 
+const char* WorkerLink::state_name() const {
+  switch (state_) {
+    case State::kIdle: return "idle";
+    case State::kResolving: return "resolving";
+    case State::kConnecting: return "connecting";
+    case State::kHandshake: return "handshake";
+    case State::kReady: return "ready";
+    case State::kDraining: return "draining";
+  }
+  return "?";
+}
+
 void WorkerLink::RecordError(const LinkError& error) {
+  ++failures_;
   last_error_ = error.ToString();
   last_error_time_ = EpochSeconds();
 }

@@ -96,6 +96,11 @@ class WorkerLink : public RequestChannel, private StreamWriter::Listener {
   std::optional<double> oldest_start() const;  // epoch seconds of the oldest request
   uint64_t requests_sent() const { return requests_sent_; }
   size_t resume_size() const { return resume_size_; }
+  // Failed connection attempts and lost connections, since start.
+  uint64_t failures() const { return failures_; }
+  // The connection's state, for the status document: "idle", "resolving", "connecting",
+  // "handshake", "ready" or "draining".
+  const char* state_name() const;
 
  private:
   // kIdle: no connection (waiting to reconnect, or stopped); kResolving: a host name is
@@ -161,6 +166,7 @@ class WorkerLink : public RequestChannel, private StreamWriter::Listener {
   std::optional<LinkError> deferred_failure_;
   uint32_t last_rno_ = 0;
   uint64_t requests_sent_ = 0;
+  uint64_t failures_ = 0;
   size_t resume_size_ = 0;
   PoolWorkerPtr pool_worker_;  // of the current connection
   struct InFlight {

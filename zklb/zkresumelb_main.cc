@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <memory>
 #include <string>
 
@@ -22,9 +23,11 @@
 #include "status/lb_status.h"
 #include "status/status_server.h"
 #include "zklb/classifier.h"
+#include "zklb/lb_admin.h"
 #include "zklb/lb_command_line.h"
 #include "common/uv_handle.h"
 #include "zklb/load_balancer.h"
+#include "zklb/startup_checks.h"
 #include "zklb/zk_discovery.h"
 
 DEFINE_double(zookeeper_session_timeout, 10.0, "ZooKeeper session timeout, seconds");
@@ -58,6 +61,10 @@ disconnect page (-e), for logrotate and `systemctl reload`; SIGUSR1 and SIGUSR2 
 
 int main(int argc, char** argv) {
   rlb::StartProgram("zkresumelb", std::string(kUsage) + "\n" + rlb::lb::LbFlagsHelp(), argc, argv);
+  if (rlb::lb::WantsVersion(argc, argv)) {
+    std::fputs(rlb::lb::LbVersionText("zkresumelb").c_str(), stdout);
+    return 0;
+  }
   rlb::InitLogging(argv[0]);
   auto args = rlb::lb::TranslateArgs(argc, argv, rlb::lb::ZkResumelbShortOptions());
   if (!args.ok()) return rlb::Fail(args.status().message());
@@ -82,6 +89,12 @@ int main(int argc, char** argv) {
       options->pool == "classless"
           ? rlb::lb::NewClasslessPool(options->single_version)
           : rlb::lb::NewResumePool(rlb::lb::PoolSettings{}, options->single_version);
+  if (rlb::lb::CheckOnly()) {
+    rlb::Status checked = rlb::lb::CheckFiles(*options);
+    if (!checked.ok()) return rlb::Fail(checked.message());
+    std::printf("zkresumelb: the options are valid\n");
+    return 0;
+  }
 
   signal(SIGPIPE, SIG_IGN);
   uv_loop_t* loop = uv_default_loop();
@@ -96,15 +109,23 @@ int main(int argc, char** argv) {
   if (!s.ok()) return rlb::Fail(s.message());
   discovery.Start();
 
+  auto snapshot = [&] {
+    rlb::LbStatusSnapshot snapshot = lb.StatusSnapshot();
+    snapshot.zookeeper = discovery.StatusSnapshot();
+    return snapshot;
+  };
   std::unique_ptr<rlb::StatusServer> status;
   if (!options->status_socket.empty()) {
-    status = std::make_unique<rlb::StatusServer>(loop, options->status_socket, [&] {
-      rlb::LbStatusSnapshot snapshot = lb.StatusSnapshot();
-      snapshot.zookeeper = discovery.StatusSnapshot();
-      return rlb::RenderLbStatusJson(snapshot);
-    });
-    s = status->Start();
-    if (!s.ok()) return rlb::Fail(s.message());
+    auto started = rlb::lb::StartStatusSocket(
+        loop, *options, [&] { return rlb::RenderLbStatusJson(snapshot()); });
+    if (!started.ok()) return rlb::Fail(started.status().message());
+    status = std::move(*started);
+  }
+  std::unique_ptr<rlb::lb::AdminServer> admin;
+  if (options->admin_address) {
+    auto started = rlb::lb::StartAdminServer(loop, *options, snapshot);
+    if (!started.ok()) return rlb::Fail(started.status().message());
+    admin = std::move(*started);
   }
   LOG(INFO) << "zkresumelb listening on " << lb.address().ToString() << " (pid " << getpid()
             << ", ZooKeeper " << zk_hosts << " " << path << ")";
@@ -115,6 +136,7 @@ int main(int argc, char** argv) {
   rlb::ShutdownSignals signals(loop, [&](int) {
     discovery.Deregister();  // deregister first: new clients stop finding this LB
     if (status) status->Close();
+    if (admin) admin->Close();
     lb.Shutdown([&] {
       discovery.Stop();
       zk.Close();

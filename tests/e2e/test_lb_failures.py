@@ -199,7 +199,7 @@ class EmptyPoolTest(harness.E2ETestCase):
         self.assertEqual(st["workers"], [])
         # The LB's own answer is logged too (with no worker).
         line = wait_for(lambda: harness.read_text(access).strip(), 5)
-        self.assertRegex(line, r'"GET /hello HTTP/1.1" 503 \d+ \d+\.\d+ -$')
+        self.assertRegex(line, r'"GET /hello HTTP/1.1" 503 \d+ \d+\.\d+ - "[^"]*" "[^"]*" "[^"]*"$')
 
     def test_request_succeeds_when_a_worker_appears_within_the_wait(self):
         wport = harness.free_port()

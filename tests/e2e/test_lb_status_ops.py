@@ -18,7 +18,7 @@ from lb_harness import Background, RawConn, http_request, request_bytes, worker_
 ACCESS_RE = re.compile(
     r'^(?P<client>\S+) - - \[(?P<when>[^\]]+)\] "(?P<method>\S+) (?P<path>\S+) '
     r'(?P<version>HTTP/1\.[01])" (?P<status>\d{3}) (?P<bytes>\d+) (?P<duration>\d+\.\d+) '
-    r'(?P<worker>\S*)$')
+    r'(?P<worker>\S*) "(?P<host>[^"]*)" "(?P<class>[^"]*)" "(?P<user_agent>[^"]*)"$')
 
 
 class StatusServerTest(harness.E2ETestCase):
