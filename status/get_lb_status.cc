@@ -1,6 +1,9 @@
 // get-lb-status SOCKET...: prints a load balancer's status (read from its status socket) as
 // the original's human report, or the raw JSON document with --json.
+#include <unistd.h>
+
 #include <cstdio>
+#include <map>
 #include <string>
 
 #include <gflags/gflags.h>
@@ -10,18 +13,26 @@
 #include "common/wall_clock.h"
 #include "status/tool_client.h"
 
-DEFINE_bool(json, false, "print the raw JSON document");
+DEFINE_bool(json, false, "print the raw JSON document (--format=json)");
+DEFINE_string(format, "auto", "auto (a table on a terminal, else the report), table, report "
+              "or json");
 DEFINE_double(timeout, 5.0, "seconds to wait for each load balancer");
 
 namespace {
 
 constexpr char kUsage[] = R"(get-lb-status: print the status of resumelb load balancers.
 
-Usage: get-lb-status [--json] [--timeout=SECONDS] SOCKET...
+Usage: get-lb-status [--format=auto|table|report|json] [--json] [--timeout=SECONDS] SOCKET...
 
-SOCKET is the path given to resumelb/zkresumelb with -s. For each one, prints its backlog,
-mean backlog, and a row per worker: name, backlog, mean backlog and the age in seconds of
-its oldest request in flight. --json prints the document as the LB sent it.
+SOCKET is the path given to resumelb/zkresumelb with -s. For each one:
+  --format=report  the original's report: its backlog, mean backlog, and a row per worker:
+                   name, backlog, mean backlog and the age in seconds of its oldest request
+                   in flight (the default when the output is not a terminal);
+  --format=table   a table for people (the default on a terminal): version, uptime and
+                   totals, then per worker its state, backlogs, requests in flight, oldest
+                   request age, version and last error, then the busiest request classes
+                   and the workers that serve them;
+  --format=json, --json  the document as the LB sent it.
 )";
 
 std::string Fixed1(double v) {
@@ -29,6 +40,66 @@ std::string Fixed1(double v) {
   std::snprintf(b, sizeof b, "%.1f", v);
   return b;
 }
+
+// The human table of --format=table.
+void PrintTable(const char* path, const rapidjson::Document& doc) {
+  auto num = [](const rapidjson::Value& obj, const char* key) {
+    const rapidjson::Value* v = rlb::FindJsonMember(obj, key);
+    return v && v->IsNumber() ? v->GetDouble() : 0.0;
+  };
+  auto str = [](const rapidjson::Value& obj, const char* key) -> std::string {
+    const rapidjson::Value* v = rlb::FindJsonMember(obj, key);
+    return v && v->IsString() ? std::string(v->GetString(), v->GetStringLength()) : "-";
+  };
+  const double now = rlb::EpochSeconds();
+  std::printf("%s: resumelb %s, up %.0f s, backlog %d", path, str(doc, "version").c_str(),
+              num(doc, "uptime"), static_cast<int>(num(doc, "backlog")));
+  if (const rapidjson::Value* totals = rlb::FindJsonMember(doc, "totals")) {
+    std::printf(", %.0f requests, %.0f connections open, %.0f 502, %.0f 503",
+                num(*totals, "requests"), num(*totals, "connections_open"), num(*totals, "502"),
+                num(*totals, "503"));
+  }
+  std::printf("\n\n%-24s %-10s %4s %7s %7s %9s %8s %9s %-10s %s\n", "WORKER", "STATE", "POOL",
+              "BACKLOG", "MEAN", "IN FLIGHT", "OLDEST", "REQUESTS", "VERSION", "LAST ERROR");
+  std::map<std::string, const rapidjson::Value*> rows;
+  if (const rapidjson::Value* workers = rlb::FindJsonMember(doc, "workers")) {
+    for (const auto& w : workers->GetArray()) {
+      if (w.IsArray() && w.Size() >= 4 && w[0].IsString()) rows[w[0].GetString()] = &w;
+    }
+  }
+  if (const rapidjson::Value* details = rlb::FindJsonMember(doc, "worker_details")) {
+    for (const auto& d : details->GetArray()) {
+      std::string name = str(d, "name");
+      const rapidjson::Value* w = rows.count(name) ? rows[name] : nullptr;
+      const rapidjson::Value* in_pool = rlb::FindJsonMember(d, "in_pool");
+      std::string backlog = w ? std::to_string((*w)[1].GetInt()) : "-";
+      std::string mean = w && (*w)[2].IsNumber() ? Fixed1((*w)[2].GetDouble()) : "-";
+      std::string oldest = w && (*w)[3].IsNumber() ? Fixed1(now - (*w)[3].GetDouble()) + "s" : "-";
+      std::printf("%-24s %-10s %4s %7s %7s %9.0f %8s %9.0f %-10s %s\n", name.c_str(),
+                  str(d, "state").c_str(), in_pool && in_pool->IsTrue() ? "yes" : "no",
+                  backlog.c_str(), mean.c_str(), num(d, "in_flight"), oldest.c_str(),
+                  num(d, "requests"), str(d, "version").c_str(),
+                  str(d, "last_error") == "-" ? "" : str(d, "last_error").c_str());
+    }
+  }
+  const rapidjson::Value* classes = rlb::FindJsonMember(doc, "classes");
+  if (classes && classes->IsArray() && !classes->Empty()) {
+    std::printf("\n%-32s %9s  %s\n", "CLASS", "REQUESTS", "WORKERS (SCORE)");
+    for (const auto& c : classes->GetArray()) {
+      std::string servers;
+      if (const rapidjson::Value* ws = rlb::FindJsonMember(c, "workers")) {
+        for (const auto& w : ws->GetArray()) {
+          if (!w.IsArray() || w.Size() < 2) continue;
+          servers += (servers.empty() ? "" : ", ") + std::string(w[0].GetString()) + " (" +
+                     Fixed1(w[1].GetDouble()) + ")";
+        }
+      }
+      std::printf("%-32s %9.0f  %s\n", str(c, "class").c_str(), num(c, "requests"),
+                  servers.c_str());
+    }
+  }
+}
+
 
 // The whole document the LB at `path` sends before closing the connection.
 rlb::StatusOr<std::string> ReadStatus(const std::string& path) {
@@ -50,6 +121,11 @@ int main(int argc, char** argv) {
     return rlb::Fail("--timeout must be > 0 and at most 3600");
   }
   if (argc < 2) return rlb::Fail("give one or more status socket paths");
+  std::string format = FLAGS_json ? "json" : FLAGS_format;
+  if (format == "auto") format = isatty(STDOUT_FILENO) ? "table" : "report";
+  if (format != "table" && format != "report" && format != "json") {
+    return rlb::Fail("--format must be auto, table, report or json");
+  }
   int status = 0;
   for (int i = 1; i < argc; ++i) {
     auto read = ReadStatus(argv[i]);
@@ -59,7 +135,7 @@ int main(int argc, char** argv) {
       continue;
     }
     const std::string& text = *read;
-    if (FLAGS_json) {
+    if (format == "json") {
       std::fputs(text.c_str(), stdout);
       continue;
     }
@@ -68,6 +144,10 @@ int main(int argc, char** argv) {
         !doc["workers"].IsArray()) {
       rlb::ReportError(std::string(argv[i]) + ": not a status document");
       status = 1;
+      continue;
+    }
+    if (format == "table") {
+      PrintTable(argv[i], doc);
       continue;
     }
     std::printf("status for %s\n", argv[i]);

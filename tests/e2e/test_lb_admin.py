@@ -137,6 +137,22 @@ class AdminListenerTest(harness.E2ETestCase):
             self.assertEqual(d["state"], "ready")
             self.assertEqual(d["failures"], 0)
 
+    def test_get_lb_status_table(self):
+        cluster, _ = start_admin_cluster(self.sandbox, 2)
+        http_request(cluster.port, "/hello", headers={"Host": "t.example"})
+        tool = harness.binary("get-lb-status")
+        r = harness.run_command([tool, "--format=table", cluster.status_path])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertRegex(lines[0], r"resumelb \d+\.\d+\.\d+, up \d+ s, backlog 0, 1 requests")
+        self.assertIn("WORKER", r.stdout)
+        for _, p in cluster.workers:
+            self.assertRegex(r.stdout, rf"(?m)^{re.escape(worker_name(p))} +ready +yes ")
+        self.assertRegex(r.stdout, r"(?m)^t\.example +1 ")
+        # Not on a terminal, the default is still the original's report.
+        r = harness.run_command([tool, cluster.status_path])
+        self.assertTrue(r.stdout.startswith("status for "), r.stdout)
+
     def test_bounds_and_errors(self):
         cluster, admin = start_admin_cluster(self.sandbox, 1)
         self.assertEqual(admin_get(admin, "/nope")[0], 404)
