@@ -10,4 +10,5 @@ set(RLB_LB_E2E_MODULES
   test_lb_containment
   test_lb_resolve
   test_lb_hostile
+  test_lb_class_memory
 )
