@@ -10,7 +10,7 @@ BUILD_PKGS=(cmake ninja-build g++ pkg-config git libuv1-dev libzookeeper-mt-dev 
   libgoogle-glog-dev libgflags-dev catch2 libpython3.11-dev python3 python3-dev node-llhttp
   libre2-dev)
 TEST_PKGS=(zookeeper default-jre-headless python3-flask python3-django python3-webob
-  python3-pastedeploy python3.11-venv python3-kazoo curl netcat-openbsd procps)
+  python3-pastedeploy python3.11-venv python3-kazoo python3-gunicorn curl netcat-openbsd procps)
 BENCH_PKGS=(haproxy nginx uwsgi uwsgi-plugin-python3 python3-gunicorn wrk gnuplot-nox)
 FUZZ_PKGS=(clang libclang-rt-14-dev)
 

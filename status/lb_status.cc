@@ -149,6 +149,8 @@ std::string RenderLbStatusJson(const LbStatusSnapshot& st) {
   w.Uint64(st.totals.retries_refused);
   w.Key("queries_of_death");
   w.Uint64(st.totals.queries_of_death);
+  w.Key("invalid_responses");
+  w.Uint64(st.totals.invalid_responses);
   w.Key("connections_accepted");
   w.Uint64(st.totals.connections_accepted);
   w.Key("connections_open");
@@ -164,6 +166,13 @@ std::string RenderLbStatusJson(const LbStatusSnapshot& st) {
   w.Double(st.loop_lag.recent_max);
   w.Key("max");
   w.Double(st.loop_lag.max);
+  w.EndObject();
+  w.Key("response_buffers");
+  w.StartObject();
+  w.Key("memory");
+  w.Uint64(st.response_buffers.memory);
+  w.Key("disk");
+  w.Uint64(st.response_buffers.disk);
   w.EndObject();
   if (st.zookeeper) WriteZooKeeper(w, *st.zookeeper, st.pool);
   w.EndObject();

@@ -54,6 +54,7 @@ struct LbStatusSnapshot {
     uint64_t client_aborts = 0;
     uint64_t retries_refused = 0;
     uint64_t queries_of_death = 0;
+    uint64_t invalid_responses = 0;
     uint64_t connections_accepted = 0;
     uint64_t connections_open = 0;
   };
@@ -84,6 +85,11 @@ struct LbStatusSnapshot {
   Totals totals;
   bool draining = false;
   LoopLag loop_lag;
+  // Response bytes held for slow clients, all requests together ("response_buffers").
+  struct ResponseBuffers {
+    uint64_t memory = 0;
+    uint64_t disk = 0;
+  } response_buffers;
   std::optional<ZooKeeper> zookeeper;  // rendered as "zookeeper" and "settings"
 };
 

@@ -52,6 +52,20 @@ constexpr std::string_view kBlanks = " \t";  // what a spec is trimmed of
 
 }  // namespace
 
+std::string HostClass(std::string_view host) {
+  // The port: after the closing bracket of an IP literal, else after the first ':'.
+  const bool literal = !host.empty() && host.front() == '[';
+  size_t end = literal ? host.find(']') : host.find(':');
+  if (literal && end != std::string_view::npos) ++end;
+  host = host.substr(0, end);
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);  // the root label
+  std::string cls;
+  cls.reserve(host.size());
+  for (char c : host) cls.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+  if (cls.compare(0, 4, "www.") == 0) cls.erase(0, 4);
+  return cls;
+}
+
 Classifier::~Classifier() = default;
 
 StatusOr<std::shared_ptr<Classifier>> Classifier::Create(std::string_view spec) {
@@ -131,10 +145,7 @@ std::string Classifier::ClassifyUnbounded(const proto::Pairs& environ) const {
       return "";
     case Kind::kHost: {
       for (const auto& [k, v] : environ) {
-        if (k == "HTTP_HOST") {
-          if (v.compare(0, 4, "www.") == 0) return v.substr(4);
-          return v;
-        }
+        if (k == "HTTP_HOST") return HostClass(v);
       }
       return "";
     }

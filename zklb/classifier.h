@@ -1,7 +1,10 @@
 // Classifier: turns a request's environ into its request class.
 //
 // Built from a spec string at start-up (an invalid spec is a start-up error):
-//   host | zc.resumelb.lb:host_classifier       the Host header, leading "www." removed
+//   host | zc.resumelb.lb:host_classifier       the Host header, lower-cased, without its
+//                                                port, a trailing dot or a leading "www."
+//                                                (WWW.H.EXAMPLE.:8080 and h.example are
+//                                                one class)
 //   none | classless | zc.resumelb.classlesspool:classifier   always ""
 //   re:KEY:REGEX                                 RE2 search over environ[KEY]; the class is
 //                                                the named group `class`
@@ -23,6 +26,9 @@ class RE2;
 }
 
 namespace rlb::lb {
+
+// The host classifier's class of a Host value (see above).
+std::string HostClass(std::string_view host);
 
 class Classifier {
  public:

@@ -235,14 +235,25 @@ void ClientConnection::WriteResponse(std::string&& bytes) {
   }
   if (!buffer_) {
     buffer_ = std::make_unique<ResponseBuffer>(context_->options->response_memory,
-                                               context_->options->buffer_dir);
+                                               context_->options->buffer_dir,
+                                               context_->response_budget);
   }
-  Status s = buffer_->Append(bytes);
+  bool over_budget = false;
+  Status s = buffer_->Append(bytes, &over_budget);
   if (!s.ok()) {
     LOG(ERROR) << "client " << info_.remote_ip << ":" << info_.remote_port << ": " << s.ToString();
     ++context_->policy.stats->truncated;
     Close(true);
     return;
+  }
+  if (over_budget && exchange_ && !response_paused_) {
+    const ResponseBudget& b = *context_->response_budget;
+    LOG(WARNING) << "client " << info_.remote_ip << ":" << info_.remote_port
+                 << ": response buffers full (memory " << b.memory_used() << "/"
+                 << b.memory_limit() << ", disk " << b.disk_used() << "/" << b.disk_limit()
+                 << " bytes, or the disk is full): its worker waits until it reads";
+    response_paused_ = true;
+    exchange_->PauseResponse();  // the worker waits for this client
   }
   if (exchange_) UpdateTimer();
 }
@@ -289,6 +300,11 @@ void ClientConnection::Refill() {
     if (chunk.empty()) break;
     WriteToSocket(std::move(chunk));  // these bytes come from the buffer's front
   }
+  if (response_paused_ && exchange_ && state_ != State::kClosed &&
+      (!buffer_ || !buffer_->over_budget())) {
+    response_paused_ = false;
+    exchange_->ResumeResponse();
+  }
 }
 
 bool ClientConnection::Flushed() const { return writer_.idle() && (!buffer_ || buffer_->empty()); }
@@ -312,6 +328,7 @@ void ClientConnection::MaybeFinishExchange() {
     // A request whose body was never fully read leaves the connection unusable.
     if (!exchange_->request_complete()) close = true;
     bool client_may_send = !exchange_->request_complete();
+    response_paused_ = false;
     DropExchange();
     buffer_.reset();
     if (close) {

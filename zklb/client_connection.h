@@ -36,6 +36,7 @@
 #include "zklb/exchange.h"
 #include "zklb/http_request_parser.h"
 #include "zklb/lb_options.h"
+#include "zklb/response_budget.h"
 #include "zklb/response_buffer.h"
 
 namespace rlb::lb {
@@ -59,6 +60,7 @@ struct ClientContext {
   ExchangePolicy policy;
   AccessLog* access_log = nullptr;
   DeferredDeleter* deleter = nullptr;
+  ResponseBudget* response_budget = nullptr;
 };
 
 class ClientConnection : public ExchangeClient, private StreamWriter::Listener {
@@ -134,6 +136,7 @@ class ClientConnection : public ExchangeClient, private StreamWriter::Listener {
   bool close_when_idle_ = false;  // LB shutdown: close after the current response
   bool resuming_ = false;         // inside parser_->Resume(): requests come from the pipeline
   bool pipelined_ = false;        // the client pipelined: its EOF is a half-close
+  bool response_paused_ = false;  // the exchange's worker link was asked to stop reading
   double message_start_ = 0;   // loop ms: first byte of the current request's headers
   double last_progress_ = 0;   // loop ms: last read or completed write
   double linger_start_ = 0;    // loop ms

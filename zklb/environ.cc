@@ -37,17 +37,11 @@ std::string PercentDecode(std::string_view s) {
 proto::Pairs BuildEnviron(const ParsedRequest& r, const ConnectionInfo& info) {
   proto::Pairs env;
   env.reserve(16 + r.headers.size());
-  std::string_view target = r.url;
-  // absolute-form (a proxy request): keep only the path and query
-  if (target.size() > 7 && (target.substr(0, 7) == "http://" || target.substr(0, 8) == "https://")) {
-    size_t slash = target.find('/', target.find("//") + 2);
-    target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
-  }
+  // The parser has put the target in origin-form (and refused fragments).
+  std::string_view target = r.target.empty() ? std::string_view(r.url) : r.target;
   size_t q = target.find('?');
   std::string_view path = target.substr(0, q);
   std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
-  size_t hash = query.find('#');
-  if (hash != std::string_view::npos) query = query.substr(0, hash);
   env.emplace_back("REQUEST_METHOD", r.method);
   env.emplace_back("SCRIPT_NAME", "");
   env.emplace_back("PATH_INFO", PercentDecode(path));
@@ -63,6 +57,8 @@ proto::Pairs BuildEnviron(const ParsedRequest& r, const ConnectionInfo& info) {
   std::vector<std::pair<std::string, std::string>> hdrs;
   for (const auto& [name, value] : r.headers) {
     if (name.find('_') != std::string::npos) continue;  // ambiguous with '-': dropped (nginx)
+    // An absolute-form target's host replaces Host (RFC 9112 section 3.2.2), below.
+    if (!r.target_host.empty() && IEquals(name, "Host")) continue;
     std::string key;
     if (IEquals(name, "Content-Type")) {
       key = "CONTENT_TYPE";
@@ -86,6 +82,7 @@ proto::Pairs BuildEnviron(const ParsedRequest& r, const ConnectionInfo& info) {
     }
     if (!merged) hdrs.emplace_back(std::move(key), value);
   }
+  if (!r.target_host.empty()) env.emplace_back("HTTP_HOST", r.target_host);
   for (auto& h : hdrs) env.push_back(std::move(h));
   return env;
 }

@@ -19,9 +19,11 @@ struct ConnectionInfo {
   int remote_port = 0, local_port = 0;
 };
 
-// REQUEST_METHOD, SCRIPT_NAME, PATH_INFO (percent-decoded), QUERY_STRING, SERVER_*,
+// REQUEST_METHOD, SCRIPT_NAME, PATH_INFO (percent-decoded), QUERY_STRING (both from the
+// request's origin-form target), SERVER_*,
 // REMOTE_*, wsgi.url_scheme, CONTENT_TYPE/CONTENT_LENGTH and HTTP_* for every header
 // (repeats joined with ", ", Cookie with "; "; names with '_' dropped, as nginx does).
+// HTTP_HOST is the Host header as sent, or an absolute-form target's host.
 proto::Pairs BuildEnviron(const ParsedRequest& request, const ConnectionInfo& info);
 
 // "%41b%zz" -> "Ab%zz": %XX decoded to raw bytes, anything malformed left as it is.

@@ -69,12 +69,20 @@ void Exchange::Finish() {
     holds_retry_ = false;
     host_->ReleaseRetry();
   }
+  DropWorker(/*cancel=*/true);
+}
+
+void Exchange::DropWorker(bool cancel) {
   if (link_) {
     RequestChannel* link = link_;
     link_ = nullptr;
-    link->Detach(rno_, /*cancel=*/true);
+    link->Detach(rno_, cancel);
   }
   ReleaseWorker();
+}
+
+std::string Exchange::Describe() const {
+  return method_ + " " + host_header_ + " " + url_ + " (worker " + worker_name_ + ")";
 }
 
 void Exchange::ReleaseWorker() {
@@ -108,6 +116,14 @@ void Exchange::FlushBody() {
     client_->PauseReading();
     link_->WaitWritable(this);
   }
+}
+
+void Exchange::PauseResponse() {
+  if (link_) link_->PauseReads(this);
+}
+
+void Exchange::ResumeResponse() {
+  if (link_) link_->ResumeReads(this);
 }
 
 void Exchange::OnRequestComplete() {
@@ -160,19 +176,32 @@ void Exchange::SendOwnResponse(int status, const std::string& reason, const std:
   // If the client is still sending a body we did not forward, the connection cannot be reused.
   if (!request_complete_ || !client_keep_alive_ || host_->draining()) close_after_ = true;
   body_bytes_ = head_ ? 0 : body.size();
-  client_->WriteResponse(
-      BuildOwnResponse(status, "text/html; charset=UTF-8", body, close_after_, head_));
+  client_->WriteResponse(BuildOwnResponse(
+      status, "text/html; charset=UTF-8", body, close_after_, head_,
+      policy_.http_date ? policy_.http_date() : std::string_view(),
+      /*announce_keep_alive=*/http_minor_ == 0));
   client_->ResponseDone();
 }
 
 void Exchange::OnResponseStart(proto::Response response) {
   if (state_ != State::kSent) return;
-  state_ = State::kResponding;
   ResponseContext context;
   context.http_minor = http_minor_;
   context.head = head_;
   context.must_close = !client_keep_alive_ || host_->draining() || !request_complete_;
-  response_ = BuildResponseHead(response, context);
+  if (policy_.http_date) context.date = policy_.http_date();
+  StatusOr<ResponseHead> head = BuildResponseHead(response, context);
+  if (!head.ok()) {
+    // The worker checks what its application sends; this is a worker that does not.
+    LOG(WARNING) << "invalid response head for " << Describe() << ": "
+                 << head.status().message() << "; answering 502";
+    ++policy_.stats->invalid_responses;
+    DropWorker(/*cancel=*/true);
+    BadGateway("invalid response head");
+    return;
+  }
+  state_ = State::kResponding;
+  response_ = std::move(*head);
   status_ = response_.status;
   close_after_ = response_.close_after;
   client_->WriteResponse(std::move(response_.bytes));
@@ -180,6 +209,22 @@ void Exchange::OnResponseStart(proto::Response response) {
 
 void Exchange::OnResponseBody(std::string_view data) {
   if (state_ != State::kResponding || response_.no_body) return;
+  if (response_.content_length && data.size() > *response_.content_length - body_bytes_) {
+    // More than the head declared: the client would read the rest as the next response.
+    const uint64_t declared = *response_.content_length;
+    const uint64_t room = declared - body_bytes_;
+    if (room > 0) client_->WriteResponse(std::string(data.substr(0, room)));
+    body_bytes_ = declared;
+    LOG(WARNING) << "response to " << Describe() << " is longer than its Content-Length of "
+                 << declared << " bytes: the rest is dropped and the client connection "
+                 << "closed after the response";
+    close_after_ = true;
+    ++policy_.stats->invalid_responses;
+    DropWorker(/*cancel=*/true);
+    state_ = State::kDone;
+    client_->ResponseDone();
+    return;
+  }
   body_bytes_ += data.size();
   client_->WriteResponse(response_.chunked ? EncodeChunk(data) : std::string(data));
 }
@@ -196,6 +241,18 @@ void Exchange::OnResponseEnd(proto::Outcome outcome) {
     ++policy_.stats->truncated;
     state_ = State::kReset;
     client_->Reset("the worker could not complete the response");
+    return;
+  }
+  if (!response_.no_body && response_.content_length &&
+      body_bytes_ < *response_.content_length) {
+    // Fewer bytes than declared: the client must not wait for the rest, nor reuse the
+    // connection.
+    LOG(WARNING) << "response to " << Describe() << " ended after " << body_bytes_ << " of its "
+                 << *response_.content_length << " bytes (Content-Length): client connection "
+                 << "closed";
+    ++policy_.stats->truncated;
+    state_ = State::kReset;
+    client_->Reset("the response is shorter than its Content-Length");
     return;
   }
   if (response_.chunked) client_->WriteResponse(std::string(kLastChunk));

@@ -20,6 +20,9 @@
 //   kNew --Assign--> kSent;  kSent --OnLinkLost (retry)--> kWaiting or kSent
 //   kWaiting --NoWorker (503)--> kDone;  kSent --OnLinkLost (502)--> kDone
 //   kResponding --OnResponseEnd(complete)--> kDone
+//   kSent --OnResponseStart(invalid head: 502)--> kDone
+//   kResponding --OnResponseBody(past the Content-Length)--> kDone (closes after)
+//   kResponding --OnResponseEnd(short of the Content-Length)--> kReset
 //   kSent/kResponding --OnResponseEnd(failed) / OnLinkLost mid-body--> kReset
 //   kNew/kWaiting/kSent --ClientGone--> kAbandoned (the client left before an answer: 499)
 //   any --Finish--> (detached: no more events; the owner deletes it, deferred)
@@ -84,6 +87,8 @@ struct ExchangePolicy {
   int max_retries = 5;
   const std::string* disconnect_message = nullptr;  // the 502 page
   LbStats* stats = nullptr;
+  // The Date value for responses (an HTTP date), or "" to send none (tests).
+  std::string_view (*http_date)() = &HttpDateNow;
 };
 
 class Exchange : public LinkRequest {
@@ -119,6 +124,11 @@ class Exchange : public LinkRequest {
   // !response_started().
   void ClientGone();
 
+  // The client connection's response buffer is over budget: the worker link stops reading
+  // until ResumeResponse (or the end of the exchange).
+  void PauseResponse();
+  void ResumeResponse();
+
   // Detaches from everything (cancels the worker's request, leaves the waiting queue, gives
   // back the pool slot). Idempotent; afterwards no callback reaches the exchange.
   void Finish();
@@ -134,6 +144,11 @@ class Exchange : public LinkRequest {
 
  private:
   void ReleaseWorker();
+  // Stops taking frames for the request (cancelling it at the worker when `cancel`) and
+  // gives back the pool slot.
+  void DropWorker(bool cancel);
+  // "METHOD host url (worker NAME)" for log lines about this request.
+  std::string Describe() const;
   void SendOwnResponse(int status, const std::string& reason, const std::string& body);
   // The 502 for a request whose worker was lost and that is not retried.
   void BadGateway(const std::string& reason);

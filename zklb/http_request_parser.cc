@@ -1,6 +1,9 @@
 // HttpRequestParser: llhttp callbacks collecting one request at a time, with limits.
 #include "zklb/http_request_parser.h"
 
+#include <arpa/inet.h>
+
+#include <cctype>
 #include <charconv>
 
 #include "common/text.h"
@@ -10,7 +13,73 @@ namespace {
 
 HttpRequestParser* Self(llhttp_t* p) { return static_cast<HttpRequestParser*>(p->data); }
 
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsHex(char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }
+
+// RFC 3986 unreserved / sub-delims: what a reg-name is made of (besides pct-encoded).
+bool IsRegNameChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) ||
+         std::string_view("-._~!$&'()*+,;=").find(c) != std::string_view::npos;
+}
+
+// RFC 3986 IP-literal without its brackets: an IPv6 address or IPvFuture.
+bool IsIpLiteral(std::string_view s) {
+  if (!s.empty() && (s.front() == 'v' || s.front() == 'V')) {
+    size_t dot = s.find('.');
+    if (dot == std::string_view::npos || dot < 2 || dot + 1 == s.size()) return false;
+    for (char c : s.substr(1, dot - 1)) {
+      if (!IsHex(c)) return false;
+    }
+    for (char c : s.substr(dot + 1)) {
+      if (!IsRegNameChar(c) && c != ':') return false;
+    }
+    return true;
+  }
+  in6_addr addr;
+  return inet_pton(AF_INET6, std::string(s).c_str(), &addr) == 1;
+}
+
+// "http://" or "https://" in any case at the start of `url`: its length, else 0.
+size_t SchemePrefix(std::string_view url) {
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (url.size() >= scheme.size() && IEquals(url.substr(0, scheme.size()), scheme)) {
+      return scheme.size();
+    }
+  }
+  return 0;
+}
+
 }  // namespace
+
+bool IsValidHost(std::string_view host) {
+  std::string_view port;
+  if (!host.empty() && host.front() == '[') {
+    size_t close = host.find(']');
+    if (close == std::string_view::npos || !IsIpLiteral(host.substr(1, close - 1))) return false;
+    std::string_view rest = host.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return false;
+      port = rest.substr(1);
+    }
+  } else {
+    size_t colon = host.find(':');
+    std::string_view name = host.substr(0, colon);
+    if (colon != std::string_view::npos) port = host.substr(colon + 1);
+    if (name.empty()) return false;
+    for (size_t i = 0; i < name.size(); ++i) {
+      if (name[i] == '%') {
+        if (i + 2 >= name.size() || !IsHex(name[i + 1]) || !IsHex(name[i + 2])) return false;
+        i += 2;
+      } else if (!IsRegNameChar(name[i])) {
+        return false;
+      }
+    }
+  }
+  for (char c : port) {
+    if (!IsDigit(c)) return false;
+  }
+  return true;
+}
 
 HttpRequestParser::HttpRequestParser(Handler* handler, HttpLimits limits)
     : handler_(handler), limits_(limits) {
@@ -36,6 +105,46 @@ int HttpRequestParser::Fail(int status, std::string reason) {
 bool HttpRequestParser::CountHeaderBytes(size_t len) {
   header_bytes_ += len;
   return header_bytes_ <= limits_.max_header_bytes;
+}
+
+int HttpRequestParser::CheckTarget(llhttp_t* p) {
+  ParsedRequest& r = request_;
+  if (p->method == HTTP_TRACE || p->method == HTTP_CONNECT) {
+    return Fail(405, r.method + " is not allowed");
+  }
+  std::string_view url = r.url;
+  // A fragment is never sent (RFC 9110 section 4.2.4); llhttp would hand it on in the path.
+  if (url.find('#') != std::string_view::npos) return Fail(400, "fragment in the request target");
+  if (size_t scheme = SchemePrefix(url)) {
+    // absolute-form (RFC 9112 section 3.2.2): its host replaces Host; the rest is the target.
+    size_t end = url.find_first_of("/?", scheme);
+    std::string_view authority = url.substr(scheme, end - scheme);
+    if (authority.find('@') != std::string_view::npos) {
+      return Fail(400, "userinfo in the request target");
+    }
+    if (!IsValidHost(authority)) return Fail(400, "invalid host in the request target");
+    r.target_host = std::string(authority);
+    std::string_view rest = end == std::string_view::npos ? "" : url.substr(end);
+    r.target = rest.empty() || rest.front() == '?' ? "/" + std::string(rest) : std::string(rest);
+  } else {
+    r.target = r.url;
+  }
+  std::string_view path = std::string_view(r.target).substr(0, r.target.find('?'));
+  for (size_t i = 0; i + 2 < path.size(); ++i) {
+    if (path[i] == '%' && path[i + 1] == '0' && path[i + 2] == '0') {
+      return Fail(400, "%00 in the request path");
+    }
+  }
+  // RFC 9112, section 3.2: an HTTP/1.1 request without Host, or any request with more than
+  // one Host header line or an invalid Host value, is a 400.
+  int hosts = 0;
+  for (const auto& [name, value] : r.headers) {
+    if (!IEquals(name, "Host")) continue;
+    if (++hosts > 1) return Fail(400, "more than one Host header");
+    if (!IsValidHost(value)) return Fail(400, "invalid Host header");
+  }
+  if (r.http_minor == 1 && hosts == 0) return Fail(400, "missing Host header");
+  return 0;
 }
 
 int HttpRequestParser::OnMessageBegin(llhttp_t* p) {
@@ -92,10 +201,12 @@ int HttpRequestParser::OnHeadersComplete(llhttp_t* p) {
   if (r.http_major != 1 || r.http_minor > 1) {
     return self->Fail(505, "HTTP version not supported");
   }
-  int content_lengths = 0;
   for (auto& [name, value] : r.headers) {
     // Strip optional whitespace around the value (llhttp keeps trailing OWS).
     while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.pop_back();
+  }
+  int content_lengths = 0;
+  for (auto& [name, value] : r.headers) {
     if (IEquals(name, "Content-Length")) {
       ++content_lengths;
       uint64_t n = 0;
@@ -107,7 +218,7 @@ int HttpRequestParser::OnHeadersComplete(llhttp_t* p) {
         return self->Fail(400, "conflicting Content-Length headers");
       }
       r.content_length = n;
-    } else if (IEquals(name, "Expect")) {
+    } else if (IEquals(name, "Expect") && r.http_minor >= 1) {  // HTTP/1.0 has no Expect
       if (IEquals(value, "100-continue")) {
         r.expect_continue = true;
       } else {
@@ -136,12 +247,7 @@ int HttpRequestParser::OnHeadersComplete(llhttp_t* p) {
   if (r.content_length && *r.content_length > self->limits_.max_body_bytes) {
     return self->Fail(413, "request body too large");
   }
-  // RFC 9112, section 3.2: an HTTP/1.1 request without Host, or any request with more than one
-  // Host header line, is a 400.
-  int hosts = 0;
-  for (const auto& [name, value] : r.headers) hosts += IEquals(name, "Host") ? 1 : 0;
-  if (hosts > 1) return self->Fail(400, "more than one Host header");
-  if (r.http_minor == 1 && hosts == 0) return self->Fail(400, "missing Host header");
+  if (int rc = self->CheckTarget(p); rc != 0) return rc;
   r.keep_alive = llhttp_should_keep_alive(p) != 0;
   // The LB never switches protocols: CONNECT and "Upgrade:" requests (curl --http2 sends
   // "Upgrade: h2c") are ordinary requests. Left set, llhttp would stop at the end of the

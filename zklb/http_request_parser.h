@@ -1,7 +1,14 @@
 // HttpRequestParser: HTTP/1.x request parsing for the LB's front end, on top of llhttp in
 // strict mode. It does no I/O: the connection feeds it bytes and gets callbacks. It
 // enforces the front end's limits and maps every parse failure to the HTTP status the
-// client should get (400, 413, 431, 505).
+// client should get (400, 405, 413, 414, 417, 431, 505).
+//
+// The request target and Host (RFC 9112 section 3.2): a '#' fragment or "%00" in the path is
+// a 400; an absolute-form target ("http://a.example/x?q", scheme in any case) gives its
+// host for Host and its path and query for the rest (userinfo is a 400); every Host value
+// must be an RFC 3986 reg-name or IP literal with an optional port, else 400 (an HTTP/1.1
+// request without Host, or with two, is a 400 too). TRACE and CONNECT are 405. Expect is
+// ignored in HTTP/1.0 requests.
 //
 // After each complete request the parser pauses, so pipelined requests are handled one at
 // a time, in order; Resume() continues with the bytes it kept.
@@ -29,7 +36,12 @@ struct HttpLimits {
 
 struct ParsedRequest {
   std::string method;
-  std::string url;  // raw request-target
+  std::string url;  // raw request-target (for logs)
+  // The target in origin-form: path and query ("/x?q"); for an absolute-form target, the
+  // part after its authority ("/" if none).
+  std::string target;
+  // An absolute-form target's host[:port], which replaces the Host header; else empty.
+  std::string target_host;
   int http_major = 1;
   int http_minor = 1;
   std::vector<std::pair<std::string, std::string>> headers;  // names as received
@@ -39,6 +51,10 @@ struct ParsedRequest {
   bool expect_continue = false;
   bool has_body() const { return chunked || content_length.value_or(0) > 0; }
 };
+
+// True if `host` is a valid Host value: an RFC 3986 reg-name (non-empty), IPv4 address or
+// IP literal ("[::1]"), optionally followed by ":" and a port.
+bool IsValidHost(std::string_view host);
 
 class HttpRequestParser {
  public:
@@ -83,6 +99,9 @@ class HttpRequestParser {
   static int OnBody(llhttp_t* p, const char* at, size_t len);
   static int OnMessageComplete(llhttp_t* p);
   int Fail(int status, std::string reason);
+  // Checks the method, target and Host of the request whose headers are complete, and sets
+  // its target and target_host. Returns 0, or Fail()'s result.
+  int CheckTarget(llhttp_t* p);
   bool CountHeaderBytes(size_t len);
   bool ScanHead(const char* data, size_t len);
   State Run(const char* data, size_t len);

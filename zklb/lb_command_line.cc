@@ -36,6 +36,10 @@ DEFINE_uint64(max_headers, 100, "request header count limit (431)");
 DEFINE_uint64(max_body_bytes, 1ull << 30, "request body limit (413)");
 DEFINE_uint64(response_memory, 1u << 20, "response bytes buffered in memory per request "
                                          "before spilling to a temp file");
+DEFINE_uint64(response_memory_total, 256ull << 20, "response bytes buffered in memory, all "
+              "requests together; beyond it responses spill to disk");
+DEFINE_uint64(response_disk_total, 4ull << 30, "response bytes buffered on disk, all requests "
+              "together; beyond it the LB stops reading from that worker until the client reads");
 DEFINE_string(buffer_dir, "", "directory for response buffer files (default $TMPDIR or /tmp)");
 DEFINE_int32(max_retries, 1, "re-dispatches of an idempotent request after worker failures");
 DEFINE_double(retry_budget, 0.2, "retries in flight, as a fraction of requests in flight");
@@ -208,6 +212,8 @@ StatusOr<LbOptions> OptionsFromFlags(double variance_default) {
   o.http_limits.max_headers = FLAGS_max_headers;
   o.http_limits.max_body_bytes = FLAGS_max_body_bytes;
   o.response_memory = FLAGS_response_memory;
+  o.response_memory_total = FLAGS_response_memory_total;
+  o.response_disk_total = FLAGS_response_disk_total;
   o.buffer_dir = FLAGS_buffer_dir;
   if (o.buffer_dir.empty()) o.buffer_dir = DefaultTempDir();
   if (FLAGS_max_retries < 0) return Status::InvalidArgument("--max_retries must be >= 0");
@@ -264,6 +270,11 @@ const char* LbFlagsHelp() {
       --response_memory=N        response bytes kept in memory per request before
                                  spilling to a temp file (1048576)
       --buffer_dir=DIR           where those temp files go ($TMPDIR or /tmp)
+      --response_memory_total=N  response bytes in memory, all requests together
+                                 (268435456); beyond it responses spill to disk sooner
+      --response_disk_total=N    response bytes on disk, all requests together
+                                 (4294967296); beyond it (or when the disk is full) the
+                                 LB stops reading from that worker until the client reads
       --max_retries=N            retries of an idempotent request after worker loss (1);
                                  a request that a second worker dies with is never
                                  retried (a suspected query of death: 502)

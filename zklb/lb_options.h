@@ -32,6 +32,11 @@ struct LbOptions {
   double connect_timeout = 3.0;       // connecting to a worker
   double drain_timeout = 60.0;        // SIGTERM: wait this long for requests in flight
   size_t response_memory = 1u << 20;  // per request, before spilling to a temp file
+  // Process-wide budgets for response bytes held for slow clients: past the memory one,
+  // responses spill to disk sooner; past the disk one (or a full disk) the LB stops reading
+  // from the worker until the client catches up.
+  uint64_t response_memory_total = 256ull << 20;
+  uint64_t response_disk_total = 4ull << 30;
   std::string buffer_dir = "/tmp";    // where response buffer files go (TMPDIR by default)
   HttpLimits http_limits;
   int max_retries = 1;                // re-dispatches of one idempotent request

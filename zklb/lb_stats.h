@@ -22,6 +22,7 @@ struct LbStats {
   uint64_t client_aborts = 0;  // requests whose client left before an answer (logged 499)
   uint64_t retries_refused = 0;   // retries the retry budget did not allow (502)
   uint64_t queries_of_death = 0;  // requests that lost two workers (502, never retried)
+  uint64_t invalid_responses = 0;  // worker responses with a bad head (502) or too long (cut)
 };
 
 }  // namespace rlb::lb

@@ -46,6 +46,10 @@ class RequestChannel {
   // LinkRequest::OnLinkWritable (after WaitWritable).
   virtual bool congested() const = 0;
   virtual void WaitWritable(LinkRequest* req) = 0;
+  // The request's client cannot take more response bytes now (the LB's response buffers
+  // are full): the link stops reading until every such request resumed or ended.
+  virtual void PauseReads(LinkRequest* req) = 0;
+  virtual void ResumeReads(LinkRequest* req) = 0;
 };
 
 }  // namespace rlb::lb

@@ -28,6 +28,7 @@ LoadBalancer::LoadBalancer(uv_loop_t* loop, LbOptions options, std::unique_ptr<P
       pool_(std::move(pool)),
       classifier_(std::move(classifier)),
       disconnect_message_(kDefaultDisconnectMessage),
+      response_budget_(options_.response_memory_total, options_.response_disk_total),
       deleter_(loop),
       loop_lag_(loop) {
   constexpr size_t kReadBufferSize = 64 * 1024;
@@ -41,6 +42,7 @@ LoadBalancer::LoadBalancer(uv_loop_t* loop, LbOptions options, std::unique_ptr<P
   client_context_.policy.stats = &stats_;
   client_context_.access_log = &access_log_;
   client_context_.deleter = &deleter_;
+  client_context_.response_budget = &response_budget_;
   CHECK_EQ(listener_.Init(loop_, this), 0);
   CHECK_EQ(wait_timer_.Init(loop_, this), 0);
   CHECK_EQ(drain_timer_.Init(loop_, this), 0);
@@ -334,9 +336,12 @@ LbStatusSnapshot LoadBalancer::StatusSnapshot() const {
                 .client_aborts = stats_.client_aborts,
                 .retries_refused = stats_.retries_refused,
                 .queries_of_death = stats_.queries_of_death,
+                .invalid_responses = stats_.invalid_responses,
                 .connections_accepted = stats_.connections,
                 .connections_open = connections_.size()};
   out.draining = draining_;
+  out.response_buffers.memory = response_budget_.memory_used();
+  out.response_buffers.disk = response_budget_.disk_used();
   out.loop_lag.last = loop_lag_.last_ms();
   out.loop_lag.recent_max = loop_lag_.recent_max_ms();
   out.loop_lag.max = loop_lag_.max_ms();

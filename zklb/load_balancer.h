@@ -98,6 +98,7 @@ class LoadBalancer : public ClientConnectionHost, private WorkerLink::Observer {
   std::string disconnect_message_;
   AccessLog access_log_;
   LbStats stats_;
+  ResponseBudget response_budget_;
   DeferredDeleter deleter_;
   LoopLagMonitor loop_lag_;
   ClientContext client_context_;

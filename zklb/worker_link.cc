@@ -282,14 +282,35 @@ void WorkerLink::OnConnect(uv_connect_t* req, int status) {
   self->writer_.Attach(self->tcp_.stream());
   proto::EncodeHello(self->writer_.pending(), proto::MakeHello("lb", "resumelb"));
   self->Flush();
-  int rc = uv_read_start(self->tcp_.stream(),
+  self->StartReading();
+}
+
+void WorkerLink::StartReading() {
+  int rc = uv_read_start(tcp_.stream(),
                          [](uv_handle_t* h, size_t, uv_buf_t* buf) {
                            auto* link = static_cast<WorkerLink*>(h->data);
                            buf->base = link->read_buf_;
                            buf->len = sizeof link->read_buf_;
                          },
                          &OnRead);
-  if (rc != 0) self->deferred_failure_ = LinkError{LinkFailure::kReadError, uv_strerror(rc)};
+  if (rc != 0) deferred_failure_ = LinkError{LinkFailure::kReadError, uv_strerror(rc)};
+}
+
+void WorkerLink::PauseReads(LinkRequest* req) {
+  bool was_reading = read_pausers_.empty();
+  read_pausers_.insert(req);
+  if (was_reading && tcp_.open() && state_ != State::kConnecting) {
+    uv_read_stop(tcp_.stream());
+    VLOG(1) << "worker " << name_ << ": not reading (a client's response buffer is full)";
+  }
+}
+
+void WorkerLink::ResumeReads(LinkRequest* req) {
+  if (read_pausers_.erase(req) == 0 || !read_pausers_.empty()) return;
+  if (tcp_.open() && state_ != State::kIdle && state_ != State::kConnecting) {
+    last_read_ = static_cast<double>(uv_now(loop_));  // the silence deadline starts again
+    StartReading();
+  }
 }
 
 void WorkerLink::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
@@ -388,6 +409,7 @@ Status WorkerLink::HandleFrame(const proto::Frame& frame) {
       if (it != requests_.end()) {
         LinkRequest* req = it->second.req;
         requests_.erase(it);
+        ResumeReads(req);
         req->OnResponseEnd(outcome);
         MaybeCloseDrained();
       }
@@ -433,7 +455,11 @@ void WorkerLink::SendEnd(uint32_t rno) {
 }
 
 void WorkerLink::Detach(uint32_t rno, bool cancel) {
-  if (requests_.erase(rno) == 0) return;
+  auto it = requests_.find(rno);
+  if (it == requests_.end()) return;
+  LinkRequest* req = it->second.req;
+  requests_.erase(it);
+  ResumeReads(req);
   if (cancel && connected()) {
     proto::EncodeCancel(writer_.pending(), rno);
     Flush();
@@ -516,6 +542,7 @@ void WorkerLink::Fail(LinkError error) {
   ++generation_;
   writer_.Detach();
   wait_writable_.clear();
+  read_pausers_.clear();
   if (pool_worker_) observer_->OnLinkRemoved(this);
   auto requests = std::move(requests_);
   requests_.clear();
@@ -568,6 +595,7 @@ void WorkerLink::OnTimer(uv_timer_t* t) {
         self->Fail(*self->deferred_failure_);
         break;
       }
+      if (!self->read_pausers_.empty()) break;  // not reading: silence proves nothing
       if (now - self->last_read_ > o.worker_timeout * 1000) {
         self->Fail({LinkFailure::kStoppedAnswering,
                     "nothing read for " + Seconds(o.worker_timeout)});

@@ -25,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/frame_codec.h"
@@ -70,15 +71,16 @@ class WorkerLink : public RequestChannel, private StreamWriter::Listener {
   // Closes everything (LB shutdown or the link is dropped); requests on it get OnLinkLost.
   void Stop();
 
-  // Sends a request; returns its request number. REQUIRES: the link is in the pool.
-  uint32_t SendRequest(LinkRequest* req, std::string_view request_class, const proto::Pairs& environ);
-  void SendBody(uint32_t rno, std::string_view data);
-  void SendEnd(uint32_t rno);
-  // The request no longer wants frames; with `cancel`, the worker is told to stop.
-  void Detach(uint32_t rno, bool cancel);
-  // Write buffer above the high-water mark: uploads should pause.
-  bool congested() const;
-  void WaitWritable(LinkRequest* req);
+  // RequestChannel (see zklb/link_request.h).
+  uint32_t SendRequest(LinkRequest* req, std::string_view request_class,
+                       const proto::Pairs& environ) override;
+  void SendBody(uint32_t rno, std::string_view data) override;
+  void SendEnd(uint32_t rno) override;
+  void Detach(uint32_t rno, bool cancel) override;
+  bool congested() const override;
+  void WaitWritable(LinkRequest* req) override;
+  void PauseReads(LinkRequest* req) override;
+  void ResumeReads(LinkRequest* req) override;
 
   const std::string& name() const { return name_; }
   // The last connection failure (empty if none since the last success), and when (epoch s).
@@ -110,6 +112,7 @@ class WorkerLink : public RequestChannel, private StreamWriter::Listener {
   void OnWriteError(int uv_error) override;
 
   // Starts a connection attempt: resolve (inline for IP literals), then ConnectTo().
+  void StartReading();
   void Connect();
   void ConnectTo(const sockaddr* address);
   // A connection attempt failed before it was established: logged (rate-limited), then a
@@ -164,6 +167,9 @@ class WorkerLink : public RequestChannel, private StreamWriter::Listener {
   };
   std::unordered_map<uint32_t, InFlight> requests_;
   std::vector<LinkRequest*> wait_writable_;
+  // Requests whose client connection cannot take more response bytes: while any is here
+  // the link does not read (every request on it waits: the slow client holds its worker).
+  std::unordered_set<LinkRequest*> read_pausers_;
   uint64_t generation_ = 0;  // bumps per connection: stale callbacks are ignored
   char read_buf_[64 * 1024];
 };

@@ -8,6 +8,7 @@ close() always called -- and hands the response to C++ through _resumelb.start()
 and .end(). This file is compiled into the zkworker binary.
 """
 import io
+import re
 import sys
 import traceback
 
@@ -87,17 +88,60 @@ def file_input(fd):
     return io.open(fd, 'rb', closefd=True)
 
 
-def _check_headers(headers):
+# What the protocol carries (docs/protocol.md, "Limits"; common/frame_codec.h): a response
+# over these is malformed and would cost the whole connection, so it is never sent.
+MAX_HEADERS = 1024
+MAX_HEADER_BYTES = 256 * 1024   # status + names + values, as latin-1 bytes
+MAX_STATUS_BYTES = 4096
+
+# RFC 9110: a status is three digits (the protocol wants 100-999), a space and a reason
+# without control characters but HTAB; a header name is a token; a value has no control
+# characters but HTAB. Both are latin-1 (PEP 3333 native strings).
+_STATUS_RE = re.compile(r'[1-9][0-9]{2} [^\x00-\x08\x0a-\x1f\x7f]*\Z')
+_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_VALUE_RE = re.compile(r'[^\x00-\x08\x0a-\x1f\x7f]*\Z')
+
+
+def _latin1_size(what, s):
+    try:
+        return len(s.encode('latin-1'))
+    except UnicodeEncodeError as e:
+        raise ValueError('%s %r is not latin-1 (PEP 3333 native strings are): %s'
+                         % (what, s, e)) from None
+
+
+def _check_status(status):
+    if type(status) is not str:
+        raise TypeError('status must be str, not %s' % type(status).__name__)
+    if not _STATUS_RE.match(status):
+        raise ValueError('status %r is not of the form "NNN reason" (three digits, a space, '
+                         'a reason without control characters)' % status)
+    size = _latin1_size('status', status)
+    if size > MAX_STATUS_BYTES:
+        raise ValueError('status is %d bytes, over the limit of %d' % (size, MAX_STATUS_BYTES))
+    return size
+
+
+def _check_headers(headers, used):
     if type(headers) is not list:
         raise TypeError('response headers must be a list, not %s' % type(headers).__name__)
+    if len(headers) > MAX_HEADERS:
+        raise ValueError('%d response headers, over the limit of %d'
+                         % (len(headers), MAX_HEADERS))
     for item in headers:
         if type(item) is not tuple or len(item) != 2:
             raise TypeError('each response header must be a (name, value) tuple: %r' % (item,))
         name, value = item
         if type(name) is not str or type(value) is not str:
             raise TypeError('header names and values must be str: %r' % (item,))
-        if '\n' in value or '\r' in value or '\n' in name or '\r' in name or ':' in name:
-            raise ValueError('invalid header %r' % (item,))
+        if not _TOKEN_RE.match(name):
+            raise ValueError('header name %r is not a token (RFC 9110)' % name)
+        if not _VALUE_RE.match(value):
+            raise ValueError('header %s: value %r has a control character' % (name, value))
+        used += _latin1_size('header name', name) + _latin1_size('header ' + name, value)
+    if used > MAX_HEADER_BYTES:
+        raise ValueError('response status and headers are %d bytes, over the limit of %d'
+                         % (used, MAX_HEADER_BYTES))
 
 
 def run(app, environ, req, head, tracing, trace_id):
@@ -116,11 +160,9 @@ def run(app, environ, req, head, tracing, trace_id):
                 exc_info = None
         elif state['status'] is not None:
             raise AssertionError('start_response() called a second time without exc_info')
-        if type(status) is not str:
-            raise TypeError('status must be str, not %s' % type(status).__name__)
-        if len(status) < 4 or not status[:3].isdigit() or status[3] != ' ':
-            raise ValueError('status %r is not of the form "NNN reason"' % status)
-        _check_headers(headers)
+        # Checked here, so that the application (or the 500 below) hears of it, and nothing
+        # the protocol or HTTP cannot carry is ever sent.
+        _check_headers(headers, _check_status(status))
         state['status'] = status
         state['headers'] = headers
         return write
@@ -128,14 +170,17 @@ def run(app, environ, req, head, tracing, trace_id):
     def send_headers():
         if state['status'] is None:
             raise AssertionError('the application did not call start_response()')
-        state['sent'] = True
         if tracing:
             length = '?'
             for name, value in state['headers']:
                 if name.lower() == 'content-length':
                     length = value
             _c.trace(req, 'A', '%s %s' % (state['status'], length))
-        if not _c.start(req, state['status'], state['headers']):
+        # Sent only once start() took them: if it raised, nothing went out and the 500
+        # below can still be the response.
+        started = _c.start(req, state['status'], state['headers'])
+        state['sent'] = True
+        if not started:
             raise Cancelled
 
     def write(data):

@@ -251,8 +251,20 @@ Status WsgiHost::Init() {
   }
   initialized_ = true;
 
-  // sys.path: --pythonpath entries first.
-  PrependPythonPath(options_.pythonpath);
+  // sys.path: --pythonpath entries first, then those of the PYTHONPATH environment variable
+  // (the interpreter is isolated, so it does not read PYTHONPATH itself; gunicorn and uWSGI
+  // honour it). Empty entries are skipped.
+  std::vector<std::string> path = options_.pythonpath;
+  if (const char* env = getenv("PYTHONPATH")) {
+    std::string_view rest = env;
+    while (!rest.empty()) {
+      size_t colon = rest.find(':');
+      std::string_view entry = rest.substr(0, colon);
+      if (!entry.empty()) path.emplace_back(entry);
+      rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
+    }
+  }
+  PrependPythonPath(path);
 
   PyObject* code = Py_CompileString(kWsgiGlueSource, "<zkworker wsgi_glue.py>", Py_file_input);
   PyObject* glue = code ? PyImport_ExecCodeModule("resumelb_wsgi_glue", code) : nullptr;
@@ -352,8 +364,9 @@ bool WsgiHost::Call(WsgiCall& call) {
     if (k == "REQUEST_METHOD") method = v;
     if (k == "wsgi.url_scheme") has_scheme = true;
   }
-  // A chunked upload arrives without CONTENT_LENGTH: the app sees what was received.
-  if (call.body_size > 0 || !PyDict_GetItemString(environ, "CONTENT_LENGTH")) {
+  // A chunked upload arrives without CONTENT_LENGTH: the app sees what was received. A
+  // request without a body has none (as with gunicorn), unless the client sent one.
+  if (call.body_size > 0) {
     SetItem(environ, "CONTENT_LENGTH", PyUnicode_FromString(std::to_string(call.body_size).c_str()));
   }
   Py_INCREF(static_cast<PyObject*>(wsgi_version_));

@@ -7,6 +7,9 @@
   large frames; three such uploads at once leave ordinary requests fast.
 * Through every attack the LB's event loop stays responsive: its measured lag (status
   document, "loop_lag_ms") stays small.
+* Response buffering has process-wide budgets: past the memory budget responses spill to
+  disk, past the disk budget the LB stops reading from that worker until the client reads
+  (the slow client holds its worker), and every byte still arrives.
 * Memory per connection is bounded: 1000 connections that each send a slow request and
   then over a megabyte of pipelined requests, and never read, cost the LB a bounded amount
   (the requests behind the one being served are held up to 16 KiB; beyond that the LB
@@ -160,6 +163,60 @@ class ChunkedUploadTest(harness.E2ETestCase):
         # byte it spends a small fraction of that. Generous bound, not a benchmark.
         self.assertLess(lb_cpu, 2.0 * (4 if SANITIZED else 1), f"LB CPU {lb_cpu:.2f} s")
         assert_loop_responsive(self, c.status_path)
+
+
+class ResponseBudgetTest(harness.E2ETestCase):
+
+    def test_budgets_hold_and_the_response_completes(self):
+        sb = self.sandbox
+        buffer_dir = sb.mkdir("buffers")
+        mem_total, disk_total = 256 * 1024, 1024 * 1024
+        c = lb_harness.start_cluster(
+            sb, n_workers=2, lb_args=["--response_memory=65536",
+                                      f"--response_memory_total={mem_total}",
+                                      f"--response_disk_total={disk_total}",
+                                      f"--buffer_dir={buffer_dir}"])
+        size = 8_000_000
+        slow = []
+        for i in range(2):  # two non-reading clients of one class: one worker
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect(("127.0.0.1", c.port))
+            self.addCleanup(s.close)
+            s.sendall(request_bytes("GET", f"/big?size={size}&i={i}", [("Connection", "close")],
+                                    host="big.example"))
+            slow.append(s)
+
+        def full():
+            st = c.status()["response_buffers"]
+            return st["disk"] > disk_total // 2 and st
+        wait_for(full, 20, message="the buffers to fill")
+        for _ in range(20):
+            st = c.status()["response_buffers"]
+            self.assertLessEqual(st["disk"], disk_total, st)
+            # Over budget by at most what one read of the worker link brought.
+            self.assertLessEqual(st["memory"], mem_total + 256 * 1024, st)
+            files = sum(os.path.getsize(os.path.join(f"/proc/{c.lb.pid}/fd", fd))
+                        for fd in os.listdir(f"/proc/{c.lb.pid}/fd")
+                        if os.readlink(os.path.join(f"/proc/{c.lb.pid}/fd", fd))
+                        .startswith(buffer_dir))
+            self.assertLessEqual(files, disk_total)
+            time.sleep(0.05)  # sampling while the worker keeps trying to send
+        # Another class goes to the other worker and is served meanwhile.
+        conn = lb_harness.RawConn(c.port)
+        self.addCleanup(conn.close)
+        conn.send(request_bytes("GET", "/hello", host="small.example"))
+        self.assertEqual(conn.read_response().code, 200)
+        assert_loop_responsive(self, c.status_path)
+        # The slow clients read: every byte arrives.
+        for s in slow:
+            data, err = hu.recv_all(s, 60)
+            code, headers, body = hu.split_head(data)
+            body = hu.chunked_complete(body)
+            self.assertIsNotNone(body, "cut off")
+            self.assertEqual(lb_harness.sha256(body), lb_harness.big_sha256(size))
+        wait_for(lambda: c.status()["response_buffers"] == {"memory": 0, "disk": 0}, 10)
+        self.assertEqual(c.status()["totals"]["truncated"], 0)
 
 
 class PipelineMemoryTest(harness.E2ETestCase):

@@ -95,9 +95,10 @@ class ClassifierTest(harness.E2ETestCase):
 
         self.assert_settles(ask, [f"www.n{i}.named.example" for i in range(6)],
                             lambda h: h[4:])
-        # Only a leading "www." goes; no lower-casing, no port stripping (as the original).
-        self.assertEqual(ask("www.Mixed.Named.example:8080")[1], "Mixed.Named.example:8080")
-        self.assertEqual(ask("WWW.upper.named.example")[1], "WWW.upper.named.example")
+        # Case, the port and a trailing dot are not part of the class (issue 12; the original
+        # kept them), and only a leading "www." goes.
+        self.assertEqual(ask("www.Mixed.Named.example:8080")[1], "mixed.named.example")
+        self.assertEqual(ask("WWW.upper.named.example.")[1], "upper.named.example")
         self.assertEqual(ask("sub.www.named.example")[1], "sub.www.named.example")
 
     def test_re_classifier_python_spelling(self):

@@ -3,6 +3,7 @@
 // worker link.
 #include <catch2/catch.hpp>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -73,6 +74,8 @@ class FakeChannel : public RequestChannel {
   void Detach(uint32_t, bool cancel) override { log.push_back(cancel ? "CANCEL" : "DETACH"); }
   bool congested() const override { return is_congested; }
   void WaitWritable(LinkRequest*) override { log.push_back("WAIT"); }
+  void PauseReads(LinkRequest*) override { log.push_back("PAUSE"); }
+  void ResumeReads(LinkRequest*) override { log.push_back("RESUME"); }
 
   std::vector<std::string> log;
   uint32_t rno = 0;
@@ -98,6 +101,7 @@ struct Fixture {
     p.max_retries = max_retries;
     p.disconnect_message = &disconnect;
     p.stats = &stats;
+    p.http_date = nullptr;  // no Date: the cases below compare exact bytes
     return p;
   }
 };
@@ -345,7 +349,7 @@ TEST_CASE("no worker in time answers 503; Finish leaves the queue and cancels", 
 
 TEST_CASE("response heads drop hop-by-hop headers and honour Connection: close", "[http]") {
   ResponseContext c;
-  ResponseHead h = BuildResponseHead(
+  ResponseHead h = *BuildResponseHead(
       proto::Response{"204 No Content",
                       {{"Keep-Alive", "5"}, {"connection", "close"}, {"X-A", "1"}}},
       c);
@@ -354,18 +358,171 @@ TEST_CASE("response heads drop hop-by-hop headers and honour Connection: close",
   CHECK_FALSE(h.chunked);
   CHECK(h.close_after);
   c.must_close = true;
-  h = BuildResponseHead(proto::Response{"200 OK", {{"Content-Length", "0"}}}, c);
+  h = *BuildResponseHead(proto::Response{"200 OK", {{"Content-Length", "0"}}}, c);
   CHECK(h.bytes == "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
 }
 
 TEST_CASE("own responses and chunks", "[http]") {
-  CHECK(BuildOwnResponse(431, "text/plain", "no", true, false) ==
+  CHECK(BuildOwnResponse(431, "text/plain", "no", true, false, "") ==
         "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain\r\n"
         "Content-Length: 2\r\nConnection: close\r\n\r\nno");
-  CHECK(BuildOwnResponse(503, "text/plain", "no", false, true) ==
+  CHECK(BuildOwnResponse(503, "text/plain", "no", false, true, "") ==
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n");
   CHECK(EncodeChunk(std::string(26, 'x')) == "1a\r\n" + std::string(26, 'x') + "\r\n");
   CHECK(std::string(ReasonPhrase(599)) == "Error");
+  CHECK(BuildOwnResponse(405, "text/plain", "", true, false, "").find(
+            "\r\nAllow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n") != std::string::npos);
+}
+
+std::string_view FixedDate() { return "Sun, 06 Nov 1994 08:49:37 GMT"; }
+
+// An exchange for `request` whose response has started with `response`.
+struct Responding {
+  explicit Responding(proto::Response response, ParsedRequest request = Get(),
+                      bool with_date = false) {
+    f.host.assign_to = &f.link;
+    ExchangePolicy policy = f.Policy();
+    if (with_date) policy.http_date = &FixedDate;
+    e = std::make_unique<Exchange>(&f.host, &f.client, policy, request, proto::Pairs{}, "c");
+    f.host.Dispatch(e.get());
+    e->OnRequestComplete();
+    e->OnResponseStart(std::move(response));
+  }
+  Fixture f;
+  std::unique_ptr<Exchange> e;
+};
+
+TEST_CASE("bytes past the Content-Length are dropped and the connection closes", "[exchange]") {
+  SECTION("in a later frame") {
+    Responding r(Ok({{"Content-Length", "5"}}));
+    r.e->OnResponseBody("hel");
+    r.e->OnResponseBody("lo");
+    CHECK_FALSE(r.e->close_after());
+    r.e->OnResponseBody("HTTP/1.1 302 Found\r\nSet-Cookie: forged=1\r\n\r\n");
+    CHECK(r.f.client.written == "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+    CHECK(r.e->state() == Exchange::State::kDone);
+    CHECK(r.e->close_after());
+    CHECK(r.f.client.done == 1);
+    CHECK(r.f.link.log.back() == "CANCEL");  // the worker stops producing
+    CHECK(r.f.host.released == 1);
+    r.e->OnResponseBody("more");  // late frames change nothing
+    CHECK(r.f.client.written == "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+  }
+  SECTION("in the same frame") {
+    Responding r(Ok({{"Content-Length", "5"}}));
+    r.e->OnResponseBody("helloEXTRA");
+    CHECK(r.f.client.written == "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+    CHECK(r.e->close_after());
+    CHECK(r.e->response_done());
+  }
+  SECTION("a zero length") {
+    Responding r(Ok({{"Content-Length", "0"}}));
+    r.e->OnResponseBody("x");
+    CHECK(r.f.client.written == "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    CHECK(r.e->close_after());
+  }
+}
+
+TEST_CASE("a response shorter than its Content-Length resets the client", "[exchange]") {
+  Responding r(Ok({{"Content-Length", "10"}}));
+  r.e->OnResponseBody("hello");
+  r.e->OnResponseEnd(proto::Outcome::kComplete);
+  CHECK(r.e->state() == Exchange::State::kReset);
+  CHECK_FALSE(r.f.client.reset_reason.empty());
+  CHECK(r.f.client.done == 0);
+  CHECK(r.f.stats.truncated == 1);
+  // A HEAD response declares the length of the body it does not carry: not short.
+  Responding head(Ok({{"Content-Length", "10"}}), Get("HEAD"));
+  head.e->OnResponseEnd(proto::Outcome::kComplete);
+  CHECK(head.e->state() == Exchange::State::kDone);
+}
+
+TEST_CASE("an invalid response head is answered 502 and the worker's request cancelled",
+          "[exchange]") {
+  for (const proto::Response& bad : std::vector<proto::Response>{
+           {"200 OK", {{"Content-Length", "abc"}}},
+           {"200 OK", {{"Content-Length", ""}}},
+           {"200 OK", {{"Content-Length", "-1"}}},
+           {"200 OK", {{"Content-Length", "99999999999999999999999"}}},
+           {"200 OK", {{"Content-Length", "5"}, {"Content-Length", "6"}}},
+           {"200 OK\r\nSet-Cookie: x=1", {}},
+           {"200 OK", {{"X-A b", "1"}}},
+           {"200 OK", {{"", "1"}}},
+           {"200 OK", {{"X-A:", "1"}}},
+           {"200 OK", {{"X-A", std::string("a\0b", 3)}}},
+           {"200 OK", {{"X-A", "a\vb"}}},
+           {"200 OK", {{"X-A", "a\x7f"}}},
+           {"200 OK", {{"X-A", "a\r\nX-B: 1"}}},
+       }) {
+    INFO(bad.status << " " << (bad.headers.empty() ? "" : bad.headers[0].first));
+    Responding r(bad);
+    CHECK(r.e->state() == Exchange::State::kDone);
+    CHECK(r.f.client.written.rfind("HTTP/1.1 502 Bad Gateway\r\n", 0) == 0);
+    CHECK(r.f.client.written.find("<gone>") != std::string::npos);
+    CHECK(r.f.link.log.back() == "CANCEL");
+    CHECK(r.f.stats.bad_gateway == 1);
+    r.e->OnResponseBody("ignored");
+    CHECK(r.f.client.written.find("ignored") == std::string::npos);
+  }
+}
+
+TEST_CASE("response heads: OWS trimmed, one of equal lengths, Date added when absent", "[http]") {
+  ResponseContext c;
+  c.date = "Sun, 06 Nov 1994 08:49:37 GMT";
+  StatusOr<ResponseHead> h = BuildResponseHead(
+      Ok({{"Set-Cookie", "  csrftoken=x \t"}, {"Content-Length", " 3"}, {"Content-Length", "3"},
+          {"X-Tab", "a\tb"}, {"X-Latin", "caf\xe9"}}),
+      c);
+  REQUIRE(h.ok());
+  CHECK(h->bytes == "HTTP/1.1 200 OK\r\nSet-Cookie: csrftoken=x\r\nContent-Length: 3\r\n"
+                    "X-Tab: a\tb\r\nX-Latin: caf\xe9\r\n"
+                    "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n");
+  CHECK(h->content_length == 3u);
+  h = BuildResponseHead(Ok({{"date", "Mon, 07 Nov 1994 08:49:37 GMT"}}), c);
+  REQUIRE(h.ok());
+  CHECK(h->bytes == "HTTP/1.1 200 OK\r\ndate: Mon, 07 Nov 1994 08:49:37 GMT\r\n"
+                    "Transfer-Encoding: chunked\r\n\r\n");
+  // No Content-Length in a 204 (RFC 9110 section 8.6).
+  h = BuildResponseHead(proto::Response{"204 No Content", {{"Content-Length", "0"}}}, {});
+  REQUIRE(h.ok());
+  CHECK(h->bytes == "HTTP/1.1 204 No Content\r\n\r\n");
+  std::string_view now = HttpDateNow();
+  CHECK(now.size() == 29);
+  CHECK(now.substr(25) == " GMT");
+}
+
+TEST_CASE("the exchange adds Date to relayed and own responses", "[exchange]") {
+  Responding r(Ok({{"Content-Length", "0"}}), Get(), /*with_date=*/true);
+  r.e->OnResponseEnd(proto::Outcome::kComplete);
+  CHECK(r.f.client.written == "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
+                              "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n");
+  Responding bad(proto::Response{"200 OK", {{"Content-Length", "x"}}}, Get(), true);
+  CHECK(bad.f.client.written.find("\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n") !=
+        std::string::npos);
+}
+
+TEST_CASE("HTTP/1.0 keep-alive is honoured with Content-Length framing", "[exchange]") {
+  ParsedRequest keep = Get("GET", 0);
+  keep.keep_alive = true;  // "Connection: keep-alive" (llhttp_should_keep_alive)
+  Responding r(Ok({{"Content-Length", "2"}}), keep);
+  r.e->OnResponseBody("ok");
+  r.e->OnResponseEnd(proto::Outcome::kComplete);
+  CHECK(r.f.client.written ==
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok");
+  CHECK_FALSE(r.e->close_after());
+  ParsedRequest once = Get("GET", 0);
+  once.keep_alive = false;
+  Responding c(Ok({{"Content-Length", "2"}}), once);
+  CHECK(c.f.client.written ==
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n");
+  CHECK(c.e->close_after());
+  // Without a length, an HTTP/1.0 response is still close-delimited.
+  Responding n(Ok({}), keep);
+  CHECK(n.e->close_after());
+  // The LB's own responses announce it too.
+  Responding bad(proto::Response{"200 OK", {{"Content-Length", "x"}}}, keep);
+  CHECK(bad.f.client.written.find("Connection: keep-alive\r\n") != std::string::npos);
+  CHECK_FALSE(bad.e->close_after());
 }
 
 }  // namespace

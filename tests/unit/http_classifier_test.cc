@@ -168,8 +168,111 @@ TEST_CASE("host classifier strips a leading www.", "[classifier]") {
   auto c = Classifier::Create("zc.resumelb.lb:host_classifier");
   REQUIRE(c.ok());
   CHECK((*c)->Classify({{"HTTP_HOST", "www.example.com"}}) == "example.com");
-  CHECK((*c)->Classify({{"HTTP_HOST", "Example.com:80"}}) == "Example.com:80");
+  // Case, the port and a trailing dot do not make another class (issue 12).
+  CHECK((*c)->Classify({{"HTTP_HOST", "Example.com:80"}}) == "example.com");
   CHECK((*c)->Classify({}) == "");
+}
+
+TEST_CASE("host classifier normalises case, a trailing dot and the port", "[classifier]") {
+  auto c = Classifier::Create("host");
+  REQUIRE(c.ok());
+  for (const char* host : {"h.example", "WWW.H.EXAMPLE.:8080", "www.h.example", "H.Example.",
+                           "h.example:80"}) {
+    INFO(host);
+    CHECK((*c)->Classify({{"HTTP_HOST", host}}) == "h.example");
+  }
+  CHECK((*c)->Classify({{"HTTP_HOST", "[::1]:8080"}}) == "[::1]");
+  CHECK((*c)->Classify({{"HTTP_HOST", "127.0.0.1:8080"}}) == "127.0.0.1");
+  CHECK((*c)->Classify({{"HTTP_HOST", ""}}) == "");
+  CHECK(rlb::lb::HostClass("www.") == "www");
+}
+
+namespace {
+
+// The environ of one request, which must parse.
+rlb::proto::Pairs EnvironOf(const std::string& request) {
+  Collector c;
+  HttpRequestParser p(&c, HttpLimits{});
+  auto st = ParseAll(p, request);
+  INFO(request << " -> " << p.error_status() << " " << p.error_reason());
+  REQUIRE(st != HttpRequestParser::State::kError);
+  REQUIRE(c.requests.size() == 1);
+  return rlb::lb::BuildEnviron(c.requests[0], rlb::lb::ConnectionInfo{"1.2.3.4", "5.6.7.8", 1, 2});
+}
+
+// The status a request that must fail is refused with.
+int ErrorOf(const std::string& request) {
+  Collector c;
+  HttpRequestParser p(&c, HttpLimits{});
+  auto st = ParseAll(p, request);
+  INFO(request);
+  CHECK(st == HttpRequestParser::State::kError);
+  CHECK(c.requests.empty());
+  return p.error_status();
+}
+
+}  // namespace
+
+TEST_CASE("absolute-form targets: the target's host wins, any scheme case, query kept",
+          "[http]") {
+  auto env = EnvironOf("GET http://a.example/x?y=1 HTTP/1.1\r\nHost: b.example\r\n\r\n");
+  CHECK(Env(env, "HTTP_HOST") == "a.example");
+  CHECK(Env(env, "PATH_INFO") == "/x");
+  CHECK(Env(env, "QUERY_STRING") == "y=1");
+  env = EnvironOf("GET HTTP://a.example HTTP/1.1\r\nHost: b.example\r\n\r\n");
+  CHECK(Env(env, "PATH_INFO") == "/");
+  CHECK(Env(env, "HTTP_HOST") == "a.example");
+  env = EnvironOf("GET hTTpS://a.example:8443?q=1 HTTP/1.1\r\nHost: b.example\r\n\r\n");
+  CHECK(Env(env, "PATH_INFO") == "/");
+  CHECK(Env(env, "QUERY_STRING") == "q=1");
+  CHECK(Env(env, "HTTP_HOST") == "a.example:8443");
+  env = EnvironOf("GET http://[::1]:80/p HTTP/1.0\r\n\r\n");  // 1.0: Host optional
+  CHECK(Env(env, "HTTP_HOST") == "[::1]:80");
+  CHECK(Env(env, "PATH_INFO") == "/p");
+  // Origin-form: Host as sent (case, port and dot kept; only the class normalises).
+  env = EnvironOf("GET /p?q HTTP/1.1\r\nHost: WWW.H.EXAMPLE.:8080\r\n\r\n");
+  CHECK(Env(env, "HTTP_HOST") == "WWW.H.EXAMPLE.:8080");
+  CHECK(Env(env, "QUERY_STRING") == "q");
+  CHECK(ErrorOf("GET http://u@a.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n") == 400);
+  CHECK(ErrorOf("GET http://a b/ HTTP/1.1\r\nHost: a.example\r\n\r\n") == 400);
+  CHECK(ErrorOf("GET http:///x HTTP/1.1\r\nHost: a.example\r\n\r\n") == 400);
+}
+
+TEST_CASE("Host must be a reg-name or IP literal with an optional port", "[http]") {
+  using rlb::lb::IsValidHost;
+  for (const char* ok : {"a.example", "a.example:8080", "A-B_c~d.example.", "127.0.0.1:80",
+                         "[::1]", "[::1]:8080", "[v1.x:y]", "xn--bcher-kva.example", "%41.b",
+                         "a.example:"}) {
+    INFO(ok);
+    CHECK(IsValidHost(ok));
+  }
+  for (const char* bad : {"", ":80", "a/b@c?d", "a b", "a@b", "[::1", "[zz]", "[::1]x",
+                          "a.example:8o", "a:1:2", "%4", "a\"b", "[]"}) {
+    INFO(bad);
+    CHECK_FALSE(IsValidHost(bad));
+  }
+  CHECK(ErrorOf("GET / HTTP/1.1\r\nHost: \r\n\r\n") == 400);
+  CHECK(ErrorOf("GET / HTTP/1.1\r\nHost: a/b@c?d\r\n\r\n") == 400);
+  CHECK(ErrorOf("GET / HTTP/1.0\r\nHost: a b\r\n\r\n") == 400);
+  CHECK(ErrorOf("GET / HTTP/1.1\r\nAccept: */*\r\n\r\n") == 400);
+}
+
+TEST_CASE("fragments, %00, TRACE and CONNECT are refused; HTTP/1.0 ignores Expect", "[http]") {
+  CHECK(ErrorOf("GET /env#frag?x HTTP/1.1\r\nHost: a\r\n\r\n") == 400);
+  CHECK(ErrorOf("GET /a%00b HTTP/1.1\r\nHost: a\r\n\r\n") == 400);
+  CHECK(Env(EnvironOf("GET /a?b=%00 HTTP/1.1\r\nHost: a\r\n\r\n"), "QUERY_STRING") ==
+        "b=%00");  // the query is not decoded: the application sees it as sent
+  CHECK(ErrorOf("TRACE / HTTP/1.1\r\nHost: a\r\n\r\n") == 405);
+  CHECK(ErrorOf("CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n") == 405);
+  Collector c;
+  HttpRequestParser p(&c, HttpLimits{});
+  ParseAll(p, "POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi");
+  REQUIRE(c.requests.size() == 1);
+  CHECK_FALSE(c.requests[0].expect_continue);
+  Collector c2;
+  HttpRequestParser p2(&c2, HttpLimits{});
+  ParseAll(p2, "POST / HTTP/1.0\r\nExpect: something\r\nContent-Length: 2\r\n\r\nhi");
+  CHECK(c2.requests.size() == 1);  // no 417 for HTTP/1.0
 }
 
 TEST_CASE("regex classifier: the original's cases", "[classifier]") {

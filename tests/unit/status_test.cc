@@ -28,7 +28,7 @@ rlb::LbStatusSnapshot Sample() {
              {"127.0.0.1:8003", false, false, std::nullopt, 0, 0, 0, "connection refused",
               1700000001.25}};
   s.pool = {"resume", true, "2", 1.0, 9, 0.5};
-  s.totals = {20, 18, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  s.totals = {20, 18, 1, 2, 3, 4, 5, 6, 7, 8, 11, 9, 10};
   s.draining = true;
   s.loop_lag = {0.5, 12.25, 40.0};
   return s;
@@ -51,8 +51,10 @@ TEST_CASE("RenderLbStatusJson: the document's keys, order and types", "[status]"
         R"("backlog_history":9,"unskilled_score":0.5},)"
         R"("totals":{"requests":20,"responses":18,"retries":1,"502":2,"503":3,)"
         R"("client_errors":4,"truncated":5,"client_aborts":6,"retries_refused":7,)"
-        R"("queries_of_death":8,"connections_accepted":9,"connections_open":10},)"
-        R"("draining":true,"loop_lag_ms":{"last":0.5,"recent_max":12.25,"max":40.0}})"
+        R"("queries_of_death":8,"invalid_responses":11,"connections_accepted":9,)"
+        R"("connections_open":10},)"
+        R"("draining":true,"loop_lag_ms":{"last":0.5,"recent_max":12.25,"max":40.0},)"
+        R"("response_buffers":{"memory":0,"disk":0}})"
         "\n");
 }
 
@@ -64,6 +66,7 @@ TEST_CASE("RenderLbStatusJson: the ZooKeeper part comes last", "[status]") {
   std::string doc = rlb::RenderLbStatusJson(s);
   const std::string tail =
       R"("draining":false,"loop_lag_ms":{"last":0.0,"recent_max":0.0,"max":0.0},)"
+      R"("response_buffers":{"memory":0,"disk":0},)"
       R"("zookeeper":{"state":"connected","hosts":"127.0.0.1:2181","sessions":2,"path":"/lb",)"
       R"("workers_path":null},)"
       R"("settings":{"backlog_history":{"value":7,"source":"default"},)"
