@@ -195,7 +195,7 @@ def resume_frame(count: int, name_bytes: int) -> bytes:
     class beats every earlier one: the worst order for keeping the best ones)."""
     parts = [struct.pack(">I", count)]
     for i in range(count):
-        name = i.to_bytes(4, "big").hex().encode().rjust(name_bytes, b"c")[-name_bytes:]
+        name = i.to_bytes(4, "big")[-3:].rjust(name_bytes, b"c")
         parts.append(struct.pack(">I", name_bytes) + name + struct.pack(">d", float(i)))
     body = bytes([rlbproto.RESUME]) + b"".join(parts)
     return struct.pack(">II", 0, len(body)) + body
