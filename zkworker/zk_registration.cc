@@ -108,6 +108,13 @@ void ZkRegistration::OnProviderNode(Claim* claim, const std::optional<std::strin
     }
     claim->registered = true;
     session_.RegisterEphemeral(claim->path, registration_data_);
+    bool all = true;
+    for (const auto& [path, c] : claims_) all = all && c->registered;
+    if (all && on_registered_) {
+      auto fn = std::move(on_registered_);
+      on_registered_ = nullptr;
+      fn();
+    }
     return;
   }
   claim->holder = DescribeRegistrationHolder(*data);
