@@ -176,6 +176,22 @@ class SupervisorTest(harness.E2ETestCase):
                              f"process {pid} still running")
         self.assertIn("every process has exited; exiting 0", m.proc.output())
 
+    def test_preload_forks_processes_that_serve_and_respawn(self):
+        m = start_master(self.sandbox, 2, ["--preload"])
+        self.assertTrue(m.status()["preload"])
+        lb, port = self.lb_for(m)
+        victim = m.pids()[0]
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: victim not in m.pids(), message="the killed process replaced")
+        m.wait_serving()
+        loop = RequestLoop(port, pace=0)
+        try:
+            loop.wait_more(50)
+        finally:
+            results = loop.stop()
+        self.assertEqual(RequestLoop.failures(results), [])
+        self.assertEqual(m.proc.stop(), 0)
+
     def test_a_broken_app_stops_the_master_with_status_2(self):
         m = start_master(self.sandbox, 2, app="no_such_module:application", wait=False)
         self.assertEqual(m.proc.wait(15), 2)
