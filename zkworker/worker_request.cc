@@ -82,6 +82,17 @@ bool WorkerRequest::Send(std::string&& frames, bool wait) {
 }
 
 bool WorkerRequest::Start(std::string_view status, proto::Pairs headers) {
+  // The glue refuses such heads with a 500 before they get here (wsgi_glue.py); this is
+  // the backstop that keeps an over-limit frame — which the LB would take as a broken
+  // protocol and drop the whole connection for — from ever being sent.
+  size_t bytes = status.size();
+  for (const auto& [name, value] : headers) bytes += name.size() + value.size();
+  if (headers.size() > proto::kMaxHeaders || bytes > proto::kMaxHeaderBytes ||
+      status.size() > proto::kMaxTextField) {
+    LOG(ERROR) << "request " << call.trace_id << ": response head over the protocol's limits ("
+               << headers.size() << " headers, " << bytes << " bytes); not sent";
+    return false;
+  }
   std::string frame;
   proto::EncodeResponse(&frame, rno, status, headers);
   return Send(std::move(frame), true);

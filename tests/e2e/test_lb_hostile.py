@@ -39,6 +39,7 @@ MAX_LOOP_LAG_MS = 1000 if SANITIZED else 250
 
 def assert_loop_responsive(test, status_path):
     lag = lb_harness.read_status(status_path)["loop_lag_ms"]
+    print(f"loop lag: {lag}", flush=True)
     test.assertLess(lag["recent_max"], MAX_LOOP_LAG_MS, lag)
 
 
