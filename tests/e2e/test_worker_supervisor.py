@@ -144,8 +144,10 @@ class SupervisorTest(harness.E2ETestCase):
             with open(path, "w") as f:
                 f.write(VERSIONED_APP.format(version=2))
             m.proc.send_signal(signal.SIGHUP)
-            wait_for(lambda: not (set(m.pids()) & old_pids) and m.wait_serving(), 60,
-                     message="every process replaced")
+            # Replaced, and the old processes have drained and exited (until then one
+            # may still take a request the LB sent before it read the GOAWAY).
+            wait_for(lambda: not (set(m.pids()) & old_pids) and m.wait_serving() and
+                     not m.status()["draining"], 60, message="every process replaced")
             loop.wait_more(50)
         finally:
             results = loop.stop()
