@@ -143,6 +143,10 @@ class SupervisorTest(harness.E2ETestCase):
             loop.wait_more(50)
             with open(path, "w") as f:
                 f.write(VERSIONED_APP.format(version=2))
+            # A deploy within the second of the first import, with a file of the same
+            # size, would look unchanged to Python's bytecode cache (mtime + size).
+            st = os.stat(path)
+            os.utime(path, (st.st_atime + 10, st.st_mtime + 10))
             m.proc.send_signal(signal.SIGHUP)
             # Replaced, and the old processes have drained and exited (until then one
             # may still take a request the LB sent before it read the GOAWAY).
