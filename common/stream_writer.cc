@@ -17,6 +17,10 @@ void StreamWriter::Attach(uv_stream_t* stream) {
 }
 
 void StreamWriter::Detach() {
+  if (scheduled_) {
+    batcher_->Cancel(this);
+    scheduled_ = false;
+  }
   if (in_flight_) {
     in_flight_->writer = nullptr;
     in_flight_ = nullptr;
@@ -35,6 +39,34 @@ void StreamWriter::Append(std::string&& data) {
 }
 
 int StreamWriter::Flush() {
+  if (batcher_ == nullptr) return FlushNow();
+  if (!scheduled_ && stream_ != nullptr && in_flight_ == nullptr && !pending_.empty()) {
+    scheduled_ = true;
+    batcher_->Schedule(this);
+  }
+  return 0;
+}
+
+int StreamWriter::FlushImmediately() {
+  if (scheduled_) {
+    batcher_->Cancel(this);
+    scheduled_ = false;
+  }
+  return FlushNow();
+}
+
+void StreamWriter::FlushScheduled() {
+  scheduled_ = false;
+  uint64_t before = bytes_written_;
+  int rc = FlushNow();
+  if (rc != 0) {
+    listener_->OnWriteError(rc);
+    return;
+  }
+  if (bytes_written_ != before) listener_->OnWritten();
+}
+
+int StreamWriter::FlushNow() {
   if (stream_ == nullptr || in_flight_ != nullptr || pending_.empty()) return 0;
   size_t offset = 0;
   uv_buf_t direct = uv_buf_init(pending_.data(), static_cast<unsigned>(pending_.size()));
@@ -79,7 +111,7 @@ void StreamWriter::OnWriteDone(uv_write_t* req, int status) {
   }
   self->bytes_written_ += self->in_flight_bytes_;
   self->in_flight_bytes_ = 0;
-  int rc = self->Flush();
+  int rc = self->FlushNow();
   if (rc != 0) {
     self->listener_->OnWriteError(rc);
     return;

@@ -14,6 +14,10 @@
 // Lifetime: Detach() (or the destructor) orphans the write in flight, so its callback
 // (UV_ECANCELED after the stream is closed) touches nothing of the owner.
 //
+// Batching: with a WriteBatcher (BatchWith), Flush() only schedules the writer; its bytes
+// go out when the batcher flushes, once per loop turn, and errors and progress then reach
+// the listener (common/write_batcher.h).
+//
 // Thread rules: loop thread only.
 #ifndef RESUMELB_COMMON_STREAM_WRITER_H_
 #define RESUMELB_COMMON_STREAM_WRITER_H_
@@ -22,6 +26,8 @@
 
 #include <string>
 #include <string_view>
+
+#include "common/write_batcher.h"
 
 namespace rlb {
 
@@ -43,6 +49,8 @@ class StreamWriter {
 
   // Starts writing to `stream` (a new connection). REQUIRES: not attached.
   void Attach(uv_stream_t* stream);
+  // Gathers writes per loop turn through `batcher` (REQUIRES: it outlives this writer).
+  void BatchWith(WriteBatcher* batcher) { batcher_ = batcher; }
   // Forgets the stream (it is being closed): pending bytes are dropped and the write in
   // flight is orphaned.
   void Detach();
@@ -56,7 +64,10 @@ class StreamWriter {
 
   // Writes the pending bytes if no write is in flight (otherwise they follow it). Returns 0,
   // or a libuv error after which the stream is unusable. Not attached: keeps the bytes.
+  // Batching: schedules the write and returns 0.
   int Flush();
+  // Writes now, batching or not (a stream about to be closed: what was queued still goes).
+  int FlushImmediately();
   int Write(std::string&& data) {
     Append(std::move(data));
     return Flush();
@@ -69,8 +80,11 @@ class StreamWriter {
   uint64_t bytes_written() const { return bytes_written_; }
 
  private:
+  friend class WriteBatcher;
   struct WriteRequest;
   static void OnWriteDone(uv_write_t* req, int status);
+  int FlushNow();
+  void FlushScheduled();  // the batcher's turn
 
   Listener* listener_;
   uv_stream_t* stream_ = nullptr;
@@ -78,6 +92,9 @@ class StreamWriter {
   WriteRequest* in_flight_ = nullptr;
   size_t in_flight_bytes_ = 0;
   uint64_t bytes_written_ = 0;
+  WriteBatcher* batcher_ = nullptr;
+  bool scheduled_ = false;
+  size_t batch_index_ = 0;  // in the batcher's list, while scheduled_
 };
 
 }  // namespace rlb

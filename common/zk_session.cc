@@ -33,6 +33,13 @@ struct Call {
   std::function<void(int rc, std::string data, std::vector<std::string> children)> done;
 };
 
+// A read that also wants the node's holder (Stat::ephemeralOwner, 0 for a persistent node)
+// and version.
+struct HolderCall {
+  LoopMailbox* mailbox;
+  std::function<void(int rc, std::string data, int64_t owner, int32_t version)> done;
+};
+
 void PostResult(const void* data, int rc, std::string value, std::vector<std::string> children) {
   auto* call = static_cast<Call*>(const_cast<void*>(data));
   auto done = std::move(call->done);
@@ -53,6 +60,23 @@ void StringsCompletion(int rc, const String_vector* strings, const void* data) {
     for (int i = 0; i < strings->count; ++i) children.emplace_back(strings->data[i]);
   }
   PostResult(data, rc, "", std::move(children));
+}
+
+void HolderCompletion(int rc, const char* value, int len, const Stat* stat, const void* data) {
+  auto* call = static_cast<HolderCall*>(const_cast<void*>(data));
+  std::string text = rc == ZOK && value && len > 0 ? std::string(value, static_cast<size_t>(len))
+                                                   : std::string();
+  int64_t owner = rc == ZOK && stat ? stat->ephemeralOwner : 0;
+  int32_t version = rc == ZOK && stat ? stat->version : -1;
+  call->mailbox->Post([done = std::move(call->done), rc, text = std::move(text), owner,
+                       version]() mutable { done(rc, std::move(text), owner, version); });
+  delete call;
+}
+
+std::string SessionIdText(int64_t id) {
+  std::ostringstream out;
+  out << "0x" << std::hex << id;
+  return out.str();
 }
 
 void StringCompletion(int rc, const char*, const void* data) { PostResult(data, rc, "", {}); }
@@ -179,6 +203,8 @@ void ZkSession::OnSessionEvent(uint64_t gen, int state) {
     SetState(State::kConnected);
     if (new_session) {
       ++sessions_;
+      // Set by the client's thread before it posted this event.
+      session_id_ = zoo_client_id(zh_)->client_id;
       LOG(INFO) << "ZooKeeper session established with " << hosts_;
       if (on_new_session) on_new_session();
     } else {
@@ -332,8 +358,9 @@ void ZkSession::Get(const std::string& path, GetFn fn) {
   }
 }
 
-void ZkSession::RegisterEphemeral(const std::string& path, std::string data) {
-  registrations_[path] = Registration{std::move(data)};
+void ZkSession::RegisterEphemeral(const std::string& path, std::string data,
+                                  ConflictFn on_conflict) {
+  registrations_[path] = Registration{std::move(data), std::move(on_conflict)};
   if (state_ == State::kConnected) Create(path);
 }
 
@@ -360,12 +387,7 @@ void ZkSession::Create(const std::string& path) {
       it->second.created = true;
       LOG(INFO) << "registered " << path;
     } else if (rc == ZNODEEXISTS) {
-      // Left by an earlier session of this address (a crash): replace it with ours.
-      auto* del = new Call{this, mailbox_.get(), gen, nullptr};
-      del->done = [this, gen, path](int, std::string, std::vector<std::string>) {
-        if (gen == gen_) Create(path);
-      };
-      if (zoo_adelete(zh_, path.c_str(), -1, &VoidCompletion, del) != ZOK) delete del;
+      CheckHolder(path);  // never deleted: whose is it?
     } else {
       LOG(WARNING) << "cannot register " << path << ": " << zerror(rc) << " (retrying)";
     }
@@ -378,17 +400,85 @@ void ZkSession::Create(const std::string& path) {
   }
 }
 
+void ZkSession::CheckHolder(const std::string& path) {
+  auto it = registrations_.find(path);
+  if (it == registrations_.end() || !zh_) return;
+  it->second.in_progress = true;
+  uint64_t gen = gen_;
+  auto* call = new HolderCall{mailbox_.get(), nullptr};
+  call->done = [this, gen, path](int rc, std::string data, int64_t owner, int32_t) {
+    if (gen != gen_) return;
+    auto it = registrations_.find(path);
+    if (it == registrations_.end()) return;
+    Registration& r = it->second;
+    r.in_progress = false;
+    if (rc == ZNONODE) {  // gone meanwhile: create it now
+      Create(path);
+    } else if (rc != ZOK) {  // retried by the timer
+      VLOG(1) << "cannot read " << path << ": " << zerror(rc);
+    } else if (owner == session_id_) {
+      // An earlier create of this session succeeded, its answer was lost.
+      r.created = true;
+      LOG(INFO) << "registered " << path;
+    } else {
+      ConflictFn on_conflict = std::move(r.on_conflict);
+      registrations_.erase(it);
+      Status conflict = Status::AlreadyExists(
+          path + " is held by another ZooKeeper session (" +
+          (owner == 0 ? std::string("a persistent node") : SessionIdText(owner)) + ")");
+      if (on_conflict) {
+        on_conflict(conflict, data);
+      } else {
+        LOG(WARNING) << conflict.message() << "; not registered";
+      }
+    }
+  };
+  if (zoo_aget(zh_, path.c_str(), 0, &HolderCompletion, call) != ZOK) {
+    delete call;
+    it->second.in_progress = false;
+  }
+}
+
+void ZkSession::DeleteIfOurs(const std::string& path) {
+  if (!zh_) return;
+  auto* call = new HolderCall{mailbox_.get(), nullptr};
+  call->done = [this, gen = gen_, path](int rc, std::string, int64_t owner, int32_t version) {
+    if (gen != gen_ || rc != ZOK || owner != session_id_ || !zh_) return;
+    auto* del = new Call{this, mailbox_.get(), gen, [](int, std::string, std::vector<std::string>) {}};
+    if (zoo_adelete(zh_, path.c_str(), version, &VoidCompletion, del) != ZOK) delete del;
+  };
+  if (zoo_aget(zh_, path.c_str(), 0, &HolderCompletion, call) != ZOK) delete call;
+}
+
 void ZkSession::UnregisterAll() {
   for (auto& [path, r] : registrations_) {
-    // A create still in flight may have succeeded: delete after it (a session's requests
-    // are processed in order; a delete of a node that was not created is harmless).
-    if ((r.created || r.in_progress) && zh_) {
-      auto* call = new Call{this, mailbox_.get(), gen_, [](int, std::string, std::vector<std::string>) {}};
-      if (zoo_adelete(zh_, path.c_str(), -1, &VoidCompletion, call) != ZOK) delete call;
+    // A create still in flight may have succeeded: the read is sent after it (a session's
+    // requests are processed in order), and it tells whose the node is.
+    if (r.created || r.in_progress) {
+      DeleteIfOurs(path);
       LOG(INFO) << "deregistered " << path;
     }
   }
   registrations_.clear();
+}
+
+std::string DescribeRegistrationHolder(std::string_view data) {
+  rapidjson::Document doc;
+  std::string out;
+  if (ParseJsonObject(data, &doc)) {
+    if (const rapidjson::Value* pid = FindJsonMember(doc, "pid")) {
+      if (auto text = JsonScalarText(*pid)) out = "pid " + *text;
+    }
+    const rapidjson::Value* description = FindJsonMember(doc, "description");
+    if (description && description->IsString()) {
+      if (!out.empty()) out += ", ";
+      out += "description \"" + std::string(description->GetString()) + "\"";
+    }
+  }
+  if (!out.empty()) return out;
+  constexpr size_t kMaxShown = 100;
+  return "data '" + std::string(data.substr(0, kMaxShown)) +
+         (data.size() > kMaxShown ? "...'" : "'");
 }
 
 std::string NormalizeZkPath(const std::string& path) {

@@ -4,7 +4,9 @@
 //   * persistent data and children watches (ZooKeeper's watches are one-shot: each event
 //     re-arms the watch and re-reads the node; a missing node is reported as nullopt and
 //     watched for creation);
-//   * ephemeral registrations, re-created in every new session.
+//   * ephemeral registrations, re-created in every new session. Never a takeover: a node
+//     that exists and is held by another session (ZooKeeper's ephemeralOwner) is never
+//     deleted; its owner is told and decides (see RegisterEphemeral).
 // Connection loss keeps the session (the client reconnects on its own); session expiry
 // closes the handle and opens a new session, re-arming everything.
 //
@@ -36,6 +38,11 @@ typedef struct _zhandle zhandle_t;
 
 namespace rlb {
 
+// How much longer than its session timeout a process waits for a node of its address held
+// by another session to go: a dead session's ephemeral node goes when ZooKeeper expires
+// that session, which it may do up to a tick late.
+constexpr double kZkExpiryMarginSeconds = 5.0;
+
 class ZkSession {
  public:
   enum class State { kConnecting, kConnected, kClosed };
@@ -44,6 +51,9 @@ class ZkSession {
   // The node's data; NotFound when there is no such node, Unavailable/Timeout when
   // ZooKeeper cannot answer now (see StatusFromZk).
   using GetFn = std::function<void(const StatusOr<std::string>& data)>;
+  // A registration's node is held by another session: `conflict` is AlreadyExists naming
+  // the node and that session, `holder_data` the node's data (what the holder registered).
+  using ConflictFn = std::function<void(const Status& conflict, const std::string& holder_data)>;
 
   ZkSession(uv_loop_t* loop, std::string hosts, int session_timeout_ms);
   ~ZkSession();  // Close()
@@ -61,6 +71,7 @@ class ZkSession {
   std::string StateName() const;
   const std::string& hosts() const { return hosts_; }
   uint64_t sessions() const { return sessions_; }  // sessions established so far
+  int session_timeout_ms() const { return session_timeout_ms_; }  // as asked for
   std::function<void(State)> on_state_change;
   std::function<void()> on_new_session;  // after a session is (re-)established
 
@@ -70,9 +81,15 @@ class ZkSession {
   // One-shot read. `fn` runs on the loop, exactly once unless the session is closed first
   // (possibly before Get() returns when the request cannot even be sent).
   void Get(const std::string& path, GetFn fn);
-  // An ephemeral node kept in every session until Unregister().
-  void RegisterEphemeral(const std::string& path, std::string data);
-  // Deletes every registration now (SIGTERM: deregister before draining).
+  // An ephemeral node created in this session and again in every new one, until
+  // UnregisterAll(). When the node already exists, its holder decides: a node this session
+  // holds (a create retried after a lost connection) counts as created; a node another
+  // session holds is left alone (never deleted), the registration is dropped and
+  // `on_conflict` runs on the loop. The caller may wait for the node to go and register
+  // again (zkworker and zkresumelb do: docs/operations.md, "Registration conflicts").
+  void RegisterEphemeral(const std::string& path, std::string data, ConflictFn on_conflict);
+  // Drops every registration and deletes the nodes this session holds now (SIGTERM:
+  // deregister before draining). A node another session holds is never deleted.
   void UnregisterAll();
 
  private:
@@ -85,8 +102,9 @@ class ZkSession {
   };
   struct Registration {
     std::string data;
+    ConflictFn on_conflict;
     bool created = false;
-    bool in_progress = false;
+    bool in_progress = false;  // a create, or the look at an existing node, is in flight
   };
   struct HandleContext {
     ZkSession* self;
@@ -100,6 +118,11 @@ class ZkSession {
   void Arm(int id);
   void ArmAll();
   void Create(const std::string& path);
+  // After ZNODEEXISTS: reads the node's holder; ours counts as created, another session's
+  // is a conflict.
+  void CheckHolder(const std::string& path);
+  // Deletes `path` if this session holds it (read, then delete that version).
+  void DeleteIfOurs(const std::string& path);
   void CreateAll();
   void SetState(State s);
 
@@ -111,6 +134,7 @@ class ZkSession {
   uint64_t gen_ = 0;  // bumps per handle: events of an old handle are ignored
   State state_ = State::kConnecting;
   uint64_t sessions_ = 0;
+  int64_t session_id_ = 0;  // of the current session, once established
   bool session_live_ = false;  // the current handle has had a session
   int next_id_ = 1;
   std::map<int, Watch> watches_;
@@ -128,6 +152,12 @@ class ZkSession {
 // ZBADVERSION, ZNOTEMPTY, ZNOCHILDRENFOREPHEMERALS, ZINVALIDACL); IOError otherwise. The
 // message is "WHAT: <ZooKeeper's text>".
 Status StatusFromZk(int zk_rc, std::string_view what);
+
+// Who holds a registration node, from its data, for log lines: `pid 42, description
+// "blue"` (the parts present), or the data itself (quoted, at most 100 bytes) when it is
+// not registration data ({"pid": N, "description"?: ...}, as zkworker and zkresumelb
+// register).
+std::string DescribeRegistrationHolder(std::string_view data);
 
 // Splits and normalizes a ZooKeeper path ("/a/./b/../c" -> "/a/c").
 std::string NormalizeZkPath(const std::string& path);

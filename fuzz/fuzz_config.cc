@@ -306,20 +306,22 @@ void FuzzResumeFile(std::string_view in) {
 // ------------------------------------------------------------------ 5-8: ZooKeeper JSON
 // zkresumelb's settings node: ParseLbSettingsJson (zk_discovery.h), then the pool.
 void FuzzLbSettings(const std::string& data) {
-  lb::PoolSettings settings{-7.0, -7, -7.0};
-  std::map<std::string, std::string> sources = {{"sentinel", "x"}};
-  Status s = lb::ParseLbSettingsJson(data, &settings, &sources);
-  if (!s.ok()) {
-    FUZZ_CHECK(!s.message().empty());
-    FUZZ_CHECK(settings.variance == -7.0 && settings.backlog_history == -7);
-    FUZZ_CHECK(sources.size() == 1 && sources.count("sentinel"));
+  auto parsed = lb::ParseLbSettingsJson(data);
+  if (!parsed.ok()) {
+    FUZZ_CHECK(!parsed.status().message().empty());
     return;
   }
+  const lb::PoolSettings& settings = parsed->settings;
   FUZZ_CHECK(settings.variance > 0 && std::isfinite(settings.variance));
   FUZZ_CHECK(settings.backlog_history >= 1 && std::isfinite(settings.unskilled_score));
-  FUZZ_CHECK(sources.size() == 3);
-  for (const auto& [name, source] : sources) {
+  FUZZ_CHECK(parsed->sources.size() == 3);
+  for (const auto& [name, source] : parsed->sources) {
     FUZZ_CHECK(source == "default" || source == "zookeeper");
+    // A rejected setting is not taken from ZooKeeper.
+    FUZZ_CHECK(!(source == "zookeeper" && parsed->rejected.count(name)));
+  }
+  for (const auto& [name, reason] : parsed->rejected) {
+    FUZZ_CHECK(parsed->sources.count(name) == 1 && !reason.empty());
   }
   auto pool = lb::NewResumePool(lb::PoolSettings{}, false);
   pool->UpdateSettings(settings);

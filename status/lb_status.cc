@@ -54,6 +54,15 @@ void WriteZooKeeper(JsonWriter& w, const LbStatusSnapshot::ZooKeeper& zk,
   Setting(w, "unskilled_score", zk.unskilled_score_source,
           [&] { w.Double(pool.unskilled_score); });
   Setting(w, "variance", zk.variance_source, [&] { w.Double(pool.variance); });
+  if (!zk.rejected_settings.empty()) {  // after the settings: it is not one
+    w.Key("rejected");
+    w.StartObject();
+    for (const auto& [key, reason] : zk.rejected_settings) {
+      w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+      w.String(reason.data(), static_cast<rapidjson::SizeType>(reason.size()));
+    }
+    w.EndObject();
+  }
   w.EndObject();
 }
 

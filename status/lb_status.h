@@ -8,6 +8,7 @@
 #define RESUMELB_STATUS_LB_STATUS_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -58,8 +59,9 @@ struct LbStatusSnapshot {
     uint64_t connections_accepted = 0;
     uint64_t connections_open = 0;
   };
-  // zkresumelb only: the session, the paths, and where each pool setting comes from
-  // ("zookeeper" or "default"; the values are the pool's).
+  // zkresumelb only: the session, the paths, where each pool setting comes from
+  // ("zookeeper" or "default"; the values are the pool's), and what of the settings node's
+  // data was refused.
   struct ZooKeeper {
     std::string state;  // ZkSession::StateName()
     std::string hosts;
@@ -69,6 +71,10 @@ struct LbStatusSnapshot {
     std::string variance_source;
     std::string backlog_history_source;
     std::string unskilled_score_source;
+    // Why the settings node's current data is not in force: setting (or the node's path,
+    // for data that is not a JSON object) -> reason; rendered as "settings"."rejected"
+    // when not empty.
+    std::map<std::string, std::string> rejected_settings;
   };
 
   // How late the LB's event loop runs what is due, in milliseconds ("loop_lag_ms").

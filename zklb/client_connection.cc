@@ -58,6 +58,7 @@ class ClientConnection::ParserHandler : public HttpRequestParser::Handler {
 
 ClientConnection::ClientConnection(ClientConnectionHost* host, const ClientContext* context)
     : host_(host), context_(context), writer_(this) {
+  if (context_->write_batcher) writer_.BatchWith(context_->write_batcher);
   handler_ = std::make_unique<ParserHandler>(this);
   parser_ = std::make_unique<HttpRequestParser>(handler_.get(), context_->options->http_limits);
 }
@@ -247,10 +248,11 @@ void ClientConnection::WriteResponse(std::string&& bytes) {
   }
   if (over_budget && exchange_ && !response_paused_) {
     const ResponseBudget& b = *context_->response_budget;
-    LOG(WARNING) << "client " << info_.remote_ip << ":" << info_.remote_port
+    LOG_IF(WARNING, !budget_warned_) << "client " << info_.remote_ip << ":" << info_.remote_port
                  << ": response buffers full (memory " << b.memory_used() << "/"
                  << b.memory_limit() << ", disk " << b.disk_used() << "/" << b.disk_limit()
                  << " bytes, or the disk is full): its worker waits until it reads";
+    budget_warned_ = true;  // once per connection: it may pause and resume often
     response_paused_ = true;
     exchange_->PauseResponse();  // the worker waits for this client
   }
@@ -407,6 +409,7 @@ void ClientConnection::Close(bool reset) {
   state_ = State::kClosed;
   DropExchange();  // detaches from the worker link (cancel) and releases the pool slot
   buffer_.reset();
+  writer_.FlushImmediately();  // what this turn queued (an answer, a head) still goes out
   writer_.Detach();
   timer_.Close();
   if (reset) {
@@ -445,8 +448,9 @@ void ClientConnection::UpdateTimer() {
     uv_timer_stop(timer_.get());
     return;
   }
-  uv_timer_start(timer_.get(), &OnTimer, static_cast<uint64_t>(std::max(0.0, wake - now)) + 1,
-                 0);
+  CHECK_EQ(uv_timer_start(timer_.get(), &OnTimer,
+                          static_cast<uint64_t>(std::max(0.0, wake - now)) + 1, 0),
+           0);
 }
 
 bool ClientConnection::PeerReset() const {

@@ -60,6 +60,7 @@ struct ClientContext {
   ExchangePolicy policy;
   AccessLog* access_log = nullptr;
   DeferredDeleter* deleter = nullptr;
+  WriteBatcher* write_batcher = nullptr;  // responses leave once per loop turn
   ResponseBudget* response_budget = nullptr;
 };
 
@@ -137,6 +138,7 @@ class ClientConnection : public ExchangeClient, private StreamWriter::Listener {
   bool resuming_ = false;         // inside parser_->Resume(): requests come from the pipeline
   bool pipelined_ = false;        // the client pipelined: its EOF is a half-close
   bool response_paused_ = false;  // the exchange's worker link was asked to stop reading
+  bool budget_warned_ = false;
   double message_start_ = 0;   // loop ms: first byte of the current request's headers
   double last_progress_ = 0;   // loop ms: last read or completed write
   double linger_start_ = 0;    // loop ms

@@ -29,6 +29,7 @@ LoadBalancer::LoadBalancer(uv_loop_t* loop, LbOptions options, std::unique_ptr<P
       classifier_(std::move(classifier)),
       disconnect_message_(kDefaultDisconnectMessage),
       response_budget_(options_.response_memory_total, options_.response_disk_total),
+      write_batcher_(loop),
       deleter_(loop),
       loop_lag_(loop) {
   constexpr size_t kReadBufferSize = 64 * 1024;
@@ -42,6 +43,7 @@ LoadBalancer::LoadBalancer(uv_loop_t* loop, LbOptions options, std::unique_ptr<P
   client_context_.policy.stats = &stats_;
   client_context_.access_log = &access_log_;
   client_context_.deleter = &deleter_;
+  client_context_.write_batcher = &write_batcher_;
   client_context_.response_budget = &response_budget_;
   CHECK_EQ(listener_.Init(loop_, this), 0);
   CHECK_EQ(wait_timer_.Init(loop_, this), 0);
@@ -153,7 +155,8 @@ void LoadBalancer::SetWorkers(const std::map<std::string, std::optional<std::str
       LOG(WARNING) << "ignoring worker address: " << hp.status().message();
       continue;
     }
-    auto link = std::make_unique<WorkerLink>(static_cast<WorkerLink::Observer*>(this), &options_, loop_, name, *hp, version);
+    auto link = std::make_unique<WorkerLink>(static_cast<WorkerLink::Observer*>(this), &options_,
+                                             loop_, name, *hp, version, &write_batcher_);
     WorkerLink* raw = link.get();
     links_[name] = std::move(link);
     raw->Start();
@@ -289,6 +292,7 @@ void LoadBalancer::MaybeFinishShutdown() {
   waiters_.clear();  // no connections: no waiters left either
   wait_timer_.Close();
   drain_timer_.Close();
+  write_batcher_.Close();
   deleter_.Close();
   loop_lag_.Close();
   auto done = std::move(shutdown_done_);

@@ -27,6 +27,7 @@
 
 #include "common/deferred_delete.h"
 #include "common/loop_lag.h"
+#include "common/write_batcher.h"
 #include "common/status.h"
 #include "common/uv_handle.h"
 #include "status/lb_status.h"
@@ -99,6 +100,7 @@ class LoadBalancer : public ClientConnectionHost, private WorkerLink::Observer {
   AccessLog access_log_;
   LbStats stats_;
   ResponseBudget response_budget_;
+  WriteBatcher write_batcher_;  // declared before the deleter: outlives what it frees
   DeferredDeleter deleter_;
   LoopLagMonitor loop_lag_;
   ClientContext client_context_;

@@ -14,6 +14,7 @@
 
 #include "common/logging_setup.h"
 #include "common/program.h"
+#include "common/reload_signals.h"
 #include "common/shutdown_signals.h"
 #include "status/lb_status.h"
 #include "status/status_server.h"
@@ -31,6 +32,10 @@ Usage: resumelb [options] WORKER_ADDR...
 WORKER_ADDR is HOST:PORT of a zkworker. Requests are classified (by Host by default) and
 sent to the worker most skilled at the class whose backlog is not too far above the rest,
 else to the least recently used worker.
+
+Signals: SIGTERM and SIGINT stop accepting, let requests in flight finish (--drain_timeout)
+and exit 0; SIGHUP reopens the access log (-l) and re-reads the disconnect page (-e), for
+logrotate and `systemctl reload`; SIGUSR1 and SIGUSR2 are ignored.
 
 )";
 
@@ -79,11 +84,19 @@ int main(int argc, char** argv) {
             << ", " << workers.size() << " worker address" << (workers.size() == 1 ? "" : "es")
             << ")";
 
+  // SIGHUP reopens the access log and re-reads the disconnect page (logrotate, systemctl
+  // reload); SIGUSR1/SIGUSR2 are ignored. Only SIGTERM/SIGINT end the LB.
+  rlb::ReloadSignals reload(loop, [&lb] { lb.ReopenFiles(); });
   rlb::ShutdownSignals signals(loop, [&](int) {
     if (status) status->Close();
-    lb.Shutdown([&signals] { signals.Close(); });
+    lb.Shutdown([&] {
+      signals.Close();
+      reload.Close();
+    });
   });
   uv_run(loop, UV_RUN_DEFAULT);
+  // The reload handles are closed: a late SIGHUP must not turn this clean exit into a kill.
+  for (int signum : {SIGHUP, SIGUSR1, SIGUSR2}) signal(signum, SIG_IGN);
   rlb::CloseLoop(loop);
   LOG(INFO) << "exiting";
   return 0;

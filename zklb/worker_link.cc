@@ -52,9 +52,11 @@ struct WorkerLink::ResolveRequest {
 };
 
 WorkerLink::WorkerLink(Observer* observer, const LbOptions* options, uv_loop_t* loop,
-                       std::string name, HostPort address, std::optional<std::string> version)
+                       std::string name, HostPort address, std::optional<std::string> version,
+                       WriteBatcher* batcher)
     : observer_(observer), options_(options), loop_(loop), name_(std::move(name)),
       address_(std::move(address)), version_(std::move(version)), writer_(this) {
+  if (batcher) writer_.BatchWith(batcher);
   CHECK_EQ(timer_.Init(loop_, this), 0);
 }
 

@@ -57,8 +57,10 @@ class WorkerLink : public RequestChannel, private StreamWriter::Listener {
   };
 
   // REQUIRES: `observer` and `options` outlive the link.
+  // `batcher`, if given, gathers the link's frames per loop turn (REQUIRES: outlives it).
   WorkerLink(Observer* observer, const LbOptions* options, uv_loop_t* loop, std::string name,
-             HostPort address, std::optional<std::string> version);
+             HostPort address, std::optional<std::string> version,
+             WriteBatcher* batcher = nullptr);
   ~WorkerLink() override;
   WorkerLink(const WorkerLink&) = delete;
   WorkerLink& operator=(const WorkerLink&) = delete;

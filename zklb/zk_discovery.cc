@@ -14,7 +14,8 @@ namespace rlb::lb {
 ZkDiscovery::ZkDiscovery(uv_loop_t* loop, ZkSession* zk, LoadBalancer* lb, std::string path,
                          bool fetch_versions)
     : loop_(loop), zk_(zk), lb_(lb), path_(NormalizeZkPath(path)),
-      fetch_versions_(fetch_versions) {
+      fetch_versions_(fetch_versions),
+      wait_seconds_(zk->session_timeout_ms() / 1000.0 + kZkExpiryMarginSeconds) {
   int rc = retry_timer_.Init(loop_, this);
   CHECK_EQ(rc, 0) << "uv_timer_init: " << uv_strerror(rc);
   for (const char* k : {"variance", "backlog_history", "unskilled_score"}) {
@@ -28,6 +29,7 @@ void ZkDiscovery::Stop() {
   if (stopped_) return;
   stopped_ = true;
   retry_timer_.Close();
+  for (auto& [path, claim] : claims_) claim->deadline.Close();
 }
 
 void ZkDiscovery::RetryIn(uint64_t ms, bool forget_workers_path) {
@@ -48,18 +50,69 @@ void ZkDiscovery::Start() {
 }
 
 void ZkDiscovery::Register() {
-  auto data = std::string("{\"pid\": ") + std::to_string(getpid()) + "}";
+  registration_data_ = std::string("{\"pid\": ") + std::to_string(getpid()) + "}";
   const HostPort& addr = lb_->address();
   for (const auto& host : RegistrationHosts(addr.host)) {
     HostPort hp{host, addr.port};
-    zk_->RegisterEphemeral(path_ + (path_ == "/" ? "" : "/") + "providers/" + hp.ToString(), data);
+    auto claim = std::make_unique<Claim>();
+    claim->owner = this;
+    claim->path = path_ + (path_ == "/" ? "" : "/") + "providers/" + hp.ToString();
+    Claim* c = claim.get();
+    claims_[c->path] = std::move(claim);
+    // Look before registering: a node already there is another session's (a crashed LB's
+    // on this address, or a live one's) and is never deleted.
+    c->watch_id = zk_->WatchData(
+        c->path, [this, c](const std::optional<std::string>& data) { OnOwnNode(c, data); });
   }
   registered_ = true;
+}
+
+void ZkDiscovery::OnOwnNode(Claim* claim, const std::optional<std::string>& data) {
+  // Once registered the node is ours (ZkSession keeps it); the watch stays until
+  // Deregister() (removing it from inside its own callback is not allowed).
+  if (claim->registered || !registered_) return;
+  if (!data) {
+    if (claim->waiting) {
+      LOG(INFO) << claim->path << ": the node held by another session is gone; registering";
+      claim->waiting = false;
+      claim->deadline.Close();
+    }
+    claim->registered = true;
+    zk_->RegisterEphemeral(claim->path, registration_data_,
+                           [this, claim](const Status&, const std::string& holder_data) {
+                             // Taken between the look and the create, or while this LB's
+                             // session was expired: wait again.
+                             claim->registered = false;
+                             OnOwnNode(claim, holder_data);
+                           });
+    return;
+  }
+  claim->holder = DescribeRegistrationHolder(*data);
+  if (claim->waiting) return;  // still waiting (its data changed)
+  claim->waiting = true;
+  LOG(WARNING) << claim->path << " is held by another ZooKeeper session (" << claim->holder
+               << "); waiting up to " << wait_seconds_
+               << " s for it to go (the node of a crashed load balancer goes when its "
+                  "session expires)";
+  if (stopped_) return;
+  CHECK_EQ(claim->deadline.Init(loop_, claim), 0);  // fails only on invalid arguments
+  CHECK_EQ(uv_timer_start(claim->deadline.get(), [](uv_timer_t* t) {
+    auto* c = static_cast<Claim*>(t->data);
+    c->deadline.Close();
+    LOG(ERROR) << c->path << " is still held by another live ZooKeeper session ("
+               << c->holder << ") after waiting " << c->owner->wait_seconds_
+               << " s; is another load balancer using this address? Serving unregistered; "
+                  "registering when the node goes";
+  }, static_cast<uint64_t>(wait_seconds_ * 1000), 0), 0);
 }
 
 void ZkDiscovery::Deregister() {
   if (!registered_) return;
   registered_ = false;
+  for (auto& [path, claim] : claims_) {
+    zk_->Unwatch(claim->watch_id);
+    claim->deadline.Close();
+  }
   zk_->UnregisterAll();
 }
 
@@ -136,40 +189,77 @@ std::optional<std::string> ParseWorkerVersion(std::string_view json) {
   return JsonScalarText(*version);
 }
 
-Status ParseLbSettingsJson(std::string_view json, PoolSettings* out,
-                           std::map<std::string, std::string>* sources) {
-  std::map<std::string, std::string> raw;
-  std::map<std::string, std::string> src;
-  for (const char* k : {"variance", "backlog_history", "unskilled_score"}) src[k] = "default";
+StatusOr<ParsedLbSettings> ParseLbSettingsJson(std::string_view json) {
+  static constexpr const char* kSettings[] = {"variance", "backlog_history", "unskilled_score"};
+  ParsedLbSettings parsed;
+  for (const char* name : kSettings) parsed.sources[name] = "default";
+  std::map<std::string, std::string> raw;  // the usable values, as ParsePoolSettings takes
   if (!json.empty()) {
     rapidjson::Document doc;
     if (!ParseJsonObject(json, &doc)) return Status::InvalidArgument("data is not a JSON object");
-    for (auto& [name, source] : src) {
-      const rapidjson::Value* value = FindJsonMember(doc, name);
-      if (!value) continue;
-      auto text = JsonScalarText(*value);
-      if (!text) return Status::InvalidArgument("setting " + name + " is not a number");
-      raw[name] = *text;
-      source = "zookeeper";
+    for (const auto& member : doc.GetObject()) {
+      std::string key(member.name.GetString(), member.name.GetStringLength());
+      if (parsed.sources.count(key) == 0) {
+        constexpr std::string_view kLink = " ->";  // a zc.zk symbolic link, not a setting
+        bool link = key.size() > kLink.size() &&
+                    std::string_view(key).substr(key.size() - kLink.size()) == kLink;
+        if (!link) parsed.unknown_keys.push_back(key);
+        continue;
+      }
+      if (member.value.IsNull()) continue;  // null: the default, as when the key is missing
+      std::optional<std::string> text = JsonScalarText(member.value);
+      if (!text) {
+        rapidjson::StringBuffer shown;
+        JsonWriter writer(shown);
+        member.value.Accept(writer);
+        parsed.rejected[key] =
+            "pool setting " + key + "=" + shown.GetString() + ": not a number";
+        continue;
+      }
+      PoolSettings one;
+      Status s = ParsePoolSettings({{key, *text}}, &one);
+      if (!s.ok()) {
+        parsed.rejected[key] = s.message();
+        continue;
+      }
+      raw[key] = *text;
+      parsed.sources[key] = "zookeeper";
     }
   }
-  PoolSettings settings;
-  Status s = ParsePoolSettings(raw, &settings);
-  if (!s.ok()) return s;
-  *out = settings;
-  *sources = std::move(src);
-  return Status::OK();
+  // Each value passed on its own: together they pass too.
+  CHECK(ParsePoolSettings(raw, &parsed.settings).ok());
+  return parsed;
 }
 
 void ZkDiscovery::OnSettings(const std::optional<std::string>& data) {
-  PoolSettings settings;
-  std::map<std::string, std::string> sources;
-  Status s = ParseLbSettingsJson(data ? *data : std::string(), &settings, &sources);
-  if (!s.ok()) {
-    LOG(WARNING) << path_ << ": " << s.message() << "; settings unchanged";
+  std::string text = data ? *data : std::string();
+  // The watch re-reads the node in every new session: only a change of the data is news.
+  bool changed = text != last_settings_data_;
+  last_settings_data_ = text;
+  auto parsed = ParseLbSettingsJson(text);
+  if (!parsed.ok()) {
+    rejected_settings_ = {{path_, std::string(parsed.status().message())}};
+    LOG(WARNING) << path_ << ": " << parsed.status().message() << "; settings unchanged";
     return;
   }
-  setting_sources_ = std::move(sources);
+  if (changed && !parsed->unknown_keys.empty()) {
+    std::string keys;
+    for (const auto& key : parsed->unknown_keys) keys += (keys.empty() ? "" : ", ") + key;
+    LOG(WARNING) << path_ << ": ignoring unknown load balancer setting"
+                 << (parsed->unknown_keys.size() == 1 ? "" : "s") << ": " << keys;
+  }
+  if (!parsed->rejected.empty()) {
+    std::string reasons;
+    for (const auto& [key, reason] : parsed->rejected) {
+      reasons += (reasons.empty() ? "" : "; ") + reason;
+    }
+    rejected_settings_ = std::move(parsed->rejected);
+    LOG(WARNING) << path_ << ": " << reasons << "; settings unchanged";
+    return;
+  }
+  rejected_settings_.clear();
+  setting_sources_ = std::move(parsed->sources);
+  const PoolSettings& settings = parsed->settings;
   lb_->UpdateSettings(settings);
   LOG(INFO) << "settings: variance=" << settings.variance
             << " backlog_history=" << settings.backlog_history
@@ -186,6 +276,7 @@ LbStatusSnapshot::ZooKeeper ZkDiscovery::StatusSnapshot() const {
   out.variance_source = setting_sources_.at("variance");
   out.backlog_history_source = setting_sources_.at("backlog_history");
   out.unskilled_score_source = setting_sources_.at("unskilled_score");
+  out.rejected_settings = rejected_settings_;
   return out;
 }
 

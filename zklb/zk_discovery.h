@@ -3,10 +3,18 @@
 // It resolves PATH/workers/providers (following zc.zk symbolic links), watches its
 // children and hands the set of worker addresses (with their versions, read from each
 // child's JSON data when single-version mode or a non-default pool needs them) to the LB;
-// watches PATH's JSON data for the pool settings (a key removed reverts to its default);
-// and registers the LB's own HTTP address as an ephemeral PATH/providers/HOST:PORT.
+// watches PATH's JSON data for the pool settings (see ParseLbSettingsJson); and registers
+// the LB's own HTTP address as an ephemeral PATH/providers/HOST:PORT.
 // With ZooKeeper unreachable or the session lost, the LB keeps serving with the last known
 // workers; on a new session every watch and registration is re-created.
+//
+// No registration takeover (as zkworker's): a node of the LB's address held by another
+// session is never deleted. The LB waits, watching it, and registers when it goes: a
+// crashed LB's node goes when its session expires (within the session timeout), so an LB
+// restarted at once registers within that time. Still there after the session timeout
+// plus kZkExpiryMarginSeconds, the node belongs to a live session: one ERROR line names
+// it, and the LB keeps serving (unregistered) and keeps waiting. A re-registration in a
+// new session follows the same rule.
 //
 // Thread rules: loop thread only (ZkSession delivers everything there).
 #ifndef RESUMELB_ZKLB_ZK_DISCOVERY_H_
@@ -15,6 +23,7 @@
 #include <uv.h>
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -28,11 +37,24 @@
 
 namespace rlb::lb {
 
-// Parses the LB settings in PATH's JSON data (numbers or numeric strings; a missing key is
-// its default). *sources gets "zookeeper" or "default" per setting. On error nothing is
-// written and the Status names the problem.
-Status ParseLbSettingsJson(std::string_view json, PoolSettings* out,
-                           std::map<std::string, std::string>* sources);
+// What the LB's settings node says (ParseLbSettingsJson).
+struct ParsedLbSettings {
+  PoolSettings settings;  // the node's values; the defaults for keys missing or null
+  std::map<std::string, std::string> sources;  // each setting: "zookeeper" or "default"
+  // Keys that are not LB settings, in the node's order (the caller warns). zc.zk link
+  // properties ("NAME ->") are not settings and never listed.
+  std::vector<std::string> unknown_keys;
+  // Settings present with a value that cannot be used: setting -> the reason. When any is
+  // rejected the caller keeps the settings in force: the data applies as a whole or not
+  // at all.
+  std::map<std::string, std::string> rejected;
+};
+
+// Parses the LB settings in PATH's JSON data: variance, backlog_history and
+// unskilled_score, numbers or numeric strings (ParsePoolSettings' coercion and limits).
+// A key missing or null is its default (PoolSettings{}: 1.0, 9, 1.0). Empty data means {}.
+// InvalidArgument only when the data is not a JSON object. Pure.
+StatusOr<ParsedLbSettings> ParseLbSettingsJson(std::string_view json);
 
 // The version in a worker provider node's JSON data ({"version": "2"} or a number);
 // nullopt when the data is not a JSON object or has no usable "version".
@@ -52,10 +74,22 @@ class ZkDiscovery {
   LbStatusSnapshot::ZooKeeper StatusSnapshot() const;
 
  private:
+  // One of the LB's own provider nodes, from the first look until it is registered.
+  struct Claim {
+    ZkDiscovery* owner;
+    std::string path;
+    int watch_id = 0;
+    bool registered = false;
+    bool waiting = false;             // the node is held by another session
+    std::string holder;               // what that node says (DescribeRegistrationHolder)
+    UvHandle<uv_timer_t> deadline;    // open while waiting; reports a live holder
+  };
+
   void Resolve();
   void OnChildren(const std::optional<std::vector<std::string>>& children);
   void OnSettings(const std::optional<std::string>& data);
   void Register();
+  void OnOwnNode(Claim* claim, const std::optional<std::string>& data);
   // Resolves the workers path again in `ms` (from scratch when `forget_workers_path`).
   void RetryIn(uint64_t ms, bool forget_workers_path);
 
@@ -70,6 +104,13 @@ class ZkDiscovery {
   int children_watch_ = 0;
   uint64_t children_seq_ = 0;
   std::map<std::string, std::string> setting_sources_;  // name -> "default" | "zookeeper"
+  // Why the node's current data was not applied: setting (or PATH for data that is not a
+  // JSON object) -> reason; empty when it was.
+  std::map<std::string, std::string> rejected_settings_;
+  std::string last_settings_data_;  // to warn about unknown keys once per change
+  std::string registration_data_;   // {"pid": N}
+  double wait_seconds_;             // session timeout + kZkExpiryMarginSeconds
+  std::map<std::string, std::unique_ptr<Claim>> claims_;  // by node path
   UvHandle<uv_timer_t> retry_timer_;
   bool forget_workers_path_ = false;  // for the retry armed
   bool registered_ = false;

@@ -16,6 +16,7 @@
 
 #include "common/logging_setup.h"
 #include "common/program.h"
+#include "common/reload_signals.h"
 #include "common/shutdown_signals.h"
 #include "common/zk_session.h"
 #include "status/lb_status.h"
@@ -37,8 +38,17 @@ Usage: zkresumelb [options] ZK_CONNECTION PATH
 ZK_CONNECTION is a ZooKeeper connection string (host:port[,host:port...]). Workers are
 found under PATH/workers/providers (zc.zk symbolic links such as "workers ->": "../app" are
 followed); the settings variance, backlog_history and unskilled_score are read live from
-PATH's JSON data (a key removed reverts to its default: 1.0, 9, 1.0); the LB registers its
-HTTP address as an ephemeral node PATH/providers/HOST:PORT with {"pid": ...}.
+PATH's JSON data (a key removed or null reverts to its default: 1.0, 9, 1.0; unknown keys
+are logged as a warning; data with an invalid value is refused as a whole, the settings in
+force stay and the status document lists the refused values under settings.rejected).
+The LB registers its HTTP address as an ephemeral node PATH/providers/HOST:PORT with
+{"pid": ...}; a node of that address held by another ZooKeeper session is never deleted:
+the LB waits for it to go (a crashed LB's node goes when its session expires) and
+registers then, serving meanwhile.
+
+Signals: SIGTERM and SIGINT deregister, stop accepting, let requests in flight finish
+(--drain_timeout) and exit 0; SIGHUP reopens the access log (-l) and re-reads the
+disconnect page (-e), for logrotate and `systemctl reload`; SIGUSR1 and SIGUSR2 are ignored.
 
   -v, --single_version           use only the workers of the version most workers run
       --zookeeper_session_timeout=S   ZooKeeper session timeout (10)
@@ -99,6 +109,9 @@ int main(int argc, char** argv) {
   LOG(INFO) << "zkresumelb listening on " << lb.address().ToString() << " (pid " << getpid()
             << ", ZooKeeper " << zk_hosts << " " << path << ")";
 
+  // SIGHUP reopens the access log and re-reads the disconnect page (logrotate, systemctl
+  // reload); SIGUSR1/SIGUSR2 are ignored. Only SIGTERM/SIGINT end the LB.
+  rlb::ReloadSignals reload(loop, [&lb] { lb.ReopenFiles(); });
   rlb::ShutdownSignals signals(loop, [&](int) {
     discovery.Deregister();  // deregister first: new clients stop finding this LB
     if (status) status->Close();
@@ -106,9 +119,12 @@ int main(int argc, char** argv) {
       discovery.Stop();
       zk.Close();
       signals.Close();
+      reload.Close();
     });
   });
   uv_run(loop, UV_RUN_DEFAULT);
+  // The reload handles are closed: a late SIGHUP must not turn this clean exit into a kill.
+  for (int signum : {SIGHUP, SIGUSR1, SIGUSR2}) signal(signum, SIG_IGN);
   rlb::CloseLoop(loop);
   LOG(INFO) << "exiting";
   return 0;

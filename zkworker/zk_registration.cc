@@ -40,25 +40,6 @@ std::string RegistrationData(int pid, const std::string& description,
   return buf.GetString();
 }
 
-std::string DescribeRegistrationHolder(std::string_view data) {
-  rapidjson::Document doc;
-  std::string out;
-  if (ParseJsonObject(data, &doc)) {
-    if (const rapidjson::Value* pid = FindJsonMember(doc, "pid")) {
-      if (auto text = JsonScalarText(*pid)) out = "pid " + *text;
-    }
-    const rapidjson::Value* description = FindJsonMember(doc, "description");
-    if (description && description->IsString()) {
-      if (!out.empty()) out += ", ";
-      out += "description \"" + std::string(description->GetString()) + "\"";
-    }
-  }
-  if (!out.empty()) return out;
-  constexpr size_t kMaxShown = 100;
-  return "data '" + std::string(data.substr(0, kMaxShown)) +
-         (data.size() > kMaxShown ? "...'" : "'");
-}
-
 ZkRegistration::ZkRegistration(uv_loop_t* loop, const WorkerOptions& options,
                                ResumeTracker* tracker)
     : loop_(loop),
@@ -107,7 +88,12 @@ void ZkRegistration::OnProviderNode(Claim* claim, const std::optional<std::strin
       claim->deadline.Close();
     }
     claim->registered = true;
-    session_.RegisterEphemeral(claim->path, registration_data_);
+    session_.RegisterEphemeral(claim->path, registration_data_,
+                               [this, claim](const Status&, const std::string& holder_data) {
+                                 // Taken after all (see the header): wait again.
+                                 claim->registered = false;
+                                 OnProviderNode(claim, holder_data);
+                               });
     bool all = true;
     for (const auto& [path, c] : claims_) all = all && c->registered;
     if (all && on_registered_) {

@@ -11,6 +11,9 @@
 // timeout plus kRegistrationMargin: a dead session's node goes by then and the worker
 // registers; a node still there belongs to a live session, and the registration fails
 // (the worker exits non-zero with one error line naming the address and the holder).
+// The same wait follows a create that finds the node taken after all (another session
+// created it between the look and the create, or while this worker's session was expired
+// and is re-registering).
 //
 // Thread rules: loop thread only. The tracker must outlive this object.
 #ifndef RESUMELB_ZKWORKER_ZK_REGISTRATION_H_
@@ -35,7 +38,7 @@ namespace rlb::worker {
 
 // How much longer than its own session timeout the worker waits for a node of its address
 // held by another session to go (ZooKeeper expires a session up to a tick late).
-constexpr double kRegistrationMargin = 5.0;
+constexpr double kRegistrationMargin = kZkExpiryMarginSeconds;
 
 class ZkRegistration {
  public:
@@ -95,10 +98,8 @@ class ZkRegistration {
 std::string RegistrationData(int pid, const std::string& description,
                              const std::string& version);
 
-// Who holds a registration node, from its data, for log lines: `pid 42, description
-// "blue"` (the parts present), or the data itself (quoted, at most 100 bytes) when it is
-// not registration data.
-std::string DescribeRegistrationHolder(std::string_view data);
+// Who holds a registration node (common/zk_session.h; the LB's nodes need it too).
+using rlb::DescribeRegistrationHolder;
 
 }  // namespace rlb::worker
 

@@ -12,4 +12,5 @@ set(RLB_LB_E2E_MODULES
   test_lb_hostile
   test_lb_http_edges
   test_lb_conformance
+  test_lb_signals
 )

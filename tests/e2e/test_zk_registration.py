@@ -250,8 +250,12 @@ pythonpath = {harness.APPS_DIR}
         self.assertNotEqual(owner2, owner)
         self.assertEqual(node_data(self.zk_server, lb2.node), {"pid": lb2.pid})
 
-    def test_lb_restarted_on_same_address_replaces_the_stale_node(self):
+    def test_lb_restarted_on_same_address_waits_for_the_stale_node(self):
+        # No takeover (docs/operations.md, "Registration conflicts"): the new LB never
+        # deletes the node its predecessor's session holds. It waits for that session to
+        # expire (4 s), registers then, and serves meanwhile.
         self.tree("/lsame")
+        w = start_zkworker(self.sandbox, self.hosts, "/lsame/workers")
         lb = start_zklb(self.sandbox, self.hosts, "/lsame", session_timeout=4)
         old = wait_node(self.zk_server, lb.node)
         lb.proc.kill()
@@ -260,22 +264,74 @@ pythonpath = {harness.APPS_DIR}
         lb2 = start_zklb(self.sandbox, self.hosts, "/lsame", session_timeout=4,
                          address=lb.name, name="zklb2")
         self.assertEqual(lb2.node, lb.node)
-
-        def registered_by_new():
-            try:
-                return node_data(self.zk_server, lb2.node).get("pid") == lb2.pid
-            except Exception:  # noqa: BLE001 - between delete and create
-                return False
-        wait_for(registered_by_new, 10, message="the new LB's registration")
-        self.assertLess(time.monotonic() - t0, 3.5,
-                        "the new LB must replace the stale node, not wait for the old "
-                        "session to expire")
-        new = node_owner(self.zk_server, lb2.node)
-        self.assertNotEqual(new, old)
-        # The old session's expiry does not take the new node with it.
+        lb2.proc.wait_for_log(rf"is held by another ZooKeeper session \(pid {lb.pid}\); "
+                              r"waiting up to 9 s")
+        self.assertEqual(node_owner(self.zk_server, lb2.node), old)
+        lb2.wait_pool([w.name])
+        self.assertEqual(lb2.pid_of_answer(), w.pid)
+        # The old session expires (about 4 s after the old LB's last heartbeat), its node
+        # goes, and the new LB registers.
+        new = wait_node(self.zk_server, lb2.node, owner_not=old, timeout=15)
+        self.assertGreater(time.monotonic() - t0, 2.0, "registered before the old session "
+                           "expired: the stale node was taken over")
+        self.assertEqual(node_data(self.zk_server, lb2.node), {"pid": lb2.pid})
+        lb2.proc.wait_for_log(r"the node held by another session is gone; registering")
         zk_harness.wait_session_gone(self.zk_server, old, timeout=20)
         self.assertEqual(node_owner(self.zk_server, lb2.node), new)
-        self.assertEqual(node_data(self.zk_server, lb2.node), {"pid": lb2.pid})
+        self.assertEqual(lb2.proc.log_lines(r"^E\d{4}"), [])
+
+    def test_lb_never_takes_over_a_node_of_a_live_session(self):
+        self.tree("/lheld")
+        port = harness.free_port()
+        node = f"/lheld/providers/127.0.0.1:{port}"
+        data = {"pid": 4545}
+        holder, owner = self.hold(node, data)
+        lb = start_zklb(self.sandbox, self.hosts, "/lheld", session_timeout=1,
+                        address=f"127.0.0.1:{port}")
+        self.assertEqual(lb.node, node)
+        lb.proc.wait_for_log(r"is held by another ZooKeeper session \(pid 4545\); waiting "
+                             r"up to 6 s")
+        # Session timeout (1 s) + 5 s: one error line; the LB goes on serving, unregistered.
+        lb.proc.wait_for_log(r"^E\d+ .* is still held by another live ZooKeeper session "
+                             r"\(pid 4545\) after waiting 6 s; is another load balancer "
+                             r"using this address\?", timeout=15)
+        self.assertEqual(len(lb.proc.log_lines(r"^E\d{4}")), 1)
+        self.assertTrue(lb.proc.alive())
+        self.assertEqual(lb.status()["zookeeper"]["state"], "connected")
+        self.assertEqual(node_owner(self.zk_server, node), owner)
+        self.assertEqual(node_data(self.zk_server, node), data)
+        # Once the holder's node goes, the LB registers; a clean stop deregisters.
+        holder.delete(node)
+        wait_node(self.zk_server, node, owner_not=owner, timeout=5)
+        self.assertEqual(node_data(self.zk_server, node), {"pid": lb.pid})
+        self.assertEqual(lb.proc.stop(), 0)
+        wait_no_node(self.zk_server, node, timeout=5)
+
+    def test_new_session_finding_its_node_taken_waits_lb_and_worker(self):
+        # A re-registration after a session expiry follows the same rule: the address was
+        # taken meanwhile by another session, whose node is never deleted.
+        self.tree("/lexp")
+        lb = start_zklb(self.sandbox, self.hosts, "/lexp", session_timeout=2)
+        w = start_zkworker(self.sandbox, self.hosts, "/lexp/workers", session_timeout=2)
+        for proc, node, wait in ((lb.proc, lb.node, 7), (w.proc, w.node, 7)):
+            with self.subTest(node=node):
+                owner = wait_node(self.zk_server, node)
+                mark = proc.mark()
+                with zk_harness.paused(proc.pid):
+                    wait_no_node(self.zk_server, node, timeout=20)  # the session expired
+                    holder, other = self.hold(node, {"pid": 4646})
+                proc.wait_for_log(r"ZooKeeper session expired; starting a new session",
+                                  since=mark, timeout=15)
+                proc.wait_for_log(r"is held by another ZooKeeper session \(pid 4646\); "
+                                  rf"waiting up to {wait} s", since=mark)
+                self.assertEqual(node_owner(self.zk_server, node), other)
+                holder.delete(node)
+                new = wait_node(self.zk_server, node, owner_not=other, timeout=5)
+                self.assertNotIn(new, (owner, other))
+                self.assertEqual(node_data(self.zk_server, node)["pid"], proc.pid)
+                self.assertTrue(proc.alive())
+        lb.wait_pool([w.name])
+        self.assertEqual(lb.pid_of_answer(), w.pid)
 
     def test_workers_join_and_leave_the_pool_within_two_seconds(self):
         self.tree("/join")

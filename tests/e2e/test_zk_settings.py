@@ -1,7 +1,9 @@
 """ZooKeeper end to end: settings edited in ZooKeeper change a running zkresumelb (variance,
 backlog_history, unskilled_score in PATH's JSON) and a running zkworker (history,
 max_skill_age in its path's JSON) without a restart; a removed key (or null) reverts to the
-worker's own flag or ini value, else its default.
+LB's default, and to the worker's own flag or ini value, else its default. Unknown keys get
+one warning per change; data with an invalid value is refused as a whole, and the LB's
+status document lists what it refused.
 """
 
 import os
@@ -25,9 +27,12 @@ class ZkLbSettingsTest(zk_harness.ZooKeeperTestCase):
     def hosts(self):
         return self.zk_server.connection_string
 
-    def wait_settings(self, lb, values, sources):
-        """Waits until the status shows these values (pool and settings) and sources."""
+    def wait_settings(self, lb, values, sources, rejected=None):
+        """Waits until the status shows these values (pool and settings) and sources, and
+        these rejected values (none: no "rejected" key)."""
         want = {k: {"value": v, "source": sources[k]} for k, v in values.items()}
+        if rejected:
+            want["rejected"] = rejected
         last = [None]
 
         def check():
@@ -62,18 +67,27 @@ class ZkLbSettingsTest(zk_harness.ZooKeeperTestCase):
         self.wait_settings(lb, {"variance": 4.0, "backlog_history": 6, "unskilled_score": 1.0},
                            dict(zk, unskilled_score="default"))
 
-        # Invalid settings are refused as a whole: the previous ones stay.
-        for bad in ({"variance": -1}, {"backlog_history": 0}, {"variance": "fast"},
-                    {"variance": [1]}):
+        # Invalid settings are refused as a whole: the previous ones stay, and the status
+        # document says what was refused and why.
+        for bad, rejected in (
+                ({"variance": -1}, {"variance": 'pool setting variance="-1": must be > 0'}),
+                ({"backlog_history": 0},
+                 {"backlog_history": 'pool setting backlog_history="0": must be >= 1'}),
+                ({"variance": "fast"},
+                 {"variance": 'pool setting variance="fast": not a finite number'}),
+                ({"variance": [1]}, {"variance": "pool setting variance=[1]: not a number"})):
             mark = lb.proc.mark()
             self.zk_server.set_json("/ls", bad)
             lb.proc.wait_for_log(r"settings unchanged", since=mark)
             self.wait_settings(lb, {"variance": 4.0, "backlog_history": 6,
                                     "unskilled_score": 1.0},
-                               dict(zk, unskilled_score="default"))
+                               dict(zk, unskilled_score="default"), rejected)
         mark = lb.proc.mark()
         self.zk_server.zk.set("/ls", b"not json")
         lb.proc.wait_for_log(r"/ls: data is not a JSON object; settings unchanged", since=mark)
+        self.wait_settings(lb, {"variance": 4.0, "backlog_history": 6, "unskilled_score": 1.0},
+                           dict(zk, unskilled_score="default"),
+                           {"/ls": "data is not a JSON object"})
 
         # Every key removed: all defaults again. Empty data means the same.
         self.zk_server.set_json("/ls", {})
@@ -86,6 +100,54 @@ class ZkLbSettingsTest(zk_harness.ZooKeeperTestCase):
         # Same process all along, still serving.
         self.assertTrue(lb.proc.alive())
         self.assertEqual(lb.pid_of_answer(), w.pid)
+
+    def test_null_is_the_default_unknown_keys_warn_rejected_values_are_listed(self):
+        self.zk_server.create_tree("/lrules", lb_settings={"variance": 2,
+                                                           "unskilled_score": 0.5})
+        lb = start_zklb(self.sandbox, self.hosts, "/lrules")
+        zk = dict.fromkeys(DEFAULTS, "zookeeper")
+        self.wait_settings(lb, dict(DEFAULTS, variance=2.0, unskilled_score=0.5),
+                           dict(zk, backlog_history="default"))
+
+        # null means "not set here": the default, not a rejected value.
+        mark = lb.proc.mark()
+        self.zk_server.set_json("/lrules", {"variance": None, "unskilled_score": 0.5})
+        self.wait_settings(lb, dict(DEFAULTS, unskilled_score=0.5),
+                           dict(dict.fromkeys(DEFAULTS, "default"), unskilled_score="zookeeper"))
+        self.assertEqual(lb.proc.log_lines(r"settings unchanged", since=mark), [])
+
+        # Unknown keys (a misspelt one): one WARNING line naming them, per change of the
+        # node's data; the known keys apply.
+        mark = lb.proc.mark()
+        self.zk_server.set_json("/lrules", {"varience": 3, "backlog_history": 5,
+                                            "colour": "red"})
+        self.wait_settings(lb, dict(DEFAULTS, backlog_history=5),
+                           dict(dict.fromkeys(DEFAULTS, "default"), backlog_history="zookeeper"))
+        lb.proc.wait_for_log(r"settings: variance=1 backlog_history=5 ", since=mark)
+        warnings = lb.proc.log_lines(r"unknown load balancer setting", since=mark)
+        self.assertEqual(len(warnings), 1, warnings)
+        self.assertRegex(warnings[0], r"^W.*/lrules: ignoring unknown load balancer settings: "
+                                      r"colour, varience$")  # the node's order (sorted keys)
+        # The same data written again is no news: no second warning.
+        mark = lb.proc.mark()
+        self.zk_server.set_json("/lrules", {"varience": 3, "backlog_history": 5,
+                                            "colour": "red"})
+        lb.proc.wait_for_log(r"settings: variance=1 backlog_history=5 ", since=mark)
+        self.assertEqual(lb.proc.log_lines(r"unknown load balancer setting", since=mark), [])
+
+        # One invalid value among valid ones: nothing applies (the old values stay), the
+        # status lists the rejected value until valid data replaces it.
+        mark = lb.proc.mark()
+        self.zk_server.set_json("/lrules", {"variance": 0, "backlog_history": 8})
+        lb.proc.wait_for_log(r'/lrules: pool setting variance="0": must be > 0; settings '
+                             r"unchanged", since=mark)
+        self.wait_settings(lb, dict(DEFAULTS, backlog_history=5),
+                           dict(dict.fromkeys(DEFAULTS, "default"), backlog_history="zookeeper"),
+                           {"variance": 'pool setting variance="0": must be > 0'})
+        self.zk_server.set_json("/lrules", {"variance": 3, "backlog_history": 8})
+        self.wait_settings(lb, dict(DEFAULTS, variance=3.0, backlog_history=8),
+                           dict(zk, unskilled_score="default"))
+        self.assertTrue(lb.proc.alive())
 
     def test_settings_present_at_start_apply(self):
         self.zk_server.create_tree("/lstart", lb_settings={"unskilled_score": 0.25,

@@ -313,23 +313,89 @@ TEST_CASE("bad classifier specs are refused with a message", "[classifier]") {
 }
 
 TEST_CASE("LB settings from ZooKeeper JSON: sources, coercion, revert", "[settings]") {
-  rlb::lb::PoolSettings s;
-  std::map<std::string, std::string> src;
-  REQUIRE(rlb::lb::ParseLbSettingsJson(R"({"variance": 3, "backlog_history": "6.2"})", &s, &src).ok());
-  CHECK(s.variance == 3.0);
-  CHECK(s.backlog_history == 6);
-  CHECK(s.unskilled_score == 1.0);
-  CHECK(src["variance"] == "zookeeper");
-  CHECK(src["unskilled_score"] == "default");
-  REQUIRE(rlb::lb::ParseLbSettingsJson("{}", &s, &src).ok());
-  CHECK(s.variance == 1.0);  // removed keys revert to the pool's defaults
-  CHECK(s.backlog_history == 9);
-  CHECK(src["variance"] == "default");
-  for (const char* bad : {"nope", R"({"variance": "x"})", R"({"backlog_history": 0})",
-                          R"({"variance": [1]})"}) {
-    INFO(bad);
-    CHECK_FALSE(rlb::lb::ParseLbSettingsJson(bad, &s, &src).ok());
+  using rlb::lb::ParseLbSettingsJson;
+  auto p = ParseLbSettingsJson(R"({"variance": 3, "backlog_history": "6.2"})");
+  REQUIRE(p.ok());
+  CHECK(p->settings.variance == 3.0);
+  CHECK(p->settings.backlog_history == 6);
+  CHECK(p->settings.unskilled_score == 1.0);
+  CHECK(p->sources["variance"] == "zookeeper");
+  CHECK(p->sources["backlog_history"] == "zookeeper");
+  CHECK(p->sources["unskilled_score"] == "default");
+  CHECK(p->unknown_keys.empty());
+  CHECK(p->rejected.empty());
+  for (const char* empty : {"", "{}"}) {
+    INFO(empty);
+    p = ParseLbSettingsJson(empty);
+    REQUIRE(p.ok());
+    CHECK(p->settings.variance == 1.0);  // removed keys revert to the pool's defaults
+    CHECK(p->settings.backlog_history == 9);
+    CHECK(p->settings.unskilled_score == 1.0);
+    const std::map<std::string, std::string> defaults = {
+        {"backlog_history", "default"}, {"unskilled_score", "default"}, {"variance", "default"}};
+    CHECK(p->sources == defaults);
   }
+  for (const char* bad : {"nope", "[1]", "{", "null"}) {
+    INFO(bad);
+    auto r = ParseLbSettingsJson(bad);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().message() == "data is not a JSON object");
+  }
+}
+
+TEST_CASE("LB settings: null is the default, unknown keys are listed", "[settings]") {
+  using rlb::lb::ParseLbSettingsJson;
+  auto p = ParseLbSettingsJson(R"({"variance": null, "unskilled_score": 0.5})");
+  REQUIRE(p.ok());
+  CHECK(p->settings.variance == 1.0);
+  CHECK(p->sources["variance"] == "default");
+  CHECK(p->settings.unskilled_score == 0.5);
+  CHECK(p->sources["unskilled_score"] == "zookeeper");
+  CHECK(p->rejected.empty());
+  p = ParseLbSettingsJson(
+      R"({"varience": 2, "variance": 3, "workers ->": "/app", "colour": null, " ->": 1})");
+  REQUIRE(p.ok());
+  CHECK(p->settings.variance == 3.0);
+  const std::vector<std::string> unknown = {"varience", "colour", " ->"};
+  CHECK(p->unknown_keys == unknown);
+  CHECK(p->rejected.empty());
+}
+
+TEST_CASE("LB settings: invalid values are rejected with the reason, per key", "[settings]") {
+  using rlb::lb::ParseLbSettingsJson;
+  struct Case {
+    const char* json;
+    const char* key;
+    const char* reason;
+  };
+  for (const Case& c : {
+           Case{R"({"variance": -1})", "variance", R"(pool setting variance="-1": must be > 0)"},
+           Case{R"({"variance": 0})", "variance", R"(pool setting variance="0": must be > 0)"},
+           Case{R"({"variance": "x"})", "variance",
+                R"(pool setting variance="x": not a finite number)"},
+           Case{R"({"variance": [1]})", "variance", "pool setting variance=[1]: not a number"},
+           Case{R"({"variance": true})", "variance", "pool setting variance=true: not a number"},
+           Case{R"({"backlog_history": 0})", "backlog_history",
+                R"(pool setting backlog_history="0": must be >= 1)"},
+           Case{R"({"backlog_history": {"a": 1}})", "backlog_history",
+                R"(pool setting backlog_history={"a":1}: not a number)"},
+           Case{R"({"unskilled_score": "nan"})", "unskilled_score",
+                R"(pool setting unskilled_score="nan": not a finite number)"}}) {
+    INFO(c.json);
+    auto p = ParseLbSettingsJson(c.json);
+    REQUIRE(p.ok());
+    const std::map<std::string, std::string> want = {{c.key, c.reason}};
+    CHECK(p->rejected == want);
+    CHECK(p->sources[c.key] == "default");  // not taken from ZooKeeper
+  }
+  // Several at once; the valid ones are still parsed (the caller applies none of them).
+  auto p = ParseLbSettingsJson(R"({"variance": -2, "backlog_history": 0, "unskilled_score": 2})");
+  REQUIRE(p.ok());
+  CHECK(p->rejected.size() == 2);
+  CHECK(p->rejected.count("variance") == 1);
+  CHECK(p->rejected.count("backlog_history") == 1);
+  CHECK(p->settings.unskilled_score == 2.0);
+  CHECK(p->sources["unskilled_score"] == "zookeeper");
 }
 
 TEST_CASE("a provider node's version: strings and numbers, else none", "[zookeeper]") {

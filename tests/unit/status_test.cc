@@ -61,8 +61,9 @@ TEST_CASE("RenderLbStatusJson: the document's keys, order and types", "[status]"
 TEST_CASE("RenderLbStatusJson: the ZooKeeper part comes last", "[status]") {
   rlb::LbStatusSnapshot s;
   s.pool = {"classless", false, std::nullopt, 2.5, 7, 1.0};
-  s.zookeeper = rlb::LbStatusSnapshot::ZooKeeper{
-      "connected", "127.0.0.1:2181", 2, "/lb", std::nullopt, "zookeeper", "default", "default"};
+  s.zookeeper = rlb::LbStatusSnapshot::ZooKeeper{"connected", "127.0.0.1:2181", 2, "/lb",
+                                                 std::nullopt, "zookeeper", "default",
+                                                 "default", {}};
   std::string doc = rlb::RenderLbStatusJson(s);
   const std::string tail =
       R"("draining":false,"loop_lag_ms":{"last":0.0,"recent_max":0.0,"max":0.0},)"
@@ -79,6 +80,27 @@ TEST_CASE("RenderLbStatusJson: the ZooKeeper part comes last", "[status]") {
   s.zookeeper->workers_path = "/app/providers";
   CHECK(rlb::RenderLbStatusJson(s).find(R"("workers_path":"/app/providers"})") !=
         std::string::npos);
+}
+
+TEST_CASE("RenderLbStatusJson: rejected settings follow the settings", "[status]") {
+  rlb::LbStatusSnapshot s;
+  s.pool = {"resume", false, std::nullopt, 4.0, 6, 1.0};
+  s.zookeeper = rlb::LbStatusSnapshot::ZooKeeper{
+      "connected", "127.0.0.1:2181", 1, "/lb", "/lb/workers/providers",
+      "zookeeper", "zookeeper", "default",
+      {{"variance", R"(pool setting variance="-1": must be > 0)"},
+       {"backlog_history", R"(pool setting backlog_history="0": must be >= 1)"}}};
+  const std::string tail =
+      R"("settings":{"backlog_history":{"value":6,"source":"zookeeper"},)"
+      R"("unskilled_score":{"value":1.0,"source":"default"},)"
+      R"("variance":{"value":4.0,"source":"zookeeper"},)"
+      R"("rejected":{"backlog_history":"pool setting backlog_history=\"0\": must be >= 1",)"
+      R"("variance":"pool setting variance=\"-1\": must be > 0"}}})"
+      "\n";
+  std::string doc = rlb::RenderLbStatusJson(s);
+  REQUIRE(doc.size() > tail.size());
+  CHECK(doc.substr(doc.size() - tail.size()) == tail);
+  // Nothing rejected: no "rejected" key at all (the test above).
 }
 
 TEST_CASE("StatusServer serves a document larger than the socket buffer, then closes",
