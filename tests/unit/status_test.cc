@@ -24,13 +24,32 @@ rlb::LbStatusSnapshot Sample() {
   s.mean_backlog = 1.5;
   s.workers = {{"127.0.0.1:8001", 2, 0.25, 1700000000.5, 10},
                {"127.0.0.1:8002", 1, std::nullopt, std::nullopt, 0}};
-  s.links = {{"127.0.0.1:8001", true, true, "2", 4, 17, 2, std::nullopt, std::nullopt},
+  s.links = {{"127.0.0.1:8001", true, true, "2", 4, 17, 2, std::nullopt, std::nullopt, "ready",
+              0},
              {"127.0.0.1:8003", false, false, std::nullopt, 0, 0, 0, "connection refused",
-              1700000001.25}};
+              1700000001.25, "idle", 3}};
   s.pool = {"resume", true, "2", 1.0, 9, 0.5};
   s.totals = {20, 18, 1, 2, 3, 4, 5, 6, 7, 8, 11, 9, 10};
   s.draining = true;
   s.loop_lag = {0.5, 12.25, 40.0};
+  s.version = "1.2.3";
+  s.start_time = 1700000000.0;
+  s.uptime = 2.5;
+  s.requests.by_status_class[2] = 15;
+  s.requests.by_status_class[4] = 3;
+  s.requests.latency.count = 18;
+  s.requests.latency.sum = 0.75;
+  s.requests.request_body_bytes = 100;
+  s.requests.response_body_bytes = 2000;
+  rlb::LbStatusSnapshot::Class shop;
+  shop.name = "shop.example";
+  shop.requests = 12;
+  shop.latency.sum = 0.5;
+  shop.workers = {{"127.0.0.1:8001", 2.5}};
+  s.requests.classes = {shop};
+  s.requests.other.name = "other";
+  s.requests.other.requests = 6;
+  s.requests.other.latency.sum = 0.25;
   return s;
 }
 
@@ -43,10 +62,10 @@ TEST_CASE("RenderLbStatusJson: the document's keys, order and types", "[status]"
         R"("workers_ex":[["127.0.0.1:8001",10],["127.0.0.1:8002",0]],)"
         R"("worker_details":[{"name":"127.0.0.1:8001","connected":true,"in_pool":true,)"
         R"("version":"2","resume_size":4,"requests":17,"in_flight":2,"last_error":null,)"
-        R"("last_error_time":null},)"
+        R"("last_error_time":null,"state":"ready","failures":0},)"
         R"({"name":"127.0.0.1:8003","connected":false,"in_pool":false,"version":null,)"
         R"("resume_size":0,"requests":0,"in_flight":0,"last_error":"connection refused",)"
-        R"("last_error_time":1700000001.25}],)"
+        R"("last_error_time":1700000001.25,"state":"idle","failures":3}],)"
         R"("pool":{"kind":"resume","single_version":true,"active_version":"2","variance":1.0,)"
         R"("backlog_history":9,"unskilled_score":0.5},)"
         R"("totals":{"requests":20,"responses":18,"retries":1,"502":2,"503":3,)"
@@ -54,7 +73,14 @@ TEST_CASE("RenderLbStatusJson: the document's keys, order and types", "[status]"
         R"("queries_of_death":8,"invalid_responses":11,"connections_accepted":9,)"
         R"("connections_open":10},)"
         R"("draining":true,"loop_lag_ms":{"last":0.5,"recent_max":12.25,"max":40.0},)"
-        R"("response_buffers":{"memory":0,"disk":0}})"
+        R"("response_buffers":{"memory":0,"disk":0},)"
+        R"("version":"1.2.3","start_time":1700000000.0,"uptime":2.5,)"
+        R"("requests_by_status":{"1xx":0,"2xx":15,"3xx":0,"4xx":3,"5xx":0},)"
+        R"("latency_seconds":{"count":18,"sum":0.75},)"
+        R"("bytes":{"request_body":100,"response_body":2000},)"
+        R"("classes":[{"class":"shop.example","requests":12,"latency_sum":0.5,)"
+        R"("workers":[["127.0.0.1:8001",2.5]]}],)"
+        R"("other_classes":{"class":"other","requests":6,"latency_sum":0.25}})"
         "\n");
 }
 
@@ -66,8 +92,7 @@ TEST_CASE("RenderLbStatusJson: the ZooKeeper part comes last", "[status]") {
                                                  "default", {}};
   std::string doc = rlb::RenderLbStatusJson(s);
   const std::string tail =
-      R"("draining":false,"loop_lag_ms":{"last":0.0,"recent_max":0.0,"max":0.0},)"
-      R"("response_buffers":{"memory":0,"disk":0},)"
+      R"("other_classes":{"class":"","requests":0,"latency_sum":0.0},)"
       R"("zookeeper":{"state":"connected","hosts":"127.0.0.1:2181","sessions":2,"path":"/lb",)"
       R"("workers_path":null},)"
       R"("settings":{"backlog_history":{"value":7,"source":"default"},)"
