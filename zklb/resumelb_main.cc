@@ -18,6 +18,7 @@
 #include "common/shutdown_signals.h"
 #include "status/lb_status.h"
 #include "status/status_server.h"
+#include "zklb/balanced_pool.h"
 #include "zklb/classifier.h"
 #include "zklb/lb_command_line.h"
 #include "common/uv_handle.h"
@@ -64,7 +65,9 @@ int main(int argc, char** argv) {
   if (!classifier.ok()) return rlb::Fail(classifier.status().message());
   std::unique_ptr<rlb::lb::Pool> pool =
       options->pool == "classless" ? rlb::lb::NewClasslessPool(false)
-                                   : rlb::lb::NewResumePool(options->pool_settings, false);
+      : options->pool == "balanced"
+          ? rlb::lb::NewBalancedPool(options->pool_settings, rlb::lb::BalancedParams{}, false)
+          : rlb::lb::NewResumePool(options->pool_settings, false);
 
   signal(SIGPIPE, SIG_IGN);
   uv_loop_t* loop = uv_default_loop();

@@ -21,6 +21,7 @@
 #include "common/zk_session.h"
 #include "status/lb_status.h"
 #include "status/status_server.h"
+#include "zklb/balanced_pool.h"
 #include "zklb/classifier.h"
 #include "zklb/lb_command_line.h"
 #include "common/uv_handle.h"
@@ -81,6 +82,9 @@ int main(int argc, char** argv) {
   std::unique_ptr<rlb::lb::Pool> pool =
       options->pool == "classless"
           ? rlb::lb::NewClasslessPool(options->single_version)
+      : options->pool == "balanced"
+          ? rlb::lb::NewBalancedPool(rlb::lb::PoolSettings{}, rlb::lb::BalancedParams{},
+                                     options->single_version)
           : rlb::lb::NewResumePool(rlb::lb::PoolSettings{}, options->single_version);
 
   signal(SIGPIPE, SIG_IGN);
