@@ -11,6 +11,7 @@
 #include "common/wall_clock.h"
 
 #include "common/net_address.h"
+#include "zklb/class_name.h"
 #include "zklb/response_head.h"
 
 namespace rlb::lb {
@@ -37,7 +38,7 @@ class ClientConnection::ParserHandler : public HttpRequestParser::Handler {
   void OnRequestHeaders(ParsedRequest& request) override {
     if (c_->resuming_) c_->pipelined_ = true;
     proto::Pairs environ = BuildEnviron(request, c_->info_);
-    std::string request_class = c_->context_->classifier->Classify(environ);
+    std::string request_class = BoundClassName(c_->context_->classifier->Classify(environ));
     c_->exchange_ = std::make_unique<Exchange>(c_->host_, c_, c_->context_->policy, request,
                                                std::move(environ), std::move(request_class));
     if (request.expect_continue && request.has_body()) {

@@ -8,6 +8,7 @@
 #include <glog/logging.h>
 
 #include "common/text.h"
+#include "zklb/class_name.h"
 
 namespace rlb::lb {
 
@@ -54,6 +55,23 @@ Status ParsePoolSettings(const std::map<std::string, std::string>& raw, PoolSett
   }
   *out = result;
   return Status::OK();
+}
+
+// ---------------------------------------------------------------------------------------
+// Résumé bounds
+
+void BoundResume(Resume* resume, size_t max_classes) {
+  std::erase_if(*resume, [](const auto& entry) { return entry.first.size() > kMaxClassNameBytes; });
+  if (resume->size() <= max_classes) return;
+  std::vector<Resume::const_iterator> entries;
+  entries.reserve(resume->size());
+  for (auto it = resume->cbegin(); it != resume->cend(); ++it) entries.push_back(it);
+  auto better = [](Resume::const_iterator a, Resume::const_iterator b) {
+    return a->second != b->second ? a->second > b->second : a->first < b->first;
+  };
+  std::nth_element(entries.begin(), entries.begin() + static_cast<ptrdiff_t>(max_classes),
+                   entries.end(), better);
+  for (size_t i = max_classes; i < entries.size(); ++i) resume->erase(entries[i]);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -113,7 +131,10 @@ void PoolBase::NewResume(const PoolWorkerPtr& worker, Resume resume) {
     // Joining the active group can never change the quorum.
     DoNewResume(worker, std::move(resume));
   } else {
-    if (KeepsResumes()) worker->resume_ = std::move(resume);
+    if (KeepsResumes()) {
+      BoundResume(&resume, MaxClassesPerWorker());
+      worker->resume_ = std::move(resume);
+    }
     UpdateQuorum();
   }
 }

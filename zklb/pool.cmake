@@ -1,5 +1,6 @@
 # Pool algorithms (résumé-based classic and balanced, classless), independent of networking.
 add_library(rlb_pool STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/class_name.cc
   ${CMAKE_CURRENT_LIST_DIR}/pool.cc
   ${CMAKE_CURRENT_LIST_DIR}/resume_pool.cc
   ${CMAKE_CURRENT_LIST_DIR}/classless_pool.cc

@@ -37,6 +37,25 @@ using PoolWorkerPtr = std::shared_ptr<PoolWorker>;
 // A worker's résumé: request class -> score (decayed requests per second).
 using Resume = std::unordered_map<std::string, double>;
 
+// How many request classes the résumé pool tracks (docs/design.md, "Bounded classes").
+// An entry is one (worker, class) pair: a class of a worker's résumé or a class the LB
+// assigned to it. Class names are at most kMaxClassNameBytes (zklb/class_name.h).
+struct ClassLimits {
+  // Entries one worker may hold. A résumé with more keeps its best-scoring classes; an
+  // assignment to a full worker first drops that worker's least recently seen entry.
+  size_t per_worker = 8192;
+  // Entries of all active workers together, whatever their number; past it the least
+  // recently seen entry of the whole pool is dropped. REQUIRES: total >= per_worker >= 1.
+  size_t total = 32768;
+};
+
+// Bounds a résumé as the pool keeps it: classes longer than kMaxClassNameBytes are dropped
+// (the LB sends a long class as its shorter stand-in, zklb/class_name.h, so a longer name
+// can never be asked for), and if more than `max_classes` remain, only the `max_classes`
+// best-scoring are kept (equal scores: the smaller name first). O(size); a résumé within
+// both bounds is left untouched.
+void BoundResume(Resume* resume, size_t max_classes);
+
 // Per-worker state the pool keeps. Owned via shared_ptr by both the pool and the LB's
 // connection object, so a Put() after Remove() is valid (in-flight requests drain).
 // A PoolWorker may be given to one pool only. The counters survive removal and re-adding
@@ -225,6 +244,8 @@ class PoolBase : public Pool {
   virtual void DoRemove(const PoolWorkerPtr& worker) = 0;
   // Whether an inactive worker's résumé is kept for its activation (classless: no).
   virtual bool KeepsResumes() const { return true; }
+  // The most classes an inactive worker's kept résumé may hold (see BoundResume).
+  virtual size_t MaxClassesPerWorker() const { return SIZE_MAX; }
 
   // The "Version: ..." and "  Inactive: ..." lines of the debug format (empty unless
   // single-version). Inactive members are listed in ascending name order.

@@ -7,6 +7,8 @@
 
 #include <glog/logging.h>
 
+#include "zklb/class_name.h"
+
 namespace rlb::lb {
 
 namespace {
@@ -19,8 +21,10 @@ std::string MbacklogStr(double mbacklog, double nbacklog) {
 
 }  // namespace
 
-ResumePool::ResumePool(const PoolSettings& settings, bool single_version)
-    : PoolBase(single_version) {
+ResumePool::ResumePool(const PoolSettings& settings, bool single_version, ClassLimits limits)
+    : PoolBase(single_version), limits_(limits) {
+  CHECK_GE(limits_.per_worker, 1u);
+  CHECK_GE(limits_.total, limits_.per_worker);
   UpdateSettings(settings);
 }
 
@@ -43,6 +47,13 @@ PoolWorkerPtr ResumePool::Get(std::string_view request_class) {
   entries_scanned_ = 0;
   if (lru_.empty()) return nullptr;
 
+  // The pool knows a long class by its stand-in (the LB normally sends that already).
+  std::string bounded;
+  if (request_class.size() > kMaxClassNameBytes) {
+    bounded = BoundClassName(request_class);
+    request_class = bounded;
+  }
+
   PoolWorker* const head = lru_.front();
   const double max_backlog =
       std::max(settings_.variance * mbacklog_ / static_cast<double>(size()), 1.0);
@@ -50,31 +61,40 @@ PoolWorkerPtr ResumePool::Get(std::string_view request_class) {
 
   PoolWorker* best = nullptr;
   double best_score = 0;
+  SkillRef best_skill;
+  SkillRef head_skill = seen_.end();
   auto cls = skilled_.find(request_class);
   if (cls != skilled_.end()) {
-    for (const auto& [worker, score] : cls->second) {
+    for (const SkillRef& skill : cls->second) {
       ++entries_scanned_;
+      PoolWorker* const worker = skill->worker;
+      if (worker == head) head_skill = skill;
       if (worker->mbacklog_ - min_backlog > max_backlog) continue;
       // The first outstanding request is not penalised.
-      const double adjusted = worker->backlog_ > 1 ? score / worker->backlog_ : score;
+      const double adjusted = worker->backlog_ > 1 ? skill->score / worker->backlog_ : skill->score;
       if (adjusted > best_score ||
           (best != nullptr && adjusted == best_score && worker->lru_seq_ < best->lru_seq_)) {
         best = worker;
         best_score = adjusted;
+        best_skill = skill;
       }
     }
   }
 
-  if (best == nullptr) {
+  if (best != nullptr) {
+    Touch(best_skill);
+  } else if (head_skill != seen_.end()) {
+    // The head was skilled but excluded by its backlog; it is simply chosen.
     best = head;
-    auto [it, inserted] = best->resume_.try_emplace(std::string(request_class),
-                                                     settings_.unskilled_score);
-    if (inserted) {
-      // Assign the class to the unskilled head; this is the only place Get creates state.
-      if (cls == skilled_.end()) cls = skilled_.try_emplace(it->first).first;
-      cls->second[best] = settings_.unskilled_score;
-    }
-    // Otherwise the head was skilled but excluded by its backlog; it is simply chosen.
+    Touch(head_skill);
+  } else {
+    // Assign the class to the unskilled head; this is the only place Get creates state.
+    best = head;
+    std::list<SkillRef>& head_seen = worker_seen_[head];
+    while (head_seen.size() >= limits_.per_worker) Evict(head_seen.front());
+    while (seen_.size() >= limits_.total) Evict(seen_.begin());
+    auto it = best->resume_.try_emplace(std::string(request_class), settings_.unskilled_score).first;
+    Index(best, it->first, settings_.unskilled_score);
   }
 
   PoolWorkerPtr chosen = CountGet(best);
@@ -93,13 +113,46 @@ void ResumePool::Put(const PoolWorkerPtr& worker) {
   worker->Decay(worker_decay_);
 }
 
+void ResumePool::Index(PoolWorker* worker, const std::string& name, double score) {
+  auto cls = skilled_.try_emplace(name).first;
+  seen_.push_back(Skill{worker, &cls->first, score, {}});
+  SkillRef skill = std::prev(seen_.end());
+  std::list<SkillRef>& mine = worker_seen_[worker];
+  mine.push_back(skill);
+  skill->in_worker = std::prev(mine.end());
+  cls->second.push_back(skill);
+}
+
+void ResumePool::Touch(SkillRef skill) {
+  seen_.splice(seen_.end(), seen_, skill);
+  std::list<SkillRef>& mine = worker_seen_[skill->worker];
+  mine.splice(mine.end(), mine, skill->in_worker);
+}
+
+void ResumePool::Evict(SkillRef skill) {
+  PoolWorker* const worker = skill->worker;
+  auto cls = skilled_.find(*skill->name);
+  CHECK(cls != skilled_.end());
+  worker->resume_.erase(cls->first);
+  // An active worker's list stays, even empty: callers may hold a reference to it.
+  worker_seen_.at(worker).erase(skill->in_worker);
+  ClassEntry& entry = cls->second;
+  entry.erase(std::find(entry.begin(), entry.end(), skill));
+  seen_.erase(skill);
+  if (entry.empty()) skilled_.erase(cls);
+}
+
 void ResumePool::UnindexResume(PoolWorker* worker) {
-  for (const auto& entry : worker->resume_) {
-    auto cls = skilled_.find(entry.first);
-    if (cls == skilled_.end()) continue;
-    cls->second.erase(worker);
-    if (cls->second.empty()) skilled_.erase(cls);
+  auto mine = worker_seen_.find(worker);
+  if (mine == worker_seen_.end()) return;
+  for (const SkillRef& skill : mine->second) {
+    auto cls = skilled_.find(*skill->name);
+    ClassEntry& entry = cls->second;
+    entry.erase(std::find(entry.begin(), entry.end(), skill));
+    seen_.erase(skill);
+    if (entry.empty()) skilled_.erase(cls);
   }
+  worker_seen_.erase(mine);
 }
 
 void ResumePool::DoNewResume(const PoolWorkerPtr& worker, Resume resume) {
@@ -114,8 +167,26 @@ void ResumePool::DoNewResume(const PoolWorkerPtr& worker, Resume resume) {
     worker->in_pool_ = true;
     UpdateDecay();
   }
+  BoundResume(&resume, limits_.per_worker);
   worker->resume_ = std::move(resume);
-  for (const auto& [rclass, score] : worker->resume_) skilled_[rclass][worker.get()] = score;
+  if (seen_.size() + worker->resume_.size() > limits_.total) {
+    // Other workers' least recently seen entries make room. The new ones are seen now,
+    // the best-scoring last, so that the worst of them would be the next to go.
+    std::vector<Resume::const_iterator> order;
+    order.reserve(worker->resume_.size());
+    for (auto it = worker->resume_.cbegin(); it != worker->resume_.cend(); ++it) {
+      order.push_back(it);
+    }
+    std::sort(order.begin(), order.end(), [](Resume::const_iterator a, Resume::const_iterator b) {
+      return a->second != b->second ? a->second < b->second : a->first > b->first;
+    });
+    for (Resume::const_iterator it : order) {
+      while (seen_.size() >= limits_.total) Evict(seen_.begin());
+      Index(worker.get(), it->first, it->second);
+    }
+  } else {
+    for (const auto& [rclass, score] : worker->resume_) Index(worker.get(), rclass, score);
+  }
   LOG(INFO) << "new resume: " << worker->name();
 }
 
@@ -140,7 +211,9 @@ std::string ResumePool::DebugString() const {
             [](const std::string* a, const std::string* b) { return *a < *b; });
   for (const std::string* rclass : classes) {
     std::vector<std::pair<double, const PoolWorker*>> entries;
-    for (const auto& [worker, score] : skilled_.at(*rclass)) entries.emplace_back(score, worker);
+    for (const SkillRef& skill : skilled_.at(*rclass)) {
+      entries.emplace_back(skill->score, skill->worker);
+    }
     std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
       return a.first != b.first ? a.first < b.first : a.second->name() < b.second->name();
     });

@@ -13,15 +13,24 @@
 // original kept them forever, a memory DoS through Host headers; docs/design.md, "Kept and
 // fixed behaviours").
 //
+// Bounded classes (docs/design.md, "Bounded classes"): class names are bounded by
+// BoundClassName (zklb/class_name.h), in Get and in résumés alike; each active worker holds
+// at most ClassLimits::per_worker entries and all of them together at most
+// ClassLimits::total, the least recently seen entry being dropped first. An entry is seen
+// when it is created (résumé or assignment) and whenever Get chooses its worker for its
+// class. Within the limits, every decision is the original's.
+//
 // Thread rules: loop thread only (see pool.h).
 #ifndef RESUMELB_ZKLB_RESUME_POOL_H_
 #define RESUMELB_ZKLB_RESUME_POOL_H_
 
 #include <cstddef>
 #include <functional>
+#include <list>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "zklb/pool.h"
 
@@ -29,8 +38,8 @@ namespace rlb::lb {
 
 class ResumePool final : public PoolBase {
  public:
-  // REQUIRES: settings are valid.
-  ResumePool(const PoolSettings& settings, bool single_version);
+  // REQUIRES: settings are valid; limits.total >= limits.per_worker >= 1.
+  ResumePool(const PoolSettings& settings, bool single_version, ClassLimits limits = {});
   ResumePool(const ResumePool&) = delete;
   ResumePool& operator=(const ResumePool&) = delete;
 
@@ -45,6 +54,9 @@ class ResumePool final : public PoolBase {
   double worker_decay() const { return worker_decay_; }  // 1 - 1/(2*backlog_history)
   double decay() const { return decay_; }                // 1 - 1/(2*backlog_history*n)
   size_t class_count() const { return skilled_.size(); }
+  // (worker, class) entries of the active workers; at most limits().total.
+  size_t entry_count() const { return seen_.size(); }
+  const ClassLimits& limits() const { return limits_; }
   // Number of (score, worker) entries the last Get examined. For complexity tests.
   size_t entries_scanned_for_test() const { return entries_scanned_; }
 
@@ -53,12 +65,28 @@ class ResumePool final : public PoolBase {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
+  // One (worker, class) entry. Entries live in seen_, least recently seen first.
+  struct Skill;
+  using SkillRef = std::list<Skill>::iterator;
+  struct Skill {
+    PoolWorker* worker;
+    const std::string* name;  // the key of its class in skilled_
+    double score;
+    std::list<SkillRef>::iterator in_worker;  // its place in worker_seen_[worker]
+  };
   // The workers skilled in one class and their scores.
-  using ClassEntry = std::unordered_map<PoolWorker*, double>;
+  using ClassEntry = std::vector<SkillRef>;
 
   void DoNewResume(const PoolWorkerPtr& worker, Resume resume) override;
   void DoRemove(const PoolWorkerPtr& worker) override;
+  size_t MaxClassesPerWorker() const override { return limits_.per_worker; }
   void UnindexResume(PoolWorker* worker);
+  // Adds an entry as the most recently seen. REQUIRES: the worker has none for the class.
+  void Index(PoolWorker* worker, const std::string& name, double score);
+  // Drops an entry from the index and from its worker's résumé.
+  void Evict(SkillRef skill);
+  // Marks an entry as the most recently seen.
+  void Touch(SkillRef skill);
   void UpdateDecay();
 
   PoolSettings settings_;
@@ -69,7 +97,11 @@ class ResumePool final : public PoolBase {
   double dbacklog_ = 0;
   double nbacklog_ = 0;
   double mbacklog_ = 0;
+  const ClassLimits limits_;
   std::unordered_map<std::string, ClassEntry, StringHash, std::equal_to<>> skilled_;
+  std::list<Skill> seen_;  // every entry, least recently seen first
+  // Each active worker's entries, least recently seen first.
+  std::unordered_map<PoolWorker*, std::list<SkillRef>> worker_seen_;
   size_t entries_scanned_ = 0;
 };
 

@@ -6,12 +6,17 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <ctime>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include <glog/logging.h>
 
 #include "common/wall_clock.h"
+#include "zklb/class_name.h"
 
 namespace rlb::lb {
 namespace {
@@ -34,6 +39,74 @@ struct ConnectReq {
   uv_connect_t req;
   WorkerLink* link;
 };
+
+// A RESUME payload, read as proto::ParseResume reads it (the same checks and errors), but
+// keeping only the `max_classes` best-scoring classes (equal scores: the smaller name
+// first) of at most kMaxClassNameBytes: the LB never sends a longer class (it sends its
+// stand-in, zklb/class_name.h), so a longer one can never be asked for and is ignored, as
+// the pool would (BoundResume). Nothing is copied for a class that is not kept, and the work is O(classes) whatever their number: candidates are collected as
+// views into the payload and culled with nth_element whenever 2 * max_classes have
+// gathered, after which only a class beating the current cut-off is a candidate. A résumé
+// at the protocol's limits (2^20 classes, 16 MiB) therefore costs milliseconds of loop
+// time, not the second that copying and indexing every class took. Sets *count to the
+// number of classes the worker sent.
+Status ParseBestResume(std::string_view payload, size_t max_classes, Resume* out, size_t* count) {
+  auto truncated = [] { return Status::ProtocolError("malformed RESUME (truncated field or over limit)"); };
+  auto u32 = [&payload](uint32_t* v) {
+    if (payload.size() < 4) return false;
+    const auto* u = reinterpret_cast<const unsigned char*>(payload.data());
+    *v = (uint32_t{u[0]} << 24) | (uint32_t{u[1]} << 16) | (uint32_t{u[2]} << 8) | uint32_t{u[3]};
+    payload.remove_prefix(4);
+    return true;
+  };
+  uint32_t n;
+  if (!u32(&n)) return truncated();
+  if (n > proto::kMaxResumeEntries) return Status::ProtocolError("RESUME has too many classes");
+  if (n > payload.size() / 12) return truncated();
+  using Candidate = std::pair<double, std::string_view>;
+  auto better = [](const Candidate& a, const Candidate& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  };
+  std::vector<Candidate> best;
+  best.reserve(std::min<size_t>(n, 2 * max_classes));
+  bool culled = false;  // once culled, best[max_classes - 1] is the cut-off
+  Candidate cutoff;
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t len, hi, lo;
+    if (!u32(&len) || len > proto::kMaxClassBytes || payload.size() < len) return truncated();
+    std::string_view name = payload.substr(0, len);
+    payload.remove_prefix(len);
+    if (!u32(&hi) || !u32(&lo)) return truncated();
+    const uint64_t bits = (uint64_t{hi} << 32) | lo;
+    double score;
+    std::memcpy(&score, &bits, sizeof score);
+    if (!std::isfinite(score) || score < 0) {
+      return Status::ProtocolError("RESUME score for class '" + std::string(name) +
+                                   "' is not finite or is negative");
+    }
+    if (name.size() > kMaxClassNameBytes) continue;
+    if (culled && !better(Candidate(score, name), cutoff)) continue;
+    best.emplace_back(score, name);
+    if (best.size() == 2 * max_classes) {
+      std::nth_element(best.begin(), best.begin() + static_cast<ptrdiff_t>(max_classes - 1),
+                       best.end(), better);
+      best.resize(max_classes);
+      cutoff = best.back();
+      culled = true;
+    }
+  }
+  if (!payload.empty()) return Status::ProtocolError("malformed RESUME (trailing bytes)");
+  if (best.size() > max_classes) {
+    std::nth_element(best.begin(), best.begin() + static_cast<ptrdiff_t>(max_classes - 1),
+                     best.end(), better);
+    best.resize(max_classes);
+  }
+  *count = n;
+  out->clear();
+  out->reserve(best.size());
+  for (const auto& [score, name] : best) out->try_emplace(std::string(name), score);
+  return Status::OK();
+}
 
 std::string Seconds(double s) {
   char buf[32];
@@ -278,11 +351,15 @@ Status WorkerLink::HandleFrame(const proto::Frame& frame) {
   }
   switch (frame.kind) {
     case Kind::kResume: {
-      proto::ResumeEntries entries;
-      Status s = proto::ParseResume(frame.payload, &entries);
+      // Only what the pool can keep is taken (pool.h, ClassLimits).
+      const uint64_t started = uv_hrtime();
+      Resume resume;
+      size_t count = 0;
+      Status s = ParseBestResume(frame.payload, ClassLimits{}.per_worker, &resume, &count);
       if (!s.ok()) return s;
-      resume_size_ = entries.size();
-      Resume resume(entries.begin(), entries.end());
+      resume_size_ = count;
+      VLOG(1) << "resume from " << name_ << ": " << count << " classes, " << resume.size()
+              << " kept, read in " << static_cast<double>(uv_hrtime() - started) / 1e6 << " ms";
       if (state_ == State::kHandshake) {
         state_ = State::kReady;
         backoff_ = 0;

@@ -5,14 +5,25 @@
 //
 // Start-up order matters: Python is initialized and the app imported before the socket is
 // bound, so a broken app or config exits non-zero with one error line and never listens.
+//
+// With --processes=N this process is the master (zkworker/supervisor.h): it reads the
+// settings, then starts N worker processes, each one this program again (fork + exec, so
+// the master never forks a process that runs Python threads) with --supervisor_fd, its own
+// address and files; with --preload it imports the application first and forks the
+// processes from itself instead.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <glog/logging.h>
 #include <uv.h>
@@ -22,7 +33,9 @@
 #include "common/shutdown_signals.h"
 #include "common/uv_handle.h"
 #include "zkworker/app_thread_pool.h"
+#include "zkworker/process_board.h"
 #include "zkworker/resume_tracker.h"
+#include "zkworker/supervisor.h"
 #include "zkworker/trace_log.h"
 #include "zkworker/worker_command_line.h"
 #include "zkworker/worker_options.h"
@@ -36,6 +49,10 @@ using rlb::Status;
 using rlb::StatusOr;
 using rlb::worker::AppThreadPool;
 using rlb::worker::LoadResumeFile;
+using rlb::worker::ProcessBoard;
+using rlb::worker::ProcessSpec;
+using rlb::worker::Supervisor;
+using rlb::worker::SupervisorOptions;
 using rlb::worker::ResumeTracker;
 using rlb::worker::TraceLog;
 using rlb::worker::WorkerCommandLine;
@@ -97,9 +114,18 @@ WorkerServerOptions ServerOptions(const WorkerOptions& options) {
   return server_options;
 }
 
+// The application's import (or Paste Deploy loading), with the final settings.
+Status LoadApplication(const WorkerOptions& options, WsgiHost* host) {
+  host->set_threads(options.threads);
+  return options.ini_path.empty() ? host->LoadAppSpec(options.app)
+                                  : host->LoadPasteApp(options.ini_path);
+}
+
 // Loads the application, listens (and registers in ZooKeeper mode), and serves until a
 // signal's graceful shutdown completes. Returns the exit status.
-int Serve(const WorkerOptions& options, WsgiHost* host) {
+// `board`: the master's board when supervised (the process reports on it), else null.
+// `app_loaded`: --preload's children have the application already.
+int Serve(const WorkerOptions& options, WsgiHost* host, ProcessBoard* board, bool app_loaded) {
   std::unique_ptr<TraceLog> tracelog;
   if (!options.tracelog.empty()) {
     auto t = TraceLog::Open(options.tracelog);
@@ -107,10 +133,8 @@ int Serve(const WorkerOptions& options, WsgiHost* host) {
     tracelog.reset(*t);
   }
   // The host was built before the file was read: give it the final settings.
-  host->set_threads(options.threads);
   host->set_tracelog(tracelog.get(), options.tracelog_key);
-  Status s = options.ini_path.empty() ? host->LoadAppSpec(options.app)
-                                      : host->LoadPasteApp(options.ini_path);
+  Status s = app_loaded ? Status::OK() : LoadApplication(options, host);
   if (!s.ok()) return Fail(s.message());
   ResumeTracker tracker(options.history, options.max_skill_age);
   LoadResume(options.resume_file, &tracker);
@@ -118,7 +142,10 @@ int Serve(const WorkerOptions& options, WsgiHost* host) {
   signal(SIGPIPE, SIG_IGN);
   uv_loop_t* loop = uv_default_loop();
   AppThreadPool pool(options.threads);
-  WorkerServer server(loop, ServerOptions(options), host, &pool, &tracker);
+  WorkerServerOptions server_options = ServerOptions(options);
+  server_options.board = board;
+  server_options.reuse_port = board != nullptr;
+  WorkerServer server(loop, server_options, host, &pool, &tracker);
   s = server.Listen();
   if (!s.ok()) {
     pool.Stop();
@@ -158,7 +185,10 @@ int Serve(const WorkerOptions& options, WsgiHost* host) {
       stop();
     });
     if (!s.ok()) return Fail(s.message());
+    if (board) zk->set_on_registered([board] { board->SetRegistered(); });
   }
+  // Supervised: the master may now count on this process (its signals are handled).
+  if (board) board->SetListening(server.address().ToString());
 
   // Returns once every handle is closed: the shutdown completed (nothing calls uv_stop).
   CHECK_EQ(uv_run(loop, UV_RUN_DEFAULT), 0);
@@ -182,6 +212,143 @@ int Serve(const WorkerOptions& options, WsgiHost* host) {
   return exit_code;
 }
 
+// The signals the master catches, back to their defaults in a child before it runs
+// anything (the master's libuv handlers must never run there).
+void ResetSignalsInChild() {
+  for (int signum : {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGUSR1, SIGUSR2, SIGPIPE}) {
+    signal(signum, SIG_DFL);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  // The master's death (even by SIGKILL) drains the process instead of orphaning it.
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+}
+
+// fork() with every signal blocked, so that none reaches the master's handlers in the
+// child before ResetSignalsInChild(); the parent's mask is restored.
+pid_t ForkBlocked() {
+  sigset_t all, old;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, &old);
+  pid_t pid = fork();
+  if (pid != 0) sigprocmask(SIG_SETMASK, &old, nullptr);
+  return pid;
+}
+
+// The lazy launcher: the process is this program again, with the master's command line
+// plus the per-process overrides (a flag given twice takes the last value, and a flag on
+// the command line wins over [server:main]).
+StatusOr<pid_t> ExecProcess(const std::vector<std::string>& master_argv,
+                            const ProcessSpec& spec) {
+  std::vector<std::string> args = master_argv;
+  for (const char* reset : {"--processes=0", "--preload=false", "--harakiri=0",
+                            "--max_requests=0", "--max_requests_jitter=0",
+                            "--reload_on_rss=0", "--status_socket="}) {
+    args.push_back(reset);
+  }
+  args.push_back("--address=" + spec.address.ToString());
+  args.push_back("--supervisor_fd=" + std::to_string(spec.board->fd()));
+  if (!spec.resume_file.empty()) args.push_back("--resume_file=" + spec.resume_file);
+  if (!spec.tracelog.empty()) args.push_back("--tracelog=" + spec.tracelog);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t master = getpid();
+  pid_t pid = ForkBlocked();
+  if (pid < 0) return Status::IOError(std::string("fork: ") + strerror(errno));
+  if (pid == 0) {
+    ResetSignalsInChild();
+    if (getppid() != master) _exit(1);  // the master died before the line above
+    fcntl(spec.board->fd(), F_SETFD, 0);  // the one descriptor the process inherits
+    execv("/proc/self/exe", argv.data());
+    std::fprintf(stderr, "zkworker: exec /proc/self/exe: %s\n", strerror(errno));
+    _exit(127);
+  }
+  return pid;
+}
+
+// The preload launcher: the child runs Serve() with the application the master imported.
+StatusOr<pid_t> ForkProcess(const WorkerOptions& options, WsgiHost* host,
+                            Supervisor** supervisor, const ProcessSpec& spec) {
+  int threads = host->PythonThreadCount();
+  if (threads != 1) {
+    return Status::InvalidArgument(
+        "--preload: the application started " + std::to_string(threads - 1) +
+        " Python thread(s) at import; forking would copy them mid-use (run without "
+        "--preload)");
+  }
+  pid_t master = getpid();
+  std::fflush(nullptr);
+  host->BeforeFork();
+  pid_t pid = ForkBlocked();
+  if (pid < 0) {
+    host->AfterForkParent();
+    return Status::IOError(std::string("fork: ") + strerror(errno));
+  }
+  if (pid > 0) {
+    host->AfterForkParent();
+    return pid;
+  }
+  host->AfterForkChild();
+  (*supervisor)->ForgetInChild(spec.board);
+  ResetSignalsInChild();
+  if (getppid() != master) _exit(1);
+  WorkerOptions child = options;
+  child.processes = 0;
+  child.address = spec.address;
+  child.resume_file = spec.resume_file;
+  child.tracelog = spec.tracelog;
+  int code = Serve(child, host, spec.board, /*app_loaded=*/true);
+  google::FlushLogFiles(google::GLOG_INFO);
+  std::fflush(nullptr);
+  _exit(code);  // the master's objects are not this process's to destroy
+}
+
+// The master: supervises options.processes processes until SIGTERM.
+int RunMaster(const WorkerOptions& options, WsgiHost* host,
+              const std::vector<std::string>& argv) {
+  if (options.preload) {
+    Status s = LoadApplication(options, host);
+    if (!s.ok()) return Fail(s.message());
+  }
+  signal(SIGPIPE, SIG_IGN);  // a status client that went away must not end the master
+  SupervisorOptions so;
+  so.processes = options.processes;
+  so.address = options.address;
+  so.zookeeper_mode = options.zookeeper_mode;
+  so.threads = options.threads;
+  so.harakiri = options.harakiri;
+  so.max_requests = options.max_requests;
+  so.max_requests_jitter = options.max_requests_jitter;
+  so.reload_on_rss_mb = options.reload_on_rss;
+  so.status_socket = options.status_socket;
+  so.drain_timeout = options.drain_timeout;
+  so.resume_file = options.resume_file;
+  so.tracelog = options.tracelog;
+  so.preload = options.preload;
+  // Not the default loop: a --preload child runs its own server on that one.
+  auto loop = std::make_unique<uv_loop_t>();
+  CHECK_EQ(uv_loop_init(loop.get()), 0);
+  Supervisor* self = nullptr;
+  Supervisor::LaunchFn launch;
+  if (options.preload) {
+    launch = [&](const ProcessSpec& spec) { return ForkProcess(options, host, &self, spec); };
+  } else {
+    launch = [&](const ProcessSpec& spec) { return ExecProcess(argv, spec); };
+  }
+  int code;
+  {
+    Supervisor supervisor(loop.get(), so, launch);
+    self = &supervisor;
+    code = supervisor.Run();
+  }
+  rlb::CloseLoop(loop.get());
+  host->Finalize();
+  LOG(INFO) << "master exiting";
+  return code;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -190,10 +357,18 @@ int main(int argc, char** argv) {
     return 0;
   }
   rlb::InitLogging(argv[0]);
+  std::vector<std::string> master_argv(argv, argv + argc);  // before gflags reorders it
   auto command_line = WorkerCommandLine::Parse(argc, argv);
   if (!command_line.ok()) return Fail(command_line.status().message());
   WsgiHost host(command_line->HostOptions());
   auto options = ConfigureHost(&*command_line, &host);
   if (!options.ok()) return Fail(options.status().message());
-  return Serve(*options, &host);
+  if (options->processes > 0) return RunMaster(*options, &host, master_argv);
+  std::unique_ptr<ProcessBoard> board;
+  if (options->supervisor_fd >= 0) {
+    auto b = ProcessBoard::Attach(options->supervisor_fd);
+    if (!b.ok()) return Fail(b.status().message());
+    board = std::move(*b);
+  }
+  return Serve(*options, &host, board.get(), /*app_loaded=*/false);
 }

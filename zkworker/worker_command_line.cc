@@ -9,6 +9,7 @@
 #include <glog/logging.h>
 
 #include "common/logging_setup.h"
+#include "zkworker/supervisor_policy.h"
 
 DEFINE_string(app, "", "WSGI application as MODULE:CALLABLE (the callable part may be an "
                        "expression such as create_app())");
@@ -35,6 +36,21 @@ DEFINE_string(description, "", "free text registered with the worker (ZooKeeper 
 DEFINE_string(app_version, "", "software version registered with the worker (ZooKeeper "
                                "mode; ini key: version); used by single-version LBs");
 DEFINE_double(zookeeper_session_timeout, 10.0, "ZooKeeper session timeout, seconds");
+DEFINE_int32(processes, 0, "run as a master supervising this many worker processes (0: "
+                           "this process is the worker)");
+DEFINE_bool(preload, false, "with --processes: import the application in the master and "
+                            "fork the processes from it");
+DEFINE_double(harakiri, 0, "with --processes: kill (and respawn) a process whose request "
+                           "runs longer than this many seconds; 0: never");
+DEFINE_uint64(max_requests, 0, "with --processes: replace a process gracefully after this "
+                               "many requests; 0: never");
+DEFINE_uint64(max_requests_jitter, 0, "with --processes: add 0..N to each process's "
+                                      "max_requests");
+DEFINE_uint64(reload_on_rss, 0, "with --processes: replace a process gracefully once its "
+                                "RSS passes this many MB; 0: never");
+DEFINE_string(status_socket, "", "with --processes: unix socket serving the master's "
+                                 "status as JSON");
+DEFINE_int32(supervisor_fd, -1, "internal: set by the master for the processes it starts");
 
 namespace rlb::worker {
 namespace {
@@ -80,6 +96,23 @@ ZooKeeper mode ([server:main] use = egg:zc.resumelb#zk, or --zookeeper and --pat
   --app_version=VERSION     registered version (ini key: version)
   --zookeeper_session_timeout=S  (10)
 
+Supervisor (recommended in production; ini keys have the same names):
+  --processes=N             a master starts N worker processes and supervises them:
+                            process i listens on PORT+i (port 0: a free port each,
+                            registered in ZooKeeper mode), its résumé file and tracelog
+                            get ".i" before the extension; a process that dies is
+                            respawned (with a back-off while it keeps dying at start-up)
+  --preload                 import the application once in the master, then fork the
+                            processes (less memory; SIGHUP does not pick up new code)
+  --harakiri=SECONDS        kill and respawn a process whose request runs longer (0: off)
+  --max_requests=N          replace a process gracefully after N requests (0: off)
+  --max_requests_jitter=N   add 0..N to each process's limit (0)
+  --reload_on_rss=MB        replace a process gracefully once its RSS passes MB (0: off)
+  --status_socket=PATH      the master's status as JSON on a unix socket
+  With --processes, SIGHUP to the master makes every process reopen its tracelog and
+  then replaces the processes one at a time (a rolling reload: the new one serves before
+  the old one drains); SIGTERM/SIGINT drains every process and exits 0.
+
 SIGTERM/SIGINT: deregister from ZooKeeper, stop accepting, tell load balancers to send
 nothing new, finish the requests in flight, save the résumé, exit 0.
 SIGHUP: reopen the tracelog file (after logrotate renamed it). SIGUSR1, SIGUSR2: ignored.
@@ -89,7 +122,9 @@ SIGHUP: reopen the tracelog file (after logrotate renamed it). SIGUSR1, SIGUSR2:
 const std::set<std::string> kIniKeys = {
     "use", "address", "history", "max_skill_age", "threads", "resume_file", "tracelog",
     "tracelog_key", "pythonpath", "spool_threshold", "drain_timeout", "log_level", "loggers",
-    "zookeeper", "path", "description", "version", "backdoor", "zookeeper_session_timeout"};
+    "zookeeper", "path", "description", "version", "backdoor", "zookeeper_session_timeout",
+    "processes", "preload", "harakiri", "max_requests", "max_requests_jitter", "reload_on_rss",
+    "status_socket"};
 
 // [server:main] keys whose flag has another name.
 std::string FlagForKey(const std::string& key) {
@@ -244,6 +279,39 @@ StatusOr<WorkerOptions> WorkerCommandLine::Finish() {
   o.description = FLAGS_description;
   o.app_version = FLAGS_app_version;
   o.zookeeper_session_timeout = FLAGS_zookeeper_session_timeout;
+
+  if (FLAGS_processes < 0 || FLAGS_processes > kMaxProcesses) {
+    return Status::InvalidArgument("processes must be from 0 to " +
+                                   std::to_string(kMaxProcesses));
+  }
+  if (!(FLAGS_harakiri >= 0 && FLAGS_harakiri <= 1e6)) {
+    return Status::InvalidArgument("harakiri must be from 0 to 1e6 seconds");
+  }
+  o.processes = FLAGS_processes;
+  o.preload = FLAGS_preload;
+  o.harakiri = FLAGS_harakiri;
+  o.max_requests = FLAGS_max_requests;
+  o.max_requests_jitter = FLAGS_max_requests_jitter;
+  o.reload_on_rss = FLAGS_reload_on_rss;
+  o.status_socket = FLAGS_status_socket;
+  o.supervisor_fd = FLAGS_supervisor_fd;
+  if (o.processes == 0 && o.supervisor_fd < 0) {
+    // Only a master can kill or replace a process: these need --processes.
+    const char* needs_master =
+        o.harakiri > 0 ? "harakiri"
+        : o.max_requests > 0 ? "max_requests"
+        : o.reload_on_rss > 0 ? "reload_on_rss"
+        : !o.status_socket.empty() ? "status_socket"
+        : o.preload ? "preload" : nullptr;
+    if (needs_master) {
+      return Status::InvalidArgument(std::string(needs_master) +
+                                     " needs processes (--processes=N): the master does it");
+    }
+  }
+  if (o.processes > 0) {
+    auto last = ProcessAddress(o.address, o.processes - 1);
+    if (!last.ok()) return last.status();
+  }
   return o;
 }
 

@@ -23,6 +23,9 @@
 
 namespace rlb::worker {
 
+// The most processes one master supervises.
+inline constexpr int kMaxProcesses = 1024;
+
 // True when argv asks for help (--help, -h or -help anywhere): print WorkerUsage() and
 // exit 0 before anything else runs.
 bool WantsHelp(int argc, char** argv);

@@ -62,6 +62,27 @@ struct WorkerOptions {
   std::string app_version;
   // --zookeeper_session_timeout: seconds, > 0 and at most 3600.
   double zookeeper_session_timeout = 10.0;
+
+  // The supervisor (zkworker/supervisor.h). --processes: N > 0 makes this process the
+  // master of N worker processes; 0 (the default): this process is the worker.
+  int processes = 0;
+  // --preload: the master imports the application once and forks the processes (less
+  // memory, faster respawns; a reload does not pick up new code). Default: each process
+  // is a fresh zkworker that imports the application itself.
+  bool preload = false;
+  // --harakiri: seconds a request may run before its process is killed; 0: no limit.
+  double harakiri = 0;
+  // --max_requests: requests after which a process is replaced gracefully; 0: never.
+  uint64_t max_requests = 0;
+  // --max_requests_jitter: each process's limit is max_requests + 0..jitter.
+  uint64_t max_requests_jitter = 0;
+  // --reload_on_rss: MB of RSS past which a process is replaced gracefully; 0: never.
+  uint64_t reload_on_rss = 0;
+  // --status_socket: unix socket on which the master serves its status (JSON).
+  std::string status_socket;
+  // --supervisor_fd (internal, set by the master): this process is supervised and reports
+  // on the ProcessBoard behind this descriptor; -1: not supervised.
+  int supervisor_fd = -1;
 };
 
 }  // namespace rlb::worker

@@ -2,7 +2,12 @@
 // the résumé broadcast and the graceful shutdown.
 #include "zkworker/worker_server.h"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <utility>
 
 #include <glog/logging.h>
@@ -13,6 +18,40 @@ namespace rlb::worker {
 namespace {
 
 constexpr uint64_t kGoAwayGraceMs = 500;  // see Shutdown()
+
+// "METHOD HOST PATH" of a request, for the supervisor's harakiri log line.
+std::string DescribeRequest(const proto::Request& request) {
+  std::string_view method, host, path;
+  for (const auto& [k, v] : request.environ) {
+    if (k == "REQUEST_METHOD") method = v;
+    else if (k == "HTTP_HOST") host = v;
+    else if (k == "PATH_INFO") path = v;
+  }
+  std::string out;
+  out.append(method).append(" ").append(host).append(" ").append(path);
+  return out;
+}
+
+// A listening socket that another process may bind too (SO_REUSEPORT), for `address`'s
+// first resolved family; libuv then binds and listens on it.
+Status OpenReusePortSocket(uv_tcp_t* tcp, const HostPort& address) {
+  auto addrs = Resolve(address, /*passive=*/true);
+  if (!addrs.ok()) return addrs.status();
+  int fd = socket(addrs->front().ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return Status::IOError(std::string("socket: ") + strerror(errno));
+  int one = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    int e = errno;
+    close(fd);
+    return Status::IOError(std::string("SO_REUSEPORT: ") + strerror(e));
+  }
+  int rc = uv_tcp_open(tcp, fd);
+  if (rc != 0) {
+    close(fd);
+    return Status::IOError(std::string("uv_tcp_open: ") + uv_strerror(rc));
+  }
+  return Status::OK();
+}
 
 }  // namespace
 
@@ -34,6 +73,10 @@ WorkerServer::WorkerServer(uv_loop_t* loop, WorkerServerOptions options, WsgiHos
 WorkerServer::~WorkerServer() = default;
 
 Status WorkerServer::Listen() {
+  if (options_.reuse_port) {
+    Status s = OpenReusePortSocket(listener_.get(), options_.address);
+    if (!s.ok()) return s;
+  }
   return ListenTcp(listener_.get(), options_.address, 511, &OnConnection, &bound_);
 }
 
@@ -80,7 +123,10 @@ void WorkerServer::Dispatch(std::shared_ptr<WorkerRequest> req) {
     bool due = false;
     if (!req->cancelled()) {
       auto t0 = std::chrono::steady_clock::now();
+      ProcessBoard* board = options_.board;
+      int slot = board ? board->RequestStarted(DescribeRequest(req->request)) : -1;
       bool complete = host_->Call(req->call);
+      if (board) board->RequestFinished(slot);
       std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - t0;
       if (complete) due = tracker_->Record(req->request.request_class, elapsed.count());
     }

@@ -24,6 +24,7 @@
 #include "common/status.h"
 #include "common/uv_handle.h"
 #include "zkworker/app_thread_pool.h"
+#include "zkworker/process_board.h"
 #include "zkworker/resume_tracker.h"
 #include "zkworker/worker_request.h"
 #include "zkworker/wsgi_host.h"
@@ -36,6 +37,11 @@ struct WorkerServerOptions {
   size_t outbox_high_water = 1u << 20;  // app threads wait while more is queued
   std::string resume_file;            // saved on every résumé send and at shutdown
   double drain_timeout = 60.0;        // seconds SIGTERM waits for requests in flight
+  // Supervised (zkworker --processes): the master's board, told about every request, and
+  // SO_REUSEPORT on the listener, so that a replacement can listen on the address while
+  // this process still does.
+  ProcessBoard* board = nullptr;
+  bool reuse_port = false;
 };
 
 class BalancerConnection;

@@ -438,6 +438,27 @@ bool WsgiHost::Call(WsgiCall& call) {
   return complete;
 }
 
+void WsgiHost::BeforeFork() { PyOS_BeforeFork(); }
+void WsgiHost::AfterForkChild() { PyOS_AfterFork_Child(); }
+void WsgiHost::AfterForkParent() { PyOS_AfterFork_Parent(); }
+
+int WsgiHost::PythonThreadCount() {
+  PyObject* threading = PyImport_ImportModule("threading");
+  if (threading == nullptr) {
+    PyErr_Clear();
+    return 1;
+  }
+  PyObject* n = PyObject_CallMethod(threading, "active_count", nullptr);
+  Py_DECREF(threading);
+  if (n == nullptr) {
+    PyErr_Clear();
+    return 1;
+  }
+  long count = PyLong_AsLong(n);
+  Py_DECREF(n);
+  return static_cast<int>(count);
+}
+
 void WsgiHost::Finalize() {
   if (!initialized_) return;
   if (main_state_) PyEval_RestoreThread(static_cast<PyThreadState*>(main_state_));

@@ -80,6 +80,16 @@ class WsgiHost {
   // Gives up the GIL held since Init(); application threads may call Call() afterwards.
   void ReleaseMainThread();
 
+  // Forking a process that runs Python (zkworker --processes --preload): the main thread
+  // holds the GIL (before ReleaseMainThread()) and no other thread runs Python. Call
+  // BeforeFork() before fork(), then AfterForkChild() in the child or AfterForkParent()
+  // in the parent.
+  void BeforeFork();
+  void AfterForkChild();
+  void AfterForkParent();
+  // Threads of the interpreter (threading.active_count()); main thread, GIL held.
+  int PythonThreadCount();
+
   // Runs the application for one request. Returns true if the response completed.
   bool Call(WsgiCall& call);
 

@@ -94,6 +94,13 @@ void ZkRegistration::OnProviderNode(Claim* claim, const std::optional<std::strin
                                  claim->registered = false;
                                  OnProviderNode(claim, holder_data);
                                });
+    bool all = true;
+    for (const auto& [path, c] : claims_) all = all && c->registered;
+    if (all && on_registered_) {
+      auto fn = std::move(on_registered_);
+      on_registered_ = nullptr;
+      fn();
+    }
     return;
   }
   claim->holder = DescribeRegistrationHolder(*data);

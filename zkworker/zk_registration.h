@@ -56,6 +56,9 @@ class ZkRegistration {
   // no other session holds its node, and starts watching the settings. `failed` runs when
   // a node stays held (see above).
   Status Start(const HostPort& bound, FailedFn failed);
+  // `fn` runs (on the loop, once) when every address of the worker has been registered:
+  // a supervised worker tells its master then (zkworker/process_board.h).
+  void set_on_registered(std::function<void()> fn) { on_registered_ = std::move(fn); }
   // Deletes the registrations now (SIGTERM: load balancers stop choosing this worker
   // before it drains).
   void Unregister();
@@ -79,6 +82,7 @@ class ZkRegistration {
   uv_loop_t* loop_;
   double wait_seconds_;  // session timeout + kRegistrationMargin
   FailedFn failed_;
+  std::function<void()> on_registered_;
   std::string registration_data_;
   std::map<std::string, std::unique_ptr<Claim>> claims_;  // by node path
   ZkSession session_;

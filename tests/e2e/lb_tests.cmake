@@ -13,4 +13,5 @@ set(RLB_LB_E2E_MODULES
   test_lb_http_edges
   test_lb_conformance
   test_lb_signals
+  test_lb_class_memory
 )

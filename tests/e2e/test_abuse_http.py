@@ -40,6 +40,7 @@ import unittest
 import harness
 import hardening_util as hu
 import lb_harness
+import rlbproto
 from harness import wait_for
 from lb_harness import RawConn, http_request, request_bytes, worker_name
 
@@ -665,11 +666,14 @@ class ClassFloodTest(harness.E2ETestCase):
 
     def test_thousands_of_distinct_4k_hosts_do_not_knock_the_worker_out(self):
         """5000 requests, each with its own 4 KiB Host header (the default classifier makes
-        each one a request class): the worker's next résumé would be ~20 MB, over the
-        protocol's 16 MiB frame limit, which every LB must refuse as malformed. The worker
-        keeps its best classes within the limit instead, so it stays connected and in the
-        pool (before the fix it was dropped, and again on every reconnect: for good), and
-        the class names it holds stay within its 16 MiB bound."""
+        each one a request class). Through the LB the worker receives each class as its
+        128-byte stand-in (docs/design.md, "Bounded classes"), and it stays connected and in
+        the pool. Then 5000 more 4 KiB classes sent to the worker directly, as an LB without
+        that bound did: the worker's next résumé would be ~20 MB, over the protocol's 16 MiB
+        frame limit, which every LB must refuse as malformed. The worker keeps its best
+        classes within the limit instead, so it stays connected and in the pool (before the
+        fix it was dropped, and again on every reconnect: for good), and the class names it
+        holds stay within its 16 MiB bound."""
         worker = hu.start_worker(self.sandbox, 2, extra_args=["--history=5000"])
         cluster = lb_harness.start_cluster(self.sandbox, workers=[worker])
         name = worker_name(worker[1])
@@ -686,7 +690,23 @@ class ClassFloodTest(harness.E2ETestCase):
             return d["requests"] >= 5000 and d["resume_size"] > 1000 and d
         d = wait_for(resumed, 10, message="the worker's résumé after 5000 requests")
         self.assertTrue(d["connected"] and d["in_pool"], d)
-        self.assertLess(d["resume_size"], 5000, d)   # capped to fit one frame
+        self.assertEqual(d["resume_size"], 5000, d)  # 5000 stand-ins of 128 bytes fit
+
+        with rlbproto.Connection("127.0.0.1", worker[1], timeout=30) as direct:
+            direct.read_hello_and_resume()
+            for j in range(0, 5000, 100):
+                for i in range(100):
+                    direct.send_request(j + i + 1, f"d{j + i}-" + "x" * 4000,
+                                        harness.environ("/hello"))
+                for i in range(100):
+                    self.assertEqual(direct.read_response(j + i + 1)[0], "200 OK")
+
+        def resumed_again():
+            d = lb_harness.worker_detail(cluster.status(), name)
+            return d["resume_size"] != 5000 and d
+        d = wait_for(resumed_again, 10, message="the worker's résumé after 10000 requests")
+        self.assertTrue(d["connected"] and d["in_pool"], d)
+        self.assertLess(d["resume_size"], 10000, d)   # capped to fit one frame
         # ~20 MB of class names: over the worker's 16 MiB bound, so it dropped the least
         # recently seen classes and said so.
         self.assertTrue(worker[0].log_lines("least recently seen classes"))

@@ -8,4 +8,5 @@ set(RLB_ZK_E2E_MODULES
   test_zk_settings
   test_zk_single_version
   test_zk_faults
+  test_zk_supervisor
 )

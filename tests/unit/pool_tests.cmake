@@ -1,6 +1,7 @@
 rlb_unit_test(pool_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/resume_pool_test.cc
           ${CMAKE_CURRENT_SOURCE_DIR}/classless_pool_test.cc
+          ${CMAKE_CURRENT_SOURCE_DIR}/class_bounds_test.cc
   LIBS rlb_pool)
 rlb_unit_test(http_classifier_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/http_classifier_test.cc
               LIBS rlb_lb)

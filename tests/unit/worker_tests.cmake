@@ -16,3 +16,5 @@ add_test(NAME worker_thread_safety_annotations
 set_tests_properties(worker_thread_safety_annotations PROPERTIES SKIP_RETURN_CODE 77)
 rlb_unit_test(worker_zk_registration_test
               SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/zk_registration_test.cc LIBS rlb_worker)
+rlb_unit_test(supervisor_policy_test
+              SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/supervisor_policy_test.cc LIBS rlb_worker)
