@@ -162,6 +162,7 @@ void BalancedPool::UnindexResume(PoolWorker* worker) {
 
 void BalancedPool::DoNewResume(const PoolWorkerPtr& worker, Resume resume) {
   PoolWorker* w = worker.get();
+  BoundResume(&resume, ClassLimits{}.per_worker);  // as the classic pool's résumés
   if (worker->in_pool_) {
     // Classes it keeps keep their seniority; the others are dropped.
     for (const auto& entry : worker->resume_) {

@@ -16,6 +16,10 @@
 //     the bounds of the others shrink and the first overflowing classes come to it (slow
 //     start through recruitment, never a flood).
 //
+// Class memory: résumés are bounded per worker as the classic pool's (ClassLimits'
+// per_worker, BoundResume); the classes the LB assigns between two résumés, and the pool
+// total, are NOT bounded yet (the classic pool's LRU eviction is not reproduced here).
+//
 // Costs: Get is O(workers skilled in the class + recruit_candidates) and creates per-class
 // state only when it assigns a class; Put is O(1); NewResume/Remove are O(résumé size).
 //
@@ -112,6 +116,7 @@ class BalancedPool final : public PoolBase {
 
   void DoNewResume(const PoolWorkerPtr& worker, Resume resume) override;
   void DoRemove(const PoolWorkerPtr& worker) override;
+  size_t MaxClassesPerWorker() const override { return ClassLimits{}.per_worker; }
   void UnindexResume(PoolWorker* worker);
   // Brings the meter to now (backlog as it was since the last update), then counts
   // `completed` completions.
