@@ -360,8 +360,14 @@ FrameDecoder::Result FrameDecoder::Next(Frame* frame, Status* error) {
   }
   size_t avail = buffer_.size() - consumed_;
   if (avail < kFrameHeaderSize) {
-    if (avail == 0) {  // release memory held by a large, fully consumed buffer
-      buffer_.clear();
+    if (avail == 0) {
+      // Fully consumed: a buffer grown for a large frame (up to 16 MiB) gives its memory
+      // back; a small one keeps its capacity for the next reads.
+      if (buffer_.capacity() > (1u << 20)) {
+        std::string().swap(buffer_);
+      } else {
+        buffer_.clear();
+      }
       consumed_ = 0;
     }
     return Result::kNeedMore;

@@ -17,7 +17,7 @@ DEFINE_string(address, ":0", "HTTP listen address HOST:PORT (-a); ':0' = all int
 DEFINE_int32(backlog, 511, "listen backlog (-b)");
 DEFINE_int32(max_connections, 0, "maximum client connections, 0 = unlimited (-m)");
 DEFINE_string(request_classifier, "host", "request classifier (-r)");
-DEFINE_string(pool, "resume", "pool: resume or classless (-p)");
+DEFINE_string(pool, "resume", "pool: classic (= resume), balanced or classless (-p)");
 DEFINE_bool(single_version, false, "use only workers of the majority version (zkresumelb -v)");
 DEFINE_double(variance, -1, "maximum ratio of a worker's backlog to the mean (-v, resumelb)");
 DEFINE_int32(backlog_history, 9, "backlog averaging horizon in requests");
@@ -170,12 +170,15 @@ StatusOr<LbOptions> OptionsFromFlags(double variance_default) {
   o.classifier = FLAGS_request_classifier;
   auto classifier = Classifier::Create(o.classifier);  // validated here: one clear error line
   if (!classifier.ok()) return classifier.status();
-  if (FLAGS_pool == "resume" || FLAGS_pool == "zc.resumelb.lb:Pool") {
+  if (FLAGS_pool == "resume" || FLAGS_pool == "classic" || FLAGS_pool == "zc.resumelb.lb:Pool") {
     o.pool = "resume";
+  } else if (FLAGS_pool == "balanced") {
+    o.pool = "balanced";
   } else if (FLAGS_pool == "classless" || FLAGS_pool == "zc.resumelb.classlesspool:ClasslessPool") {
     o.pool = "classless";
   } else {
-    return Status::InvalidArgument("unknown pool '" + FLAGS_pool + "' (use resume or classless)");
+    return Status::InvalidArgument("unknown pool '" + FLAGS_pool +
+                                   "' (use classic, resume, balanced or classless)");
   }
   o.single_version = FLAGS_single_version;
   std::map<std::string, std::string> raw;
@@ -299,8 +302,9 @@ const char* LbFlagsHelp() {
                                        environ[KEY], e.g. re:PATH_INFO:^/(?P<class>[^/]+)
                                    none | zc.resumelb.classlesspool:classifier
                                        every request in one class
-  -p, --pool=NAME                resume (the résumé-based pool) or classless (least
-                                 backlog); zc.resumelb's module:Class names also work
+  -p, --pool=NAME                classic or resume (the résumé-based pool), balanced
+                                 (its capacity-aware variant, experimental) or classless
+                                 (least backlog); zc.resumelb's module:Class names also work
       --variance=X               max ratio of a worker's backlog to the mean (resumelb: -v)
       --backlog_history=N        backlog averaging horizon in requests (9)
       --unskilled_score=X        score for a worker new to a class (1.0)

@@ -84,6 +84,7 @@ class PoolWorker {
   friend class PoolBase;
   friend class ResumePool;
   friend class ClasslessPool;
+  friend class BalancedPool;
 
   // Applies one backlog sample: the event-weighted moving average (docs/design.md,
   // "Backlog accounting").

@@ -22,6 +22,7 @@
 #include "common/zk_session.h"
 #include "status/lb_status.h"
 #include "status/status_server.h"
+#include "zklb/balanced_pool.h"
 #include "zklb/classifier.h"
 #include "zklb/lb_admin.h"
 #include "zklb/lb_command_line.h"
@@ -88,6 +89,9 @@ int main(int argc, char** argv) {
   std::unique_ptr<rlb::lb::Pool> pool =
       options->pool == "classless"
           ? rlb::lb::NewClasslessPool(options->single_version)
+      : options->pool == "balanced"
+          ? rlb::lb::NewBalancedPool(rlb::lb::PoolSettings{}, rlb::lb::BalancedParams{},
+                                     options->single_version)
           : rlb::lb::NewResumePool(rlb::lb::PoolSettings{}, options->single_version);
   if (rlb::lb::CheckOnly()) {
     rlb::Status checked = rlb::lb::CheckFiles(*options);

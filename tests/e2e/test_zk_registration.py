@@ -7,6 +7,7 @@ session timeouts from 1 to 10 s are granted).
 
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -359,6 +360,7 @@ pythonpath = {harness.APPS_DIR}
         self.assertEqual(gone.proc.wait(15), 0)
         # The LB neither reconnects to it nor keeps a link.
         wait_for(lambda: lb.detail(gone.name) is None, 5, message="the link dropped")
+        lb.proc.wait_for_log(r"worker " + re.escape(gone.name) + r" removed", timeout=5)
         for i in range(20):
             self.assertIn(lb.pid_of_answer("/pid", host=f"h{i}.test"),
                           {w.pid for w in workers})

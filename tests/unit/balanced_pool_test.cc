@@ -1,0 +1,238 @@
+// Tests for the balanced pool's rules (docs/design.md, "The balanced pool"): affinity to
+// the most senior skilled worker, capacity-aware bounds, spreading and gathering a class,
+// recruitment from the LRU head, speed measurement on an injected clock, removal and
+// complexity. glog is included first and its CHECK dropped, so CHECK is Catch's.
+#include <glog/logging.h>
+#undef CHECK
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "zklb/balanced_pool.h"
+
+namespace rlb::lb {
+namespace {
+
+const bool kQuietLogs = (FLAGS_minloglevel = google::GLOG_WARNING, true);
+
+PoolWorkerPtr W(const std::string& name) { return std::make_shared<PoolWorker>(name, std::nullopt); }
+
+// A pool on a manual clock.
+struct Fixture {
+  explicit Fixture(BalancedParams params = {})
+      : pool(PoolSettings{}, params, false, [this] { return now; }) {}
+  double now = 0;
+  BalancedPool pool;
+};
+
+TEST_CASE("balanced: empty pool, then an unknown class goes to the LRU head", "[balanced]") {
+  Fixture f;
+  CHECK(f.pool.Get("a") == nullptr);
+  CHECK(f.pool.class_count() == 0);
+  auto w1 = W("w1"), w2 = W("w2");
+  f.pool.NewResume(w1, {});
+  f.pool.NewResume(w2, {});  // at the head
+  CHECK(f.pool.Get("a") == w2);
+  CHECK(w2->resume().at("a") == 1.0);  // assigned at unskilled_score
+  CHECK(f.pool.class_count() == 1);
+}
+
+TEST_CASE("balanced: a class stays on its most senior skilled worker within bound",
+          "[balanced]") {
+  Fixture f;
+  auto w1 = W("w1"), w2 = W("w2"), w3 = W("w3");
+  f.pool.NewResume(w1, {{"a", 5.0}});
+  f.pool.NewResume(w2, {{"a", 50.0}});  // a better score, but junior
+  f.pool.NewResume(w3, {});
+  // min_backlog 2: w1 alone takes two requests.
+  CHECK(f.pool.Get("a") == w1);
+  CHECK(f.pool.Get("a") == w1);
+  // At its bound (3 > max(2, 1.1 * 3/3)), the next most senior skilled worker takes it.
+  CHECK(f.pool.Get("a") == w2);
+  // A résumé refresh that keeps the class keeps its seniority.
+  f.pool.NewResume(w1, {{"a", 6.0}, {"b", 1.0}});
+  f.pool.Put(w1);
+  CHECK(f.pool.Get("a") == w1);
+}
+
+TEST_CASE("balanced: a hot class spreads over as many workers as its load needs",
+          "[balanced]") {
+  Fixture f;
+  std::vector<PoolWorkerPtr> w;
+  for (int i = 0; i < 8; ++i) {
+    w.push_back(W("w" + std::to_string(i)));
+    f.pool.NewResume(w.back(), {});
+  }
+  f.pool.NewResume(w[0], {{"hot", 10.0}});
+  // One class, 24 in flight on 8 workers: the senior worker keeps it up to its recruiting
+  // bound max(2, 4 * (B + 1) / 8), then the class spreads, each holder up to its bound.
+  std::vector<PoolWorkerPtr> got;
+  for (int i = 0; i < 24; ++i) got.push_back(f.pool.Get("hot"));
+  CHECK(f.pool.backlog() == 24);
+  int used = 0;
+  for (const auto& x : w) used += x->backlog() > 0;
+  CHECK(used >= 2);
+  CHECK(w[0]->backlog() <= 4 * 24 / 8 + 1);
+  for (const auto& x : got) f.pool.Put(x);
+  CHECK(f.pool.backlog() == 0);
+}
+
+TEST_CASE("balanced: with few workers one class is not spread below 4x its share "
+          "(recruit_slack: a cold worker's misses cost more than a queue)", "[balanced]") {
+  Fixture f;
+  auto w1 = W("w1"), w2 = W("w2");
+  f.pool.NewResume(w1, {{"a", 5.0}});
+  f.pool.NewResume(w2, {});
+  // w1 at k in flight: recruit bound 4 * (k + 1) / 2 >= k + 1, so it keeps the class.
+  std::vector<PoolWorkerPtr> got;
+  for (int i = 0; i < 10; ++i) got.push_back(f.pool.Get("a"));
+  CHECK(w1->backlog() == 10);
+  for (const auto& x : got) f.pool.Put(x);
+}
+
+TEST_CASE("balanced: spread load gathers back on the senior worker when it falls",
+          "[balanced]") {
+  Fixture f;
+  auto w1 = W("w1"), w2 = W("w2");
+  f.pool.NewResume(w1, {{"a", 5.0}});
+  f.pool.NewResume(w2, {{"a", 5.0}});
+  // Heavy: both used.
+  std::vector<PoolWorkerPtr> got;
+  for (int i = 0; i < 6; ++i) got.push_back(f.pool.Get("a"));
+  CHECK(w1->backlog() > 0);
+  CHECK(w2->backlog() > 0);
+  for (const auto& x : got) f.pool.Put(x);
+  // Light (one at a time): always the senior w1.
+  for (int i = 0; i < 5; ++i) {
+    PoolWorkerPtr x = f.pool.Get("a");
+    CHECK(x == w1);
+    f.pool.Put(x);
+  }
+}
+
+TEST_CASE("balanced: the bound follows a worker's measured speed", "[balanced]") {
+  Fixture f;
+  auto fast = W("fast"), slow = W("slow");
+  f.pool.NewResume(fast, {{"a", 1.0}});
+  f.pool.NewResume(slow, {{"b", 1.0}});
+  CHECK(f.pool.SpeedOf(*fast) == 1.0);  // no measurement yet: the prior
+  // fast completes a request every 10 ms, slow every 20 ms, one at a time, for 4 s.
+  for (int i = 0; i < 200; ++i) {
+    PoolWorkerPtr a = f.pool.Get("a");
+    PoolWorkerPtr b = f.pool.Get("b");
+    REQUIRE(a == fast);
+    REQUIRE(b == slow);
+    f.now += 0.01;
+    f.pool.Put(a);
+    a = f.pool.Get("a");
+    f.now += 0.01;
+    f.pool.Put(a);
+    f.pool.Put(b);
+  }
+  CHECK(f.pool.SpeedOf(*fast) == Approx(100).epsilon(0.05));
+  CHECK(f.pool.SpeedOf(*slow) == Approx(50).epsilon(0.05));
+  // With 20 in flight the fast worker's share is twice the slow one's.
+  std::vector<PoolWorkerPtr> held;
+  for (int i = 0; i < 19; ++i) held.push_back(f.pool.Get(i % 2 ? "a" : "b"));
+  CHECK(f.pool.BoundOf(*fast) == Approx(2 * f.pool.BoundOf(*slow)).epsilon(0.05));
+  for (const auto& x : held) f.pool.Put(x);
+}
+
+TEST_CASE("balanced: a class with no eligible worker is recruited by the shortest wait "
+          "among the LRU candidates", "[balanced]") {
+  BalancedParams p;
+  p.recruit_candidates = 2;
+  Fixture f(p);
+  auto w1 = W("w1"), w2 = W("w2"), w3 = W("w3");
+  f.pool.NewResume(w1, {});
+  f.pool.NewResume(w2, {});
+  f.pool.NewResume(w3, {});  // LRU: w3, w2, w1
+  PoolWorkerPtr busy = f.pool.Get("x");  // w3 (head), now at the tail: w2, w1, w3
+  CHECK(busy == w3);
+  // Two candidates examined (w2, w1), both idle: the one nearer the head wins.
+  CHECK(f.pool.Get("y") == w2);
+  CHECK(f.pool.entries_scanned_for_test() == 2);
+}
+
+TEST_CASE("balanced: a new worker takes the classes nobody holds", "[balanced]") {
+  Fixture f;
+  auto w1 = W("w1");
+  f.pool.NewResume(w1, {{"a", 5.0}});
+  std::vector<PoolWorkerPtr> held;
+  for (int i = 0; i < 3; ++i) held.push_back(f.pool.Get("a"));
+  auto fresh = W("fresh");
+  f.pool.NewResume(fresh, {});
+  CHECK(f.pool.Get("b") == fresh);  // the idle newcomer at the LRU head
+  CHECK(f.pool.Get("c") == fresh);
+  held.push_back(fresh);
+  held.push_back(fresh);
+  for (const auto& x : held) f.pool.Put(x);
+  CHECK(f.pool.backlog() == 0);
+}
+
+TEST_CASE("balanced: removal drops a worker's classes; its requests still drain",
+          "[balanced]") {
+  Fixture f;
+  auto w1 = W("w1"), w2 = W("w2");
+  f.pool.NewResume(w1, {{"a", 1.0}});
+  f.pool.NewResume(w2, {{"b", 1.0}});
+  PoolWorkerPtr x = f.pool.Get("a");
+  CHECK(x == w1);
+  f.pool.Remove(w1);
+  CHECK(f.pool.size() == 1);
+  CHECK(f.pool.class_count() == 1);
+  CHECK(f.pool.Get("a") == w2);  // recruited
+  f.pool.Put(w1);                // after removal
+  f.pool.Put(w2);
+  CHECK(f.pool.backlog() == 0);
+  f.pool.Remove(w1);  // twice: harmless
+  f.pool.Remove(W("stranger"));
+  f.pool.Remove(w2);
+  CHECK(f.pool.class_count() == 0);
+  CHECK(f.pool.Get("a") == nullptr);
+}
+
+TEST_CASE("balanced: Get cost is bounded by skilled workers plus recruit candidates",
+          "[balanced][perf]") {
+  Fixture f;
+  std::vector<PoolWorkerPtr> workers;
+  for (int i = 0; i < 1000; ++i) {
+    workers.push_back(W("w" + std::to_string(i)));
+    f.pool.NewResume(workers.back(), {});
+  }
+  f.pool.NewResume(workers[500], {{"hot", 5.0}});
+  CHECK(f.pool.Get("hot") == workers[500]);
+  CHECK(f.pool.entries_scanned_for_test() == 1);
+  PoolWorkerPtr chosen = f.pool.Get("new-class");
+  CHECK(f.pool.entries_scanned_for_test() ==
+        static_cast<size_t>(f.pool.params().recruit_candidates));
+  CHECK(f.pool.class_count() == 2);
+  f.pool.Put(chosen);
+  f.pool.Put(workers[500]);
+  CHECK(f.pool.backlog() == 0);
+}
+
+TEST_CASE("balanced: status and debug string", "[balanced]") {
+  Fixture f;
+  auto w = W("127.0.0.1:1");
+  f.pool.NewResume(w, {{"a", 2.5}});
+  CHECK(f.pool.Get("a") == w);
+  PoolStatus st = f.pool.Status();
+  CHECK(st.backlog == 1);
+  CHECK(st.mean_backlog == Approx(1.0));
+  REQUIRE(st.workers.size() == 1);
+  CHECK(st.workers[0].mbacklog == 1);
+  CHECK(f.pool.DebugString() ==
+        "Request classes:\n"
+        "  a: 127.0.0.1:1(2.5,1)\n"
+        "Workers:\n"
+        "  127.0.0.1:1: backlog 1 speed 1.0 bound 2.2");  // max(2, 1.1 * (1 + 1) / 1)
+  std::unique_ptr<Pool> real = NewBalancedPool(PoolSettings{}, BalancedParams{}, true);
+  CHECK(real->size() == 0);
+}
+
+}  // namespace
+}  // namespace rlb::lb

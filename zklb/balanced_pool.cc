@@ -1,0 +1,259 @@
+// BalancedPool: capacity-aware résumé pool (docs/design.md, "The balanced pool").
+#include "zklb/balanced_pool.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <utility>
+#include <vector>
+
+#include <glog/logging.h>
+
+namespace rlb::lb {
+
+BalancedPool::BalancedPool(const PoolSettings& settings, const BalancedParams& params,
+                           bool single_version, PoolClock clock)
+    : PoolBase(single_version), settings_(settings), params_(params), clock_(std::move(clock)) {
+  CHECK_GE(params_.slack, 0);
+  CHECK_GE(params_.min_backlog, 1);
+  CHECK_GT(params_.rate_window, 0);
+  CHECK_GE(params_.recruit_candidates, 1);
+  CHECK(clock_ != nullptr);
+}
+
+void BalancedPool::Advance(PoolWorker* worker, Meter& meter, double now, int completed) {
+  const double dt = std::max(now - meter.last, 0.0);
+  meter.last = now;
+  if (dt > 0) {
+    const double f = std::exp(-dt / params_.rate_window);
+    // The exact decayed integral of a backlog that was constant since the last update.
+    meter.area = meter.area * f + worker->backlog_ * params_.rate_window * (1 - f);
+    meter.done *= f;
+  }
+  meter.done += completed;
+  if (!worker->in_pool_) return;
+  // Once a worker has completed a request its speed counts; between events the ratio does
+  // not change (numerator and denominator decay alike), so updating here is enough.
+  if (meter.area > 0 && (meter.speed > 0 || meter.done >= 1)) {
+    const double speed = meter.done / meter.area;
+    if (meter.speed > 0) {
+      measured_sum_ += speed - meter.speed;
+    } else {
+      measured_sum_ += speed;
+      ++measured_count_;
+    }
+    meter.speed = speed;
+  }
+}
+
+double BalancedPool::MeanSpeed() const {
+  return measured_count_ > 0 ? measured_sum_ / measured_count_ : 1.0;
+}
+
+double BalancedPool::SpeedOf(const PoolWorker& worker) const {
+  auto it = meters_.find(const_cast<PoolWorker*>(&worker));
+  CHECK(it != meters_.end()) << worker.name() << " is not in the pool";
+  return it->second.speed > 0 ? it->second.speed : MeanSpeed();
+}
+
+double BalancedPool::Share(const PoolWorker& worker, double mean_speed) const {
+  return (active_backlog_ + 1.0) / static_cast<double>(size()) * (SpeedOf(worker) / mean_speed);
+}
+
+double BalancedPool::Bound(const PoolWorker& worker, double mean_speed) const {
+  return std::max(params_.min_backlog, (1 + params_.slack) * Share(worker, mean_speed));
+}
+
+double BalancedPool::BoundOf(const PoolWorker& worker) const {
+  return Bound(worker, MeanSpeed());
+}
+
+PoolWorkerPtr BalancedPool::Get(std::string_view request_class) {
+  entries_scanned_ = 0;
+  if (lru_.empty()) return nullptr;
+  const double now = clock_();
+  const double mean_speed = MeanSpeed();
+
+  // 1. The most senior skilled worker within its bound: load stays on the workers that
+  // have held the class longest and spills down the line only as far as it must.
+  // 1b. Else the shortest expected wait among the skilled workers within the recruiting
+  // bound (1 + recruit_slack) x share: a cold worker's misses cost more than a short queue.
+  PoolWorker* best = nullptr;
+  uint64_t best_since = 0;
+  PoolWorker* quickest = nullptr;  // within the recruiting bound
+  double quickest_wait = std::numeric_limits<double>::infinity();
+  auto cls = skilled_.find(request_class);
+  if (cls != skilled_.end()) {
+    for (const auto& [worker, skill] : cls->second) {
+      ++entries_scanned_;
+      if (!(skill.score > 0)) continue;
+      const double share = Share(*worker, mean_speed);
+      const double load = worker->backlog_ + 1;
+      if (load > std::max(params_.min_backlog, (1 + params_.recruit_slack) * share)) continue;
+      const double wait = load / SpeedOf(*worker);
+      if (wait < quickest_wait ||
+          (wait == quickest_wait && worker->lru_seq_ < quickest->lru_seq_)) {
+        quickest = worker;
+        quickest_wait = wait;
+      }
+      if (load > std::max(params_.min_backlog, (1 + params_.slack) * share)) continue;
+      if (best == nullptr || skill.since < best_since) {
+        best = worker;
+        best_since = skill.since;
+      }
+    }
+  }
+  if (best == nullptr) best = quickest;
+
+  // 2. Spread the class: the shortest expected wait among the first LRU candidates that are
+  // within their bound (new and idle workers sit at the head).
+  if (best == nullptr) {
+    PoolWorker* recruit = nullptr;
+    double recruit_wait = std::numeric_limits<double>::infinity();
+    int examined = 0;
+    for (const PoolWorkerPtr& w : lru_) {
+      if (examined++ == params_.recruit_candidates) break;
+      ++entries_scanned_;
+      if (w->backlog_ + 1 > Bound(*w, mean_speed)) continue;
+      const double wait = (w->backlog_ + 1) / SpeedOf(*w);
+      if (wait < recruit_wait) {  // strict: ties keep the one nearer the head
+        recruit = w.get();
+        recruit_wait = wait;
+      }
+    }
+    // Everyone examined is at its bound: the LRU head.
+    best = recruit != nullptr ? recruit : lru_.front();
+    auto [it, inserted] =
+        best->resume_.try_emplace(std::string(request_class), settings_.unskilled_score);
+    if (inserted) {
+      if (cls == skilled_.end()) cls = skilled_.try_emplace(it->first).first;
+      cls->second[best] = {settings_.unskilled_score, ++since_};
+    }
+  }
+
+  Advance(best, meters_.at(best), now, 0);
+  PoolWorkerPtr chosen = CountGet(best);
+  ++active_backlog_;
+  best->mbacklog_ = best->backlog_;
+  return chosen;
+}
+
+void BalancedPool::Put(const PoolWorkerPtr& worker) {
+  PoolWorker* w = worker.get();
+  CHECK(w != nullptr);
+  if (auto it = meters_.find(w); it != meters_.end()) {
+    Advance(w, it->second, clock_(), 1);
+    --active_backlog_;
+  }
+  CountPut(w);
+  w->mbacklog_ = w->backlog_;
+}
+
+void BalancedPool::UnindexResume(PoolWorker* worker) {
+  for (const auto& entry : worker->resume_) {
+    auto cls = skilled_.find(entry.first);
+    if (cls == skilled_.end()) continue;
+    cls->second.erase(worker);
+    if (cls->second.empty()) skilled_.erase(cls);
+  }
+}
+
+void BalancedPool::DoNewResume(const PoolWorkerPtr& worker, Resume resume) {
+  PoolWorker* w = worker.get();
+  BoundResume(&resume, ClassLimits{}.per_worker);  // as the classic pool's résumés
+  if (worker->in_pool_) {
+    // Classes it keeps keep their seniority; the others are dropped.
+    for (const auto& entry : worker->resume_) {
+      if (resume.count(entry.first)) continue;
+      auto cls = skilled_.find(entry.first);
+      if (cls == skilled_.end()) continue;
+      cls->second.erase(w);
+      if (cls->second.empty()) skilled_.erase(cls);
+    }
+  } else {
+    lru_.PushFront(worker);
+    worker->in_pool_ = true;
+    worker->mbacklog_ = worker->backlog_;
+    active_backlog_ += worker->backlog_;
+    Meter meter;
+    meter.last = clock_();
+    meters_[worker.get()] = meter;  // a fresh measurement: the prior until it completes one
+  }
+  worker->resume_ = std::move(resume);
+  for (const auto& [rclass, score] : worker->resume_) {
+    auto [it, inserted] = skilled_[rclass].try_emplace(w, Skill{score, 0});
+    it->second.score = score;
+    if (inserted) it->second.since = ++since_;
+  }
+  LOG(INFO) << "new resume: " << worker->name();
+}
+
+void BalancedPool::DoRemove(const PoolWorkerPtr& worker) {
+  if (!worker->in_pool_) return;
+  UnindexResume(worker.get());
+  lru_.Erase(worker.get());
+  worker->in_pool_ = false;
+  active_backlog_ -= worker->backlog_;
+  auto it = meters_.find(worker.get());
+  if (it != meters_.end()) {
+    if (it->second.speed > 0) {
+      measured_sum_ -= it->second.speed;
+      --measured_count_;
+    }
+    meters_.erase(it);
+  }
+  if (measured_count_ == 0) measured_sum_ = 0;  // no rounding residue
+}
+
+PoolStatus BalancedPool::Status() const {
+  return BaseStatus(backlog_, size() ? static_cast<double>(active_backlog_) /
+                                           static_cast<double>(size())
+                                     : std::numeric_limits<double>::quiet_NaN());
+}
+
+std::string BalancedPool::DebugString() const {
+  std::string out = VersionLines();
+  out += "Request classes:\n";
+  std::vector<const std::string*> classes;
+  for (const auto& entry : skilled_) classes.push_back(&entry.first);
+  std::sort(classes.begin(), classes.end(),
+            [](const std::string* a, const std::string* b) { return *a < *b; });
+  for (const std::string* rclass : classes) {
+    std::vector<std::pair<double, const PoolWorker*>> entries;
+    for (const auto& [worker, skill] : skilled_.at(*rclass)) {
+      entries.emplace_back(skill.score, worker);
+    }
+    std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first < b.first : a.second->name() < b.second->name();
+    });
+    out += "  " + *rclass + ": ";
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if (i) out += ", ";
+      out += entries[i].second->name() + "(" + PyFloatStr(entries[i].first) + "," +
+             std::to_string(entries[i].second->backlog_) + ")";
+    }
+    out += "\n";
+  }
+  out += "Workers:";
+  std::vector<const PoolWorker*> workers;
+  for (const PoolWorkerPtr& w : lru_) workers.push_back(w.get());
+  std::sort(workers.begin(), workers.end(),
+            [](const PoolWorker* a, const PoolWorker* b) { return a->name() < b->name(); });
+  for (const PoolWorker* w : workers) {
+    out += "\n  " + w->name() + ": backlog " + std::to_string(w->backlog_) + " speed " +
+           PyFloatStr(SpeedOf(*w)) + " bound " + PyFloatStr(BoundOf(*w));
+  }
+  return out;
+}
+
+std::unique_ptr<Pool> NewBalancedPool(const PoolSettings& settings, const BalancedParams& params,
+                                      bool single_version) {
+  const auto start = std::chrono::steady_clock::now();
+  return std::make_unique<BalancedPool>(settings, params, single_version, [start] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  });
+}
+
+}  // namespace rlb::lb

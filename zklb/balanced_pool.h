@@ -1,0 +1,148 @@
+// BalancedPool: the résumé pool with capacity-aware bounds (`--pool=balanced`); the rule,
+// why each part is there and its parameters are in docs/design.md, "The balanced pool".
+//
+// Like the classic ResumePool it keeps classes on the workers whose résumés list them, but:
+//   * a worker's share of the in-flight requests is bounded by its own measured speed
+//     (1 / mean time a request spends in flight on it, a time-decayed average), not by a
+//     multiple of the pool's mean backlog: a worker may hold at most
+//     max(min_backlog, (1 + slack) * share) requests, share = (B + 1) / n * speed / mean
+//     speed, B the active workers' in-flight requests;
+//   * among the skilled workers within their bound it prefers the best skill per expected
+//     wait, score * speed / (backlog + 1);
+//   * when every skilled worker is at its bound (the class needs more workers), the class is
+//     spread: the worker with the shortest expected wait, (backlog + 1) / speed, among the
+//     first `recruit_candidates` of the LRU line (least recently chosen first) is given it;
+//   * a new worker is at the LRU head with the mean speed as its prior and an empty share, so
+//     the bounds of the others shrink and the first overflowing classes come to it (slow
+//     start through recruitment, never a flood).
+//
+// Class memory: résumés are bounded per worker as the classic pool's (ClassLimits'
+// per_worker, BoundResume); the classes the LB assigns between two résumés, and the pool
+// total, are NOT bounded yet (the classic pool's LRU eviction is not reproduced here).
+//
+// Costs: Get is O(workers skilled in the class + recruit_candidates) and creates per-class
+// state only when it assigns a class; Put is O(1); NewResume/Remove are O(résumé size).
+//
+// Time: the pool reads a clock (seconds, monotonic) at each Get and Put; tests and the
+// simulator inject theirs.
+//
+// Thread rules: loop thread only (see pool.h).
+#ifndef RESUMELB_ZKLB_BALANCED_POOL_H_
+#define RESUMELB_ZKLB_BALANCED_POOL_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "zklb/pool.h"
+
+namespace rlb::lb {
+
+// The balanced pool's own parameters (not settable through ZooKeeper yet; the shared
+// PoolSettings' unskilled_score is used, variance and backlog_history are ignored).
+struct BalancedParams {
+  // How far above its capacity share of the in-flight requests a worker may go before a
+  // class it is skilled in looks elsewhere. Must be >= 0.
+  double slack = 0.1;
+  // How far above its share a worker skilled in the class may go, when its more senior
+  // peers are at their bound, before the class is given to one more worker. A cold worker
+  // pays misses, so recruiting needs a clearly longer queue than spreading. Must be >= slack.
+  double recruit_slack = 3.0;
+  // Requests a worker may always hold, whatever its share (a worker runs several at once;
+  // below this there is no queueing to avoid). Must be >= 1.
+  double min_backlog = 2;
+  // Time constant, in seconds, of the speed measurement. Must be > 0.
+  double rate_window = 2.0;
+  // LRU-head workers examined when a class must be given to one more worker. Must be >= 1.
+  int recruit_candidates = 8;
+};
+
+// A monotonic clock in seconds.
+using PoolClock = std::function<double()>;
+
+class BalancedPool final : public PoolBase {
+ public:
+  // REQUIRES: settings and params are valid; clock is monotonic.
+  BalancedPool(const PoolSettings& settings, const BalancedParams& params, bool single_version,
+               PoolClock clock);
+  BalancedPool(const BalancedPool&) = delete;
+  BalancedPool& operator=(const BalancedPool&) = delete;
+
+  PoolWorkerPtr Get(std::string_view request_class) override;
+  void Put(const PoolWorkerPtr& worker) override;
+  void UpdateSettings(const PoolSettings& settings) override { settings_ = settings; }
+  const PoolSettings& settings() const override { return settings_; }
+  // mean_backlog is the active workers' backlog / n (NaN when empty); a worker's mbacklog
+  // is its backlog.
+  PoolStatus Status() const override;
+  // [version lines] "Request classes:" ("  cls: name(score,backlog), ..." sorted by score,
+  // then name), "Workers:" ("  name: backlog B speed S bound L" in name order).
+  std::string DebugString() const override;
+
+  const BalancedParams& params() const { return params_; }
+  size_t class_count() const { return skilled_.size(); }
+  // The measured speed (requests per second in flight) the bound uses for `worker`; the
+  // prior (mean of the measured ones, or 1) while it has none. REQUIRES: worker in the pool.
+  double SpeedOf(const PoolWorker& worker) const;
+  // The most requests `worker` may hold before its classes look elsewhere.
+  double BoundOf(const PoolWorker& worker) const;
+  // (score, worker) entries plus LRU candidates the last Get examined. For complexity tests.
+  size_t entries_scanned_for_test() const { return entries_scanned_; }
+
+ private:
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  // A worker's skill in one class: its score and when it acquired the class (a pool-wide
+  // sequence; smaller is more senior).
+  struct Skill {
+    double score;
+    uint64_t since;
+  };
+  using ClassEntry = std::unordered_map<PoolWorker*, Skill>;
+  // A worker's speed measurement: time-decayed completions over time-decayed
+  // request-seconds in flight (Little's law: their ratio is 1 / mean time in flight).
+  struct Meter {
+    double last = 0;       // clock at the last update
+    double done = 0;       // decayed completions
+    double area = 0;       // decayed integral of the backlog over time
+    double speed = 0;      // done / area once measured, else 0
+  };
+
+  void DoNewResume(const PoolWorkerPtr& worker, Resume resume) override;
+  void DoRemove(const PoolWorkerPtr& worker) override;
+  size_t MaxClassesPerWorker() const override { return ClassLimits{}.per_worker; }
+  void UnindexResume(PoolWorker* worker);
+  // Brings the meter to now (backlog as it was since the last update), then counts
+  // `completed` completions.
+  void Advance(PoolWorker* worker, Meter& meter, double now, int completed);
+  double MeanSpeed() const;
+  // The in-flight requests the worker's speed entitles it to: (B + 1) / n * speed / mean,
+  // B the active workers' in-flight requests (this one's included).
+  double Share(const PoolWorker& worker, double mean_speed) const;
+  double Bound(const PoolWorker& worker, double mean_speed) const;
+
+  PoolSettings settings_;
+  const BalancedParams params_;
+  const PoolClock clock_;
+  int active_backlog_ = 0;     // in-flight requests of the active workers
+  double measured_sum_ = 0;    // sum of the measured speeds of active workers
+  int measured_count_ = 0;     // active workers with a measured speed
+  std::unordered_map<PoolWorker*, Meter> meters_;  // active workers
+  std::unordered_map<std::string, ClassEntry, StringHash, std::equal_to<>> skilled_;
+  uint64_t since_ = 0;  // the last seniority given
+  size_t entries_scanned_ = 0;
+};
+
+// The balanced pool on the steady clock.
+std::unique_ptr<Pool> NewBalancedPool(const PoolSettings& settings, const BalancedParams& params,
+                                      bool single_version);
+
+}  // namespace rlb::lb
+
+#endif  // RESUMELB_ZKLB_BALANCED_POOL_H_
