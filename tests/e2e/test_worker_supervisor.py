@@ -37,6 +37,24 @@ def application(environ, start_response):
     return [body]
 """
 
+# /grow?mb=N keeps N more MB alive (written, so resident) in the answering process.
+GROWING_APP = """\
+import os
+_kept = []
+
+
+def application(environ, start_response):
+    if environ['PATH_INFO'] == '/grow':
+        mb = int(environ['QUERY_STRING'].split('=')[1])
+        _kept.append(b'x' * (mb << 20))
+    body = ('%d %s\\n' % (os.getpid(), environ['zc.resumelb.request_class'])).encode()
+    start_response('200 OK', [('Content-Type', 'text/plain'),
+                              ('Content-Length', str(len(body)))])
+    return [body]
+"""
+
+RSS_LIMIT_MB = 150
+
 
 class SupervisorTest(harness.E2ETestCase):
 
@@ -103,6 +121,49 @@ class SupervisorTest(harness.E2ETestCase):
         self.assertEqual(sum(s["restarts"] for s in m.status()["slots"]), 0)
         m.proc.wait_for_log(r"served \d+ requests, max_requests (5\d|60); starting its "
                             r"replacement")
+
+    def test_reload_on_rss_recycles_the_grown_process_without_failures(self):
+        appdir = self.sandbox.mkdir("app")
+        with open(os.path.join(appdir, "growing_app.py"), "w") as f:
+            f.write(GROWING_APP)
+        m = start_master(self.sandbox, 2, [f"--reload_on_rss={RSS_LIMIT_MB}"],
+                         app="growing_app:application", pythonpath=appdir)
+        limit = RSS_LIMIT_MB << 20
+        st = m.status()
+        rss = [s["process"]["rss_bytes"] for s in st["slots"]]
+        self.assertTrue(all(0 < r < limit // 2 for r in rss), f"fresh processes' RSS {rss}")
+        lb, port = self.lb_for(m)
+        loop = RequestLoop(port, pace=0)
+        try:
+            loop.wait_more(50)
+            pids = m.pids()  # stable until a process grows
+            mark = m.proc.mark()
+            # Past the limit by a margin whatever the answering process already holds.
+            code, _, body = lb_harness.http_request(
+                port, f"/grow?mb={RSS_LIMIT_MB + 20}", headers={"Host": "grow.test"}, timeout=30)
+            self.assertEqual(code, 200, body)
+            grown = lb_harness.pid_answer(body)[0]
+            index = pids.index(grown)
+            reason = rf"\(RSS \d+ MB over reload_on_rss {RSS_LIMIT_MB} MB\)"
+            m.proc.wait_for_log(rf"started process {index} \(pid \d+\) .* to replace pid "
+                                rf"{grown} {reason}", since=mark)
+            m.proc.wait_for_log(rf"process {index} \(pid {grown}\) replaced {reason}; "
+                                r"draining it", since=mark)
+            # Replaced, and the grown process has drained and exited.
+            wait_for(lambda: grown not in m.pids() and m.wait_serving() and
+                     not m.status()["draining"], 60, message="the grown process replaced")
+            loop.wait_more(50)
+        finally:
+            results = loop.stop()
+        self.assertEqual(RequestLoop.failures(results), [])
+        st = m.status()
+        self.assertEqual([s["recycles"] for s in st["slots"]],
+                         [1 if i == index else 0 for i in range(2)])
+        self.assertEqual(sum(s["restarts"] for s in st["slots"]), 0)
+        self.assertTrue(all(s["process"]["rss_bytes"] < limit for s in st["slots"]))
+        self.assertFalse(os.path.exists(f"/proc/{grown}") and
+                         "zombie" not in harness.read_text(f"/proc/{grown}/status"),
+                         f"the grown process {grown} still running")
 
     def test_harakiri_kills_a_stuck_request_and_respawns(self):
         m = start_master(self.sandbox, 3, ["--harakiri=2"], threads=1)
