@@ -113,6 +113,10 @@ def all_systems(params):
              workloads=["cache", "hot"]),
         dict(name="gunicorn-haproxy", workers="gunicorn", lb="haproxy", balance="roundrobin",
              workloads=["hello"]),
+        # the same zkworkers as resumelb's, started by one supervising master
+        # (zkworker --processes=workers) instead of one by one
+        dict(name="resumelb-processes", workers="zkmaster", lb="resumelb", pool="resume",
+             workloads=["hello"]),
         dict(name="uwsgi-direct", workers="uwsgi", lb="direct", workloads=["hello"]),
     ]
     return s
@@ -196,6 +200,29 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_port_run(n, avoid=()):
+    """A base port such that base..base+n-1 are free now (zkworker --processes=n) and
+    none is in `avoid` (ports chosen but not bound yet, e.g. the balancer's)."""
+    for _ in range(200):
+        base = free_port()
+        if base + n > 65536 or any(base <= a < base + n for a in avoid):
+            continue
+        ok = True
+        for port in range(base + 1, base + n):
+            with socket.socket() as s:
+                # as zkworker binds (libuv): a port a finished connection left in
+                # TIME_WAIT is free for it
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise StartError("no run of %d free ports" % n)
+
+
 def wait_port(port, proc=None, timeout=20.0):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -267,7 +294,8 @@ def proc_cpu(pids):
 # Workers
 
 class Workers:
-    """W worker processes of one kind, one port each (gunicorn: one master, one port)."""
+    """W worker processes of one kind, one port each (gunicorn: one master, one port;
+    zkmaster: one zkworker --processes=W master, its processes on W consecutive ports)."""
 
     def __init__(self, kind, params, rundir, stats_dir, history=None, keepalive=False):
         self.kind, self.params, self.rundir, self.stats_dir = kind, params, rundir, stats_dir
@@ -319,7 +347,29 @@ class Workers:
         self.order.append(name)
         return name
 
-    def start(self, bins, n=None):
+    def start_master(self, bins, count, avoid):
+        """zkworker --processes=count: process i listens on base+i; the master's Popen
+        stands for every name (stopping it drains them all)."""
+        base = free_port_run(count, avoid)
+        logf = os.path.join(self.rundir, "zkmaster.log")
+        argv = [bins["zkworker"], "--app=benchapp:application", "--pythonpath=" + APP_DIR,
+                "--address=127.0.0.1:%d" % base, "--threads=" + str(self.params["threads"]),
+                "--processes=%d" % count, "--log_level=WARNING"]
+        if self.history:
+            argv.append("--history=%d" % self.history)
+        env = self.env("master")
+        env.pop("BENCH_WORKER")  # one stats file per process (pid)
+        p = PROCS.start("zkworker-master", argv, logf, env=env)
+        names = ["w%d" % i for i in range(count)]
+        for i, name in enumerate(names):
+            self.procs[name], self.ports[name] = p, base + i
+        self.order += names
+        self.wait(names)
+        return names
+
+    def start(self, bins, n=None, avoid=()):
+        if self.kind == "zkmaster":
+            return self.start_master(bins, n or self.params["workers"], avoid)
         count = 1 if self.kind == "gunicorn" else (n or self.params["workers"])
         names = [self.start_one("w%d" % i, bins) for i in range(count)]
         self.wait(names)
@@ -335,7 +385,7 @@ class Workers:
             if not wait_port(self.ports[n], self.procs[n]):
                 raise StartError("%s worker %s did not listen on %d (see %s.log)" %
                                  (self.kind, n, self.ports[n], n))
-            if self.kind != "zk":
+            if self.kind not in ("zk", "zkmaster"):  # zkworkers speak the LB protocol
                 wait_http(self.ports[n])
 
     def addr(self, name):
@@ -345,8 +395,8 @@ class Workers:
         PROCS.stop(self.procs[name])
 
     def stop_all(self):
-        for n in list(self.procs):
-            PROCS.stop(self.procs[n])
+        for p in {id(p): p for p in self.procs.values()}.values():
+            PROCS.stop(p)
 
 
 def read_stats(stats_dir):
@@ -666,7 +716,7 @@ def run_hello(system, params, bins, rundir):
                       keepalive=is_direct)
     lb = make_lb(system, params, rundir, bins)
     try:
-        names = workers.start(bins)
+        names = workers.start(bins, avoid=[lb.port])
         lb.start(workers, names)
         wait_http(lb.port)
         direct = getattr(lb, "direct", None)
@@ -677,7 +727,7 @@ def run_hello(system, params, bins, rundir):
             c = len(names) * params["threads"]
         wrk_once(lb.port, params["hello_warm"], c, t, "hello.lua", rundir, {}, direct)
         pids = lb.pids()
-        wpids = [p.pid for p in workers.procs.values()]
+        wpids = sorted({p.pid for p in workers.procs.values()})
         cpu0, wcpu0 = proc_cpu(pids), proc_cpu(wpids)
         r = wrk_once(lb.port, params["hello_secs"], c, t, "hello.lua", rundir, {}, direct)
         cpu1, wcpu1 = proc_cpu(pids), proc_cpu(wpids)
