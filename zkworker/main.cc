@@ -11,6 +11,8 @@
 // the master never forks a process that runs Python threads) with --supervisor_fd, its own
 // address and files; with --preload it imports the application first and forks the
 // processes from itself instead.
+//
+// --version prints the versions of zkworker and of its libraries, and exits.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -354,6 +356,10 @@ int RunMaster(const WorkerOptions& options, WsgiHost* host,
 int main(int argc, char** argv) {
   if (rlb::worker::WantsHelp(argc, argv)) {
     std::fputs(rlb::worker::WorkerUsage(), stdout);
+    return 0;
+  }
+  if (rlb::worker::WantsVersion(argc, argv)) {
+    std::fputs(rlb::worker::WorkerVersionText().c_str(), stdout);
     return 0;
   }
   rlb::InitLogging(argv[0]);

@@ -1,14 +1,20 @@
 // zkworker's flags, the [server:main] keys that map onto them, and their validation.
 #include "zkworker/worker_command_line.h"
 
+#include <Python.h>
 #include <unistd.h>
+#include <uv.h>
+#include <zookeeper/zookeeper_version.h>
 
 #include <set>
+#include <string>
+#include <string_view>
 
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
 #include "common/logging_setup.h"
+#include "common/version.h"
 #include "zkworker/supervisor_policy.h"
 
 DEFINE_string(app, "", "WSGI application as MODULE:CALLABLE (the callable part may be an "
@@ -80,6 +86,7 @@ Options (flag / [server:main] key):
   --drain_timeout=SECONDS   how long SIGTERM waits for requests in flight (60)
   --log_level=LEVEL         DEBUG, INFO, WARNING, ERROR or a number (INFO)
                             (ini key: log_level or loggers)
+  --version                 the versions of zkworker and of the libraries it runs on
   --help                    this text
 
 ZooKeeper mode ([server:main] use = egg:zc.resumelb#zk, or --zookeeper and --path):
@@ -156,6 +163,21 @@ bool WantsHelp(int argc, char** argv) {
 }
 
 const char* WorkerUsage() { return kUsage; }
+
+bool WantsVersion(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--version") return true;
+  }
+  return false;
+}
+
+std::string WorkerVersionText() {
+  // Py_GetVersion() is "3.11.2 (main, ...) [GCC ...]": the version is its first word.
+  std::string python = Py_GetVersion();
+  python = python.substr(0, python.find(' '));
+  return std::string("zkworker ") + kVersion + "\n" + "libuv " + uv_version_string() + "\n" +
+         "ZooKeeper C client " + ZOO_VERSION + "\n" + "Python " + python + "\n";
+}
 
 StatusOr<WorkerCommandLine> WorkerCommandLine::Parse(int argc, char** argv) {
   gflags::SetUsageMessage("see zkworker --help");

@@ -32,6 +32,13 @@ bool WantsHelp(int argc, char** argv);
 // The --help text.
 const char* WorkerUsage();
 
+// True when an argument is exactly "--version" (before gflags, whose own --version would
+// print only the project version): print WorkerVersionText() and exit 0.
+bool WantsVersion(int argc, char** argv);
+// "zkworker VERSION" and, one a line, "LIBRARY VERSION" for libuv, the ZooKeeper C client
+// and the Python it runs applications with. Needs no initialized interpreter.
+std::string WorkerVersionText();
+
 class WorkerCommandLine {
  public:
   WorkerCommandLine() = default;  // empty; use Parse()
