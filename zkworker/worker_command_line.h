@@ -43,8 +43,9 @@ class WorkerCommandLine {
  public:
   WorkerCommandLine() = default;  // empty; use Parse()
 
-  // Parses the flags (gflags itself reports an unknown flag or a bad value and exits
-  // non-zero) and the optional CONFIG.ini argument, which must be readable.
+  // Parses the flags and the optional CONFIG.ini argument, which must be readable. An
+  // unknown flag is InvalidArgument; a value a typed flag cannot parse is reported by
+  // gflags itself, which exits 1.
   static StatusOr<WorkerCommandLine> Parse(int argc, char** argv);
 
   // The CONFIG.ini path; empty when the application is given by --app.
