@@ -11,6 +11,8 @@
 // the master never forks a process that runs Python threads) with --supervisor_fd, its own
 // address and files; with --preload it imports the application first and forks the
 // processes from itself instead.
+//
+// --version prints the versions and exits; --check stops after the application's import.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -305,6 +307,20 @@ StatusOr<pid_t> ForkProcess(const WorkerOptions& options, WsgiHost* host,
   _exit(code);  // the master's objects are not this process's to destroy
 }
 
+// --check: the application's import as serving would do it, and nothing more (no socket,
+// no ZooKeeper, no processes). 0 when it loads; 1, after its traceback and the error
+// line, when it does not.
+int CheckApplication(const WorkerOptions& options, WsgiHost* host) {
+  host->set_print_load_traceback(true);
+  Status s = LoadApplication(options, host);
+  if (!s.ok()) {
+    rlb::PrintError("zkworker", s.message());
+    return 1;
+  }
+  host->Finalize();
+  return 0;
+}
+
 // The master: supervises options.processes processes until SIGTERM.
 int RunMaster(const WorkerOptions& options, WsgiHost* host,
               const std::vector<std::string>& argv) {
@@ -356,6 +372,10 @@ int main(int argc, char** argv) {
     std::fputs(rlb::worker::WorkerUsage(), stdout);
     return 0;
   }
+  if (rlb::worker::WantsVersion(argc, argv)) {
+    std::fputs(rlb::worker::WorkerVersionText().c_str(), stdout);
+    return 0;
+  }
   rlb::InitLogging(argv[0]);
   std::vector<std::string> master_argv(argv, argv + argc);  // before gflags reorders it
   auto command_line = WorkerCommandLine::Parse(argc, argv);
@@ -363,6 +383,7 @@ int main(int argc, char** argv) {
   WsgiHost host(command_line->HostOptions());
   auto options = ConfigureHost(&*command_line, &host);
   if (!options.ok()) return Fail(options.status().message());
+  if (options->check) return CheckApplication(*options, &host);
   if (options->processes > 0) return RunMaster(*options, &host, master_argv);
   std::unique_ptr<ProcessBoard> board;
   if (options->supervisor_fd >= 0) {

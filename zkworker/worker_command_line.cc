@@ -1,14 +1,20 @@
 // zkworker's flags, the [server:main] keys that map onto them, and their validation.
 #include "zkworker/worker_command_line.h"
 
+#include <Python.h>
 #include <unistd.h>
+#include <uv.h>
+#include <zookeeper/zookeeper_version.h>
 
 #include <set>
+#include <string>
+#include <string_view>
 
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
 #include "common/logging_setup.h"
+#include "common/version.h"
 #include "zkworker/supervisor_policy.h"
 
 DEFINE_string(app, "", "WSGI application as MODULE:CALLABLE (the callable part may be an "
@@ -50,6 +56,8 @@ DEFINE_uint64(reload_on_rss, 0, "with --processes: replace a process gracefully 
                                 "RSS passes this many MB; 0: never");
 DEFINE_string(status_socket, "", "with --processes: unix socket serving the master's "
                                  "status as JSON");
+DEFINE_bool(check, false, "import the application and exit: 0 when it loads, 1 if its import "
+            "fails (traceback on stderr), 2 for bad options; binds and registers nothing");
 DEFINE_int32(supervisor_fd, -1, "internal: set by the master for the processes it starts");
 
 namespace rlb::worker {
@@ -80,6 +88,10 @@ Options (flag / [server:main] key):
   --drain_timeout=SECONDS   how long SIGTERM waits for requests in flight (60)
   --log_level=LEVEL         DEBUG, INFO, WARNING, ERROR or a number (INFO)
                             (ini key: log_level or loggers)
+  --check                   import the application (as serving would) and exit: 0 it
+                            loads, 1 its import failed (traceback on stderr), 2 bad
+                            options; binds nothing, registers nothing
+  --version                 the versions of zkworker and of the libraries it runs on
   --help                    this text
 
 ZooKeeper mode ([server:main] use = egg:zc.resumelb#zk, or --zookeeper and --path):
@@ -145,6 +157,33 @@ std::vector<std::string> SplitPath(const std::string& s) {
   return out;
 }
 
+// gflags reports an unknown flag by exiting 1, which --check means "the import failed":
+// the names are checked first, so that a command line this program refuses exits 2
+// (kExitUsage) with one error line. Arguments are read as gflags reads them: "--" ends
+// the flags, "--no" negates a bool flag, a non-bool flag without "=" takes the next
+// argument as its value.
+Status CheckFlagNames(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--") break;
+    if (a.size() < 2 || a[0] != '-') continue;
+    a.remove_prefix(a[1] == '-' ? 2 : 1);
+    size_t eq = a.find('=');
+    std::string name(a.substr(0, eq));
+    gflags::CommandLineFlagInfo info;
+    if (gflags::GetCommandLineFlagInfo(name.c_str(), &info)) {
+      if (eq == std::string_view::npos && info.type != "bool") ++i;  // "--flag VALUE"
+      continue;
+    }
+    if (name.rfind("no", 0) == 0 && eq == std::string_view::npos &&
+        gflags::GetCommandLineFlagInfo(name.c_str() + 2, &info) && info.type == "bool") {
+      continue;
+    }
+    return Status::InvalidArgument("unknown flag --" + name + " (see --help)");
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 bool WantsHelp(int argc, char** argv) {
@@ -157,7 +196,24 @@ bool WantsHelp(int argc, char** argv) {
 
 const char* WorkerUsage() { return kUsage; }
 
+bool WantsVersion(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--version") return true;
+  }
+  return false;
+}
+
+std::string WorkerVersionText() {
+  // Py_GetVersion() is "3.11.2 (main, ...) [GCC ...]": the version is its first word.
+  std::string python = Py_GetVersion();
+  python = python.substr(0, python.find(' '));
+  return std::string("zkworker ") + kVersion + "\n" + "libuv " + uv_version_string() + "\n" +
+         "ZooKeeper C client " + ZOO_VERSION + "\n" + "Python " + python + "\n";
+}
+
 StatusOr<WorkerCommandLine> WorkerCommandLine::Parse(int argc, char** argv) {
+  Status names = CheckFlagNames(argc, argv);
+  if (!names.ok()) return names;
   gflags::SetUsageMessage("see zkworker --help");
   gflags::ParseCommandLineFlags(&argc, &argv, true);  // unknown flags: gflags exits non-zero
   if (argc > 2) {
@@ -295,6 +351,7 @@ StatusOr<WorkerOptions> WorkerCommandLine::Finish() {
   o.reload_on_rss = FLAGS_reload_on_rss;
   o.status_socket = FLAGS_status_socket;
   o.supervisor_fd = FLAGS_supervisor_fd;
+  o.check = FLAGS_check;
   if (o.processes == 0 && o.supervisor_fd < 0) {
     // Only a master can kill or replace a process: these need --processes.
     const char* needs_master =

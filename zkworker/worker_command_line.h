@@ -32,12 +32,20 @@ bool WantsHelp(int argc, char** argv);
 // The --help text.
 const char* WorkerUsage();
 
+// True when an argument is exactly "--version" (before gflags, whose own --version would
+// print only the project version): print WorkerVersionText() and exit 0.
+bool WantsVersion(int argc, char** argv);
+// "zkworker VERSION" and, one a line, "LIBRARY VERSION" for libuv, the ZooKeeper C client
+// and the Python it runs applications with. Needs no initialized interpreter.
+std::string WorkerVersionText();
+
 class WorkerCommandLine {
  public:
   WorkerCommandLine() = default;  // empty; use Parse()
 
-  // Parses the flags (gflags itself reports an unknown flag or a bad value and exits
-  // non-zero) and the optional CONFIG.ini argument, which must be readable.
+  // Parses the flags and the optional CONFIG.ini argument, which must be readable. An
+  // unknown flag is InvalidArgument; a value a typed flag cannot parse is reported by
+  // gflags itself, which exits 1.
   static StatusOr<WorkerCommandLine> Parse(int argc, char** argv);
 
   // The CONFIG.ini path; empty when the application is given by --app.

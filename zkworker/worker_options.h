@@ -80,6 +80,9 @@ struct WorkerOptions {
   uint64_t reload_on_rss = 0;
   // --status_socket: unix socket on which the master serves its status (JSON).
   std::string status_socket;
+  // --check: import the application as serving would, then exit (0: it loaded, 1: its
+  // import failed); nothing is bound, registered or started.
+  bool check = false;
   // --supervisor_fd (internal, set by the master): this process is supervised and reports
   // on the ProcessBoard behind this descriptor; -1: not supervised.
   int supervisor_fd = -1;

@@ -208,6 +208,16 @@ Status CheckVirtualenv(const std::string& venv) {
   return Status::InvalidArgument("virtualenv " + venv + ": pyvenv.cfg has no 'home' line");
 }
 
+// Prints the pending Python exception's traceback on sys.stderr and leaves the exception
+// pending (for FetchError()).
+void PrintPendingTraceback() {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  if (type) PyErr_Display(type, value, tb);
+  PyErr_Restore(type, value, tb);
+}
+
 }  // namespace
 
 WsgiHost::WsgiHost(WsgiHostOptions options) : options_(std::move(options)) {}
@@ -316,7 +326,10 @@ Status WsgiHost::LoadAppSpec(const std::string& spec) {
   PyObject* fn = PyObject_GetAttrString(static_cast<PyObject*>(glue_), "load_app");
   PyObject* app = fn ? PyObject_CallFunction(fn, "s", spec.c_str()) : nullptr;
   Py_XDECREF(fn);
-  if (!app) return Status::InvalidArgument("cannot load app '" + spec + "': " + FetchError());
+  if (!app) {
+    if (print_load_traceback_) PrintPendingTraceback();
+    return Status::InvalidArgument("cannot load app '" + spec + "': " + FetchError());
+  }
   app_ = app;
   return Status::OK();
 }
@@ -326,6 +339,7 @@ Status WsgiHost::LoadPasteApp(const std::string& ini_path) {
   PyObject* app = fn ? PyObject_CallFunction(fn, "s", ini_path.c_str()) : nullptr;
   Py_XDECREF(fn);
   if (!app) {
+    if (print_load_traceback_) PrintPendingTraceback();
     return Status::InvalidArgument("cannot load [app:main] of " + ini_path + ": " + FetchError());
   }
   app_ = app;

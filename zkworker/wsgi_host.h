@@ -73,6 +73,9 @@ class WsgiHost {
   void PrependPythonPath(const std::vector<std::string>& dirs);
   // Settings known only after the config file was read (before the first Call()).
   void set_threads(int threads) { options_.threads = threads; }
+  // zkworker --check: a failed LoadAppSpec() or LoadPasteApp() also prints the Python
+  // traceback on stderr (otherwise the error is only the returned one-line Status).
+  void set_print_load_traceback(bool on) { print_load_traceback_ = on; }
   void set_tracelog(TraceLog* tracelog, std::string key) {
     options_.tracelog = tracelog;
     options_.tracelog_key = std::move(key);
@@ -102,6 +105,7 @@ class WsgiHost {
  private:
   WsgiHostOptions options_;
   bool initialized_ = false;
+  bool print_load_traceback_ = false;
   void* main_state_ = nullptr;  // PyThreadState* saved by ReleaseMainThread
   void* glue_ = nullptr;        // PyObject*: the wsgi_glue module
   void* run_ = nullptr;         // PyObject*: glue.run
