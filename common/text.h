@@ -6,6 +6,7 @@
 #define RESUMELB_COMMON_TEXT_H_
 
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace rlb {
@@ -23,6 +24,9 @@ std::string_view Trim(std::string_view s, std::string_view chars = kAsciiWhitesp
 // whitespace allowed, anything else after the number refused; nullopt for no number,
 // trailing garbage, an overflow, inf or nan. (strtod syntax: "1e3", "0x10" are numbers.)
 std::optional<double> ParseFiniteDouble(std::string_view text);
+
+// A duration for log lines and messages: "7 s", "7.5 s", "0.25 s" (printf's %g).
+std::string SecondsText(double seconds);
 
 }  // namespace rlb
 

@@ -15,6 +15,7 @@
 
 #include <glog/logging.h>
 
+#include "common/text.h"
 #include "common/wall_clock.h"
 #include "zklb/class_name.h"
 
@@ -106,12 +107,6 @@ Status ParseBestResume(std::string_view payload, size_t max_classes, Resume* out
   out->reserve(best.size());
   for (const auto& [score, name] : best) out->try_emplace(std::string(name), score);
   return Status::OK();
-}
-
-std::string Seconds(double s) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g s", s);
-  return buf;
 }
 
 }  // namespace
@@ -593,7 +588,7 @@ void WorkerLink::OnTimer(uv_timer_t* t) {
       if (now - self->resolve_started_ > o.connect_timeout * 1000) {
         self->AttemptFailed({LinkFailure::kResolveFailed,
                              "'" + self->address_.ToString() + "': no answer within " +
-                                 Seconds(o.connect_timeout)});
+                                 SecondsText(o.connect_timeout)});
       }
       break;
     case State::kConnecting:
@@ -601,7 +596,8 @@ void WorkerLink::OnTimer(uv_timer_t* t) {
       if (self->deferred_failure_) {
         self->Fail(*self->deferred_failure_);
       } else if (now - self->connect_started_ > o.connect_timeout * 1000) {
-        self->Fail({LinkFailure::kConnectTimeout, "within " + Seconds(o.connect_timeout)});
+        self->Fail(
+            {LinkFailure::kConnectTimeout, "within " + SecondsText(o.connect_timeout)});
       }
       break;
     case State::kReady:
@@ -613,7 +609,7 @@ void WorkerLink::OnTimer(uv_timer_t* t) {
       if (!self->read_pausers_.empty()) break;  // not reading: silence proves nothing
       if (now - self->last_read_ > o.worker_timeout * 1000) {
         self->Fail({LinkFailure::kStoppedAnswering,
-                    "nothing read for " + Seconds(o.worker_timeout)});
+                    "nothing read for " + SecondsText(o.worker_timeout)});
         break;
       }
       // Ask for an answer whenever either direction has been quiet, at most once per

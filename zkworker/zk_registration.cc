@@ -3,24 +3,13 @@
 
 #include <unistd.h>
 
-#include <sstream>
 
 #include <glog/logging.h>
 
 #include "common/json.h"
+#include "common/text.h"
 
 namespace rlb::worker {
-namespace {
-
-// "7 s", "7.5 s": as the log's stream prints a double.
-std::string Seconds(double seconds) {
-  std::ostringstream out;
-  out << seconds << " s";
-  return out.str();
-}
-
-}  // namespace
-
 std::string RegistrationData(int pid, const std::string& description,
                              const std::string& version) {
   rapidjson::StringBuffer buf;
@@ -118,7 +107,7 @@ void ZkRegistration::OnProviderNode(Claim* claim, const std::optional<std::strin
       self->failed_(Status::Unavailable(
           "cannot register " + c->address + " in ZooKeeper: " + c->path +
           " is held by another live session (" + c->holder + ") after waiting " +
-          Seconds(self->wait_seconds_) + "; is another worker using this address?"));
+          SecondsText(self->wait_seconds_) + "; is another worker using this address?"));
     }
   }, static_cast<uint64_t>(wait_seconds_ * 1000), 0), 0);
 }

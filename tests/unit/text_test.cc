@@ -43,3 +43,10 @@ TEST_CASE("ParseFiniteDouble reads a whole number as Python's float()", "[text]"
   }
   CHECK_FALSE(ParseFiniteDouble(std::string_view("2\0" "5", 3)).has_value());  // embedded NUL
 }
+
+TEST_CASE("SecondsText prints a duration as the logs do", "[text]") {
+  CHECK(rlb::SecondsText(7) == "7 s");
+  CHECK(rlb::SecondsText(7.5) == "7.5 s");
+  CHECK(rlb::SecondsText(0.25) == "0.25 s");
+}
+
