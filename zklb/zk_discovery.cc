@@ -197,7 +197,10 @@ StatusOr<ParsedLbSettings> ParseLbSettingsJson(std::string_view json) {
   if (!json.empty()) {
     rapidjson::Document doc;
     if (!ParseJsonObject(json, &doc)) return Status::InvalidArgument("data is not a JSON object");
-    for (const auto& member : doc.GetObject()) {
+    // An explicit iterator loop: clang's C++20 mode finds rapidjson's range-for operator!=
+    // ambiguous (reversed operator==) and warns.
+    for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
+      const auto& member = *it;
       std::string key(member.name.GetString(), member.name.GetStringLength());
       if (parsed.sources.count(key) == 0) {
         constexpr std::string_view kLink = " ->";  // a zc.zk symbolic link, not a setting
@@ -206,6 +209,11 @@ StatusOr<ParsedLbSettings> ParseLbSettingsJson(std::string_view json) {
         if (!link) parsed.unknown_keys.push_back(key);
         continue;
       }
+      // A key given twice: the last one counts, as in Python's json and zc.zk (an earlier
+      // value or rejection of the same key is forgotten).
+      parsed.rejected.erase(key);
+      raw.erase(key);
+      parsed.sources[key] = "default";
       if (member.value.IsNull()) continue;  // null: the default, as when the key is missing
       std::optional<std::string> text = JsonScalarText(member.value);
       if (!text) {

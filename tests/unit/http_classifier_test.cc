@@ -398,6 +398,26 @@ TEST_CASE("LB settings: invalid values are rejected with the reason, per key", "
   CHECK(p->sources["unskilled_score"] == "zookeeper");
 }
 
+TEST_CASE("LB settings: a key given twice counts once, the last one", "[settings]") {
+  using rlb::lb::ParseLbSettingsJson;
+  // Found by fuzz_config: a rejected value then a valid one left the key both rejected and
+  // taken from ZooKeeper.
+  auto p = ParseLbSettingsJson(R"({"variance": "x", "variance": 2})");
+  REQUIRE(p.ok());
+  CHECK(p->rejected.empty());
+  CHECK(p->settings.variance == 2.0);
+  CHECK(p->sources["variance"] == "zookeeper");
+  p = ParseLbSettingsJson(R"({"variance": 2, "variance": -1})");
+  REQUIRE(p.ok());
+  CHECK(p->rejected.count("variance") == 1);
+  CHECK(p->sources["variance"] == "default");
+  p = ParseLbSettingsJson(R"({"variance": 2, "variance": null})");
+  REQUIRE(p.ok());
+  CHECK(p->rejected.empty());
+  CHECK(p->settings.variance == 1.0);
+  CHECK(p->sources["variance"] == "default");
+}
+
 TEST_CASE("a provider node's version: strings and numbers, else none", "[zookeeper]") {
   using rlb::lb::ParseWorkerVersion;
   CHECK(ParseWorkerVersion(R"({"version": "2"})") == "2");
