@@ -11,13 +11,14 @@
 
 #include "common/logging_setup.h"
 #include "common/temp_file.h"
+#include "zklb/balanced_pool.h"
 #include "zklb/classifier.h"
 
 DEFINE_string(address, ":0", "HTTP listen address HOST:PORT (-a); ':0' = all interfaces, any port");
 DEFINE_int32(backlog, 511, "listen backlog (-b)");
 DEFINE_int32(max_connections, 0, "maximum client connections, 0 = unlimited (-m)");
 DEFINE_string(request_classifier, "host", "request classifier (-r)");
-DEFINE_string(pool, "resume", "pool: classic (= resume), balanced or classless (-p)");
+DEFINE_string(pool, "resume", "pool: resume, classic, balanced or classless (-p)");
 DEFINE_bool(single_version, false, "use only workers of the majority version (zkresumelb -v)");
 DEFINE_double(variance, -1, "maximum ratio of a worker's backlog to the mean (-v, resumelb)");
 DEFINE_int32(backlog_history, 9, "backlog averaging horizon in requests");
@@ -170,8 +171,10 @@ StatusOr<LbOptions> OptionsFromFlags(double variance_default) {
   o.classifier = FLAGS_request_classifier;
   auto classifier = Classifier::Create(o.classifier);  // validated here: one clear error line
   if (!classifier.ok()) return classifier.status();
-  if (FLAGS_pool == "resume" || FLAGS_pool == "classic" || FLAGS_pool == "zc.resumelb.lb:Pool") {
+  if (FLAGS_pool == "resume") {
     o.pool = "resume";
+  } else if (FLAGS_pool == "classic" || FLAGS_pool == "zc.resumelb.lb:Pool") {
+    o.pool = "classic";
   } else if (FLAGS_pool == "balanced") {
     o.pool = "balanced";
   } else if (FLAGS_pool == "classless" || FLAGS_pool == "zc.resumelb.classlesspool:ClasslessPool") {
@@ -302,9 +305,12 @@ const char* LbFlagsHelp() {
                                        environ[KEY], e.g. re:PATH_INFO:^/(?P<class>[^/]+)
                                    none | zc.resumelb.classlesspool:classifier
                                        every request in one class
-  -p, --pool=NAME                classic or resume (the résumé-based pool), balanced
-                                 (its capacity-aware variant, experimental) or classless
-                                 (least backlog); zc.resumelb's module:Class names also work
+  -p, --pool=NAME                resume (the résumé-based pool; a new class goes where
+                                 rendezvous hashing puts it, so several LBs agree), classic
+                                 (zc.resumelb's pool: a new class goes to this LB's least
+                                 recently used worker), balanced (capacity-aware variant,
+                                 experimental) or classless (least backlog); zc.resumelb's
+                                 module:Class names also work
       --variance=X               max ratio of a worker's backlog to the mean (resumelb: -v)
       --backlog_history=N        backlog averaging horizon in requests (9)
       --unskilled_score=X        score for a worker new to a class (1.0)
@@ -356,6 +362,20 @@ const char* LbFlagsHelp() {
                                  answer is still sent (pipelined requests always are)
   -h, --help                     this text
 )";
+}
+
+std::unique_ptr<Pool> NewPoolFromOptions(const LbOptions& options, const PoolSettings& settings) {
+  if (options.pool == "classless") return NewClasslessPool(options.single_version);
+  if (options.pool == "balanced") {
+    return NewBalancedPool(settings, BalancedParams{}, options.single_version);
+  }
+  return NewResumePool(settings, options.single_version,
+                       options.pool == "classic" ? ClassPlacement::kLeastRecentlyUsed
+                                                 : ClassPlacement::kRendezvous);
+}
+
+bool IsResumePool(const LbOptions& options) {
+  return options.pool == "resume" || options.pool == "classic";
 }
 
 }  // namespace rlb::lb

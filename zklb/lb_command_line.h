@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,13 @@ StatusOr<gid_t> LookUpGroup(const std::string& name);
 
 // True when --check was given: validate, print nothing more, exit.
 bool CheckOnly();
+
+// The pool `options.pool` names, with `settings` (zkresumelb passes the defaults: its
+// settings come from ZooKeeper). REQUIRES: options came from OptionsFromFlags.
+std::unique_ptr<Pool> NewPoolFromOptions(const LbOptions& options, const PoolSettings& settings);
+
+// True for the pools that keep résumés and place classes (resume, classic).
+bool IsResumePool(const LbOptions& options);
 
 // The flags' section of --help, shared by both programs.
 const char* LbFlagsHelp();

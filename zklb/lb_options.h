@@ -19,7 +19,9 @@ struct LbOptions {
   int listen_backlog = 511;           // -b
   int max_connections = 0;            // -m: 0 = unlimited; beyond it new ones wait in the backlog
   std::string classifier = "host";    // -r
-  std::string pool = "resume";        // -p: resume (classic) | balanced | classless
+  // -p: resume (résumés, new classes placed by rendezvous hashing) | classic (résumés, new
+  // classes to the LRU worker: zc.resumelb's pool) | balanced | classless
+  std::string pool = "resume";
   bool single_version = false;        // -v (zkresumelb)
   PoolSettings pool_settings{4.0, 9, 1.0};  // -v/--variance, --backlog-history, --unskilled-score
   std::string access_log;             // -l: path, "-" for stdout, empty = none

@@ -13,7 +13,7 @@
 namespace rlb::lb {
 
 PoolWorker::PoolWorker(std::string name, std::optional<std::string> version)
-    : name_(std::move(name)), version_(std::move(version)) {}
+    : name_(std::move(name)), version_(std::move(version)), name_hash_(Fnv1a64(name_)) {}
 
 void PoolWorker::Decay(double decay) {
   dbacklog_ = dbacklog_ * decay + backlog_;

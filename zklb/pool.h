@@ -77,6 +77,8 @@ class PoolWorker {
   // The last résumé, including LB-assigned unskilled entries. Empty for the classless pool.
   const Resume& resume() const { return resume_; }
   bool in_pool() const { return in_pool_; }       // currently eligible (in the active set)
+  // A 64-bit hash of name(), the worker's half of the rendezvous weight (same on every LB).
+  uint64_t name_hash() const { return name_hash_; }
 
 
  private:
@@ -92,6 +94,7 @@ class PoolWorker {
 
   const std::string name_;
   const std::optional<std::string> version_;
+  const uint64_t name_hash_;
   int backlog_ = 0;
   double dbacklog_ = 0;  // decayed sum of backlog samples
   double nbacklog_ = 0;  // decayed sample count; 0 means never sampled
@@ -171,8 +174,21 @@ class Pool {
   virtual std::string DebugString() const = 0;  // docs/design.md "Debug format"; for tests
 };
 
+// Where the résumé pool puts a class that no eligible worker is skilled in
+// (docs/design.md, "Placing new classes").
+enum class ClassPlacement {
+  // The least recently used worker, as zc.resumelb does (`--pool=classic`). Each LB has its
+  // own LRU order, so several LBs place the same new class on different workers.
+  kLeastRecentlyUsed,
+  // Rendezvous (highest-random-weight) hashing of (class, worker name) among the workers
+  // within the backlog bound (`--pool=resume`, the default): every LB that knows the same
+  // workers makes the same first choice, without talking to the others.
+  kRendezvous,
+};
+
 // REQUIRES: settings are valid.
-std::unique_ptr<Pool> NewResumePool(const PoolSettings& settings, bool single_version);
+std::unique_ptr<Pool> NewResumePool(const PoolSettings& settings, bool single_version,
+                                    ClassPlacement placement = ClassPlacement::kLeastRecentlyUsed);
 std::unique_ptr<Pool> NewClasslessPool(bool single_version);
 
 // ---------------------------------------------------------------------------------------

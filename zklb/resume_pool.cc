@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -21,8 +22,22 @@ std::string MbacklogStr(double mbacklog, double nbacklog) {
 
 }  // namespace
 
-ResumePool::ResumePool(const PoolSettings& settings, bool single_version, ClassLimits limits)
-    : PoolBase(single_version), limits_(limits) {
+namespace {
+
+// The rendezvous weight of (class, worker): splitmix64's finaliser over the two hashes, so
+// that every bit of either changes the order (docs/design.md, "Placing new classes").
+uint64_t RendezvousWeight(uint64_t class_hash, uint64_t worker_hash) {
+  uint64_t z = class_hash ^ (worker_hash * 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+ResumePool::ResumePool(const PoolSettings& settings, bool single_version, ClassLimits limits,
+                       ClassPlacement placement)
+    : PoolBase(single_version), limits_(limits), placement_(placement) {
   CHECK_GE(limits_.per_worker, 1u);
   CHECK_GE(limits_.total, limits_.per_worker);
   UpdateSettings(settings);
@@ -81,20 +96,31 @@ PoolWorkerPtr ResumePool::Get(std::string_view request_class) {
     }
   }
 
-  if (best != nullptr) {
+  if (best == nullptr && placement_ == ClassPlacement::kRendezvous) {
+    // Every LB that knows these workers computes the same order; the first one within the
+    // backlog bound takes the class (the LRU head always is: its margin is -1).
+    best = RendezvousChoice(request_class, min_backlog, max_backlog);
+    std::optional<SkillRef> own;  // skilled yet passed over (a zero score): keep its entry
+    if (cls != skilled_.end()) {
+      for (const SkillRef& skill : cls->second) {
+        if (skill->worker == best) own = skill;
+      }
+    }
+    if (own) {
+      Touch(*own);
+    } else {
+      Assign(best, request_class);
+    }
+  } else if (best != nullptr) {
     Touch(best_skill);
   } else if (head_skill != seen_.end()) {
     // The head was skilled but excluded by its backlog; it is simply chosen.
     best = head;
     Touch(head_skill);
   } else {
-    // Assign the class to the unskilled head; this is the only place Get creates state.
+    // Assign the class to the unskilled head.
     best = head;
-    std::list<SkillRef>& head_seen = worker_seen_[head];
-    while (head_seen.size() >= limits_.per_worker) Evict(head_seen.front());
-    while (seen_.size() >= limits_.total) Evict(seen_.begin());
-    auto it = best->resume_.try_emplace(std::string(request_class), settings_.unskilled_score).first;
-    Index(best, it->first, settings_.unskilled_score);
+    Assign(best, request_class);
   }
 
   PoolWorkerPtr chosen = CountGet(best);
@@ -103,6 +129,33 @@ PoolWorkerPtr ResumePool::Get(std::string_view request_class) {
   nbacklog_ = nbacklog_ * decay_ + 1;
   mbacklog_ = dbacklog_ / nbacklog_;
   return chosen;
+}
+
+PoolWorker* ResumePool::RendezvousChoice(std::string_view request_class, double min_backlog,
+                                         double max_backlog) const {
+  const uint64_t class_hash = Fnv1a64(request_class);
+  PoolWorker* chosen = nullptr;
+  uint64_t chosen_weight = 0;
+  for (const PoolWorkerPtr& worker : lru_) {
+    if (worker->mbacklog_ - min_backlog > max_backlog) continue;
+    const uint64_t weight = RendezvousWeight(class_hash, worker->name_hash_);
+    if (chosen == nullptr || weight > chosen_weight ||
+        (weight == chosen_weight && worker->name() < chosen->name())) {
+      chosen = worker.get();
+      chosen_weight = weight;
+    }
+  }
+  CHECK(chosen != nullptr);  // the LRU head is always within the bound
+  return chosen;
+}
+
+void ResumePool::Assign(PoolWorker* worker, std::string_view request_class) {
+  // The only place Get creates state: room first, within the class limits.
+  std::list<SkillRef>& mine = worker_seen_[worker];
+  while (mine.size() >= limits_.per_worker) Evict(mine.front());
+  while (seen_.size() >= limits_.total) Evict(seen_.begin());
+  auto it = worker->resume_.try_emplace(std::string(request_class), settings_.unskilled_score).first;
+  Index(worker, it->first, settings_.unskilled_score);
 }
 
 void ResumePool::Put(const PoolWorkerPtr& worker) {
@@ -249,8 +302,9 @@ std::string ResumePool::DebugString() const {
   return out;
 }
 
-std::unique_ptr<Pool> NewResumePool(const PoolSettings& settings, bool single_version) {
-  return std::make_unique<ResumePool>(settings, single_version);
+std::unique_ptr<Pool> NewResumePool(const PoolSettings& settings, bool single_version,
+                                    ClassPlacement placement) {
+  return std::make_unique<ResumePool>(settings, single_version, ClassLimits{}, placement);
 }
 
 }  // namespace rlb::lb

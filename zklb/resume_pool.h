@@ -4,10 +4,13 @@
 // Each worker's résumé maps request classes to scores. Get(class) prefers the skilled
 // worker with the best score divided by its in-flight backlog (undivided for backlog <= 1),
 // skipping workers whose decayed backlog is too far above the least-recently-used
-// worker's; with no eligible skilled worker it assigns the class to the LRU head at
-// unskilled_score. Ties go to the worker nearer the LRU head.
+// worker's; with no eligible skilled worker it assigns the class at unskilled_score to the
+// LRU head (ClassPlacement::kLeastRecentlyUsed, the original) or to the worker of highest
+// rendezvous weight within the backlog bound (kRendezvous, so that independent LBs agree).
+// Ties go to the worker nearer the LRU head.
 //
-// Costs: Get is O(workers skilled in the class) and creates no per-class state unless a
+// Costs: Get is O(workers skilled in the class), plus O(active workers) when it places a
+// class by rendezvous, and creates no per-class state unless a
 // worker is assigned; Put is O(1); NewResume/Remove are O(résumé size). Class entries that
 // become empty are erased, so per-class memory is bounded by the current résumés (the
 // original kept them forever, a memory DoS through Host headers; docs/design.md, "Kept and
@@ -39,7 +42,8 @@ namespace rlb::lb {
 class ResumePool final : public PoolBase {
  public:
   // REQUIRES: settings are valid; limits.total >= limits.per_worker >= 1.
-  ResumePool(const PoolSettings& settings, bool single_version, ClassLimits limits = {});
+  ResumePool(const PoolSettings& settings, bool single_version, ClassLimits limits = {},
+             ClassPlacement placement = ClassPlacement::kLeastRecentlyUsed);
   ResumePool(const ResumePool&) = delete;
   ResumePool& operator=(const ResumePool&) = delete;
 
@@ -81,6 +85,13 @@ class ResumePool final : public PoolBase {
   void DoRemove(const PoolWorkerPtr& worker) override;
   size_t MaxClassesPerWorker() const override { return limits_.per_worker; }
   void UnindexResume(PoolWorker* worker);
+  // The active worker with the highest rendezvous weight for the class among those whose
+  // decayed backlog is within the bound Get computed. O(active workers).
+  PoolWorker* RendezvousChoice(std::string_view request_class, double min_backlog,
+                               double max_backlog) const;
+  // Gives the worker the class at unskilled_score, making room within the class limits.
+  // REQUIRES: the worker has no entry for the class.
+  void Assign(PoolWorker* worker, std::string_view request_class);
   // Adds an entry as the most recently seen. REQUIRES: the worker has none for the class.
   void Index(PoolWorker* worker, const std::string& name, double score);
   // Drops an entry from the index and from its worker's résumé.
@@ -98,6 +109,7 @@ class ResumePool final : public PoolBase {
   double nbacklog_ = 0;
   double mbacklog_ = 0;
   const ClassLimits limits_;
+  const ClassPlacement placement_;
   std::unordered_map<std::string, ClassEntry, StringHash, std::equal_to<>> skilled_;
   std::list<Skill> seen_;  // every entry, least recently seen first
   // Each active worker's entries, least recently seen first.

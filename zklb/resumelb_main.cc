@@ -19,7 +19,6 @@
 #include "common/shutdown_signals.h"
 #include "status/lb_status.h"
 #include "status/status_server.h"
-#include "zklb/balanced_pool.h"
 #include "zklb/classifier.h"
 #include "zklb/lb_admin.h"
 #include "zklb/lb_command_line.h"
@@ -71,10 +70,7 @@ int main(int argc, char** argv) {
   auto classifier = rlb::lb::Classifier::Create(options->classifier);
   if (!classifier.ok()) return rlb::Fail(classifier.status().message());
   std::unique_ptr<rlb::lb::Pool> pool =
-      options->pool == "classless" ? rlb::lb::NewClasslessPool(false)
-      : options->pool == "balanced"
-          ? rlb::lb::NewBalancedPool(options->pool_settings, rlb::lb::BalancedParams{}, false)
-          : rlb::lb::NewResumePool(options->pool_settings, false);
+      rlb::lb::NewPoolFromOptions(*options, options->pool_settings);
   if (rlb::lb::CheckOnly()) {
     rlb::Status checked = rlb::lb::CheckFiles(*options);
     if (!checked.ok()) return rlb::Fail(checked.message());

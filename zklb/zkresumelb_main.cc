@@ -22,7 +22,6 @@
 #include "common/zk_session.h"
 #include "status/lb_status.h"
 #include "status/status_server.h"
-#include "zklb/balanced_pool.h"
 #include "zklb/classifier.h"
 #include "zklb/lb_admin.h"
 #include "zklb/lb_command_line.h"
@@ -87,12 +86,7 @@ int main(int argc, char** argv) {
   auto classifier = rlb::lb::Classifier::Create(options->classifier);
   if (!classifier.ok()) return rlb::Fail(classifier.status().message());
   std::unique_ptr<rlb::lb::Pool> pool =
-      options->pool == "classless"
-          ? rlb::lb::NewClasslessPool(options->single_version)
-      : options->pool == "balanced"
-          ? rlb::lb::NewBalancedPool(rlb::lb::PoolSettings{}, rlb::lb::BalancedParams{},
-                                     options->single_version)
-          : rlb::lb::NewResumePool(rlb::lb::PoolSettings{}, options->single_version);
+      rlb::lb::NewPoolFromOptions(*options, rlb::lb::PoolSettings{});
   if (rlb::lb::CheckOnly()) {
     rlb::Status checked = rlb::lb::CheckFiles(*options);
     if (!checked.ok()) return rlb::Fail(checked.message());
@@ -108,7 +102,7 @@ int main(int argc, char** argv) {
 
   rlb::ZkSession zk(loop, zk_hosts, static_cast<int>(FLAGS_zookeeper_session_timeout * 1000));
   rlb::lb::ZkDiscovery discovery(loop, &zk, &lb, path,
-                                 options->single_version || options->pool != "resume");
+                                 options->single_version || !rlb::lb::IsResumePool(*options));
   s = zk.Start();
   if (!s.ok()) return rlb::Fail(s.message());
   discovery.Start();

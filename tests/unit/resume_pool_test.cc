@@ -14,6 +14,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <algorithm>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -617,6 +619,97 @@ TEST_CASE("Get cost is bounded by the skilled workers of the class", "[pool][per
   CHECK(pool.class_count() == 0);
   pool.Put(workers[500]);
   CHECK(pool.backlog() == 0);
+}
+
+// ---------------------------------------------------------------- rendezvous placement
+// Several LBs, each with its own pool, its own worker order and its own traffic history:
+// with ClassPlacement::kRendezvous a new class lands on the same worker at every one of
+// them (docs/design.md, "Placing new classes"); with the LRU placement they disagree.
+std::vector<std::string> PlaceClasses(ClassPlacement placement, int lb_index, int nclasses) {
+  ResumePool pool(PoolSettings{}, false, ClassLimits{}, placement);
+  std::vector<PoolWorkerPtr> workers;
+  for (int i = 0; i < 30; ++i) workers.push_back(W("10.0.0." + std::to_string(i) + ":8080"));
+  // Each LB learns of the workers in its own order and has served its own warm-up traffic.
+  std::rotate(workers.begin(), workers.begin() + 7 * lb_index, workers.end());
+  for (const auto& w : workers) pool.NewResume(w, {});
+  for (int i = 0; i < 5 * lb_index + 3; ++i) pool.Put(pool.Get("warm-up"));
+  std::vector<std::string> chosen;
+  for (int c = 0; c < nclasses; ++c) {
+    PoolWorkerPtr w = pool.Get("site" + std::to_string(c) + ".example");
+    chosen.push_back(w->name());
+    pool.Put(w);
+  }
+  return chosen;
+}
+
+TEST_CASE("Rendezvous placement: independent pools place a new class alike", "[pool]") {
+  const std::vector<std::string> first = PlaceClasses(ClassPlacement::kRendezvous, 0, 20);
+  for (int lb = 1; lb < 3; ++lb) {
+    CHECK(PlaceClasses(ClassPlacement::kRendezvous, lb, 20) == first);
+  }
+  // The choice spreads over the workers (20 classes, 30 workers: not all on a few).
+  CHECK(std::set<std::string>(first.begin(), first.end()).size() >= 10);
+  // The original's LRU placement: the same three LBs disagree on most classes.
+  const std::vector<std::string> lru0 = PlaceClasses(ClassPlacement::kLeastRecentlyUsed, 0, 20);
+  const std::vector<std::string> lru1 = PlaceClasses(ClassPlacement::kLeastRecentlyUsed, 1, 20);
+  int same = 0;
+  for (size_t i = 0; i < lru0.size(); ++i) same += lru0[i] == lru1[i];
+  CHECK(same < 10);
+}
+
+TEST_CASE("Rendezvous placement: the class stays, and overflows in the same order", "[pool]") {
+  ResumePool pool(PoolSettings{}, false, ClassLimits{}, ClassPlacement::kRendezvous);
+  std::vector<PoolWorkerPtr> workers;
+  for (int i = 0; i < 4; ++i) workers.push_back(W("w" + std::to_string(i) + ":1"));
+  for (const auto& w : workers) pool.NewResume(w, {});
+  PoolWorkerPtr first = pool.Get("hot");
+  pool.Put(first);
+  // Skilled now (assigned at unskilled_score): chosen again while within the bound.
+  for (int i = 0; i < 5; ++i) {
+    PoolWorkerPtr again = pool.Get("hot");
+    CHECK(again == first);
+    pool.Put(again);
+  }
+  CHECK(first->resume().count("hot") == 1);
+  // Hold requests on it until it is past the bound: the class goes to one more worker,
+  // never to the first again while it is overloaded.
+  std::vector<PoolWorkerPtr> held;
+  PoolWorkerPtr second;
+  for (int i = 0; i < 50 && !second; ++i) {
+    PoolWorkerPtr w = pool.Get("hot");
+    held.push_back(w);
+    if (w != first) second = w;
+  }
+  REQUIRE(second != nullptr);
+  CHECK(second->resume().count("hot") == 1);
+  for (const auto& w : held) pool.Put(w);
+  // Another pool with the same workers in another order overflows to the same worker.
+  ResumePool other(PoolSettings{}, false, ClassLimits{}, ClassPlacement::kRendezvous);
+  std::vector<PoolWorkerPtr> copies;
+  for (int i = 3; i >= 0; --i) copies.push_back(W("w" + std::to_string(i) + ":1"));
+  for (const auto& w : copies) other.NewResume(w, {});
+  PoolWorkerPtr other_first = other.Get("hot");
+  CHECK(other_first->name() == first->name());
+  std::vector<PoolWorkerPtr> other_held = {other_first};
+  PoolWorkerPtr other_second;
+  for (int i = 0; i < 50 && !other_second; ++i) {
+    PoolWorkerPtr w = other.Get("hot");
+    other_held.push_back(w);
+    if (w->name() != first->name()) other_second = w;
+  }
+  REQUIRE(other_second != nullptr);
+  CHECK(other_second->name() == second->name());
+  for (const auto& w : other_held) other.Put(w);
+}
+
+TEST_CASE("Rendezvous placement respects the class limits", "[pool]") {
+  ResumePool pool(PoolSettings{}, false, ClassLimits{4, 6}, ClassPlacement::kRendezvous);
+  std::vector<PoolWorkerPtr> workers;
+  for (int i = 0; i < 3; ++i) workers.push_back(W("w" + std::to_string(i) + ":1"));
+  for (const auto& w : workers) pool.NewResume(w, {});
+  for (int c = 0; c < 100; ++c) pool.Put(pool.Get("c" + std::to_string(c)));
+  CHECK(pool.entry_count() <= 6);
+  for (const auto& w : workers) CHECK(w->resume().size() <= 4);
 }
 
 TEST_CASE("Factory, status and empty-pool formatting", "[pool]") {
