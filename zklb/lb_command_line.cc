@@ -306,7 +306,7 @@ const char* LbFlagsHelp() {
                                    none | zc.resumelb.classlesspool:classifier
                                        every request in one class
   -p, --pool=NAME                resume (the résumé-based pool; a new class goes where
-                                 rendezvous hashing puts it, so several LBs agree), classic
+                                 consistent hashing puts it, so several LBs agree), classic
                                  (zc.resumelb's pool: a new class goes to this LB's least
                                  recently used worker), balanced (capacity-aware variant,
                                  experimental) or classless (least backlog); zc.resumelb's
@@ -371,7 +371,7 @@ std::unique_ptr<Pool> NewPoolFromOptions(const LbOptions& options, const PoolSet
   }
   return NewResumePool(settings, options.single_version,
                        options.pool == "classic" ? ClassPlacement::kLeastRecentlyUsed
-                                                 : ClassPlacement::kRendezvous);
+                                                 : ClassPlacement::kHashRing);
 }
 
 bool IsResumePool(const LbOptions& options) {

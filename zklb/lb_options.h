@@ -19,7 +19,7 @@ struct LbOptions {
   int listen_backlog = 511;           // -b
   int max_connections = 0;            // -m: 0 = unlimited; beyond it new ones wait in the backlog
   std::string classifier = "host";    // -r
-  // -p: resume (résumés, new classes placed by rendezvous hashing) | classic (résumés, new
+  // -p: resume (résumés, new classes placed by consistent hashing of the worker names) | classic (résumés, new
   // classes to the LRU worker: zc.resumelb's pool) | balanced | classless
   std::string pool = "resume";
   bool single_version = false;        // -v (zkresumelb)

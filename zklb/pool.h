@@ -77,7 +77,7 @@ class PoolWorker {
   // The last résumé, including LB-assigned unskilled entries. Empty for the classless pool.
   const Resume& resume() const { return resume_; }
   bool in_pool() const { return in_pool_; }       // currently eligible (in the active set)
-  // A 64-bit hash of name(), the worker's half of the rendezvous weight (same on every LB).
+  // A 64-bit hash of name(): where its points are on the placement ring (same on every LB).
   uint64_t name_hash() const { return name_hash_; }
 
 
@@ -180,10 +180,11 @@ enum class ClassPlacement {
   // The least recently used worker, as zc.resumelb does (`--pool=classic`). Each LB has its
   // own LRU order, so several LBs place the same new class on different workers.
   kLeastRecentlyUsed,
-  // Rendezvous (highest-random-weight) hashing of (class, worker name) among the workers
-  // within the backlog bound (`--pool=resume`, the default): every LB that knows the same
-  // workers makes the same first choice, without talking to the others.
-  kRendezvous,
+  // Consistent hashing with bounded load (`--pool=resume`, the default): the first worker
+  // within the backlog bound clockwise from the class on a ring of the worker names' hash
+  // points. Every LB that knows the same workers makes the same first choice, and the same
+  // next one, without talking to the others.
+  kHashRing,
 };
 
 // REQUIRES: settings are valid.

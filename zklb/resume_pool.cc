@@ -24,14 +24,16 @@ std::string MbacklogStr(double mbacklog, double nbacklog) {
 
 namespace {
 
-// The rendezvous weight of (class, worker): splitmix64's finaliser over the two hashes, so
-// that every bit of either changes the order (docs/design.md, "Placing new classes").
-uint64_t RendezvousWeight(uint64_t class_hash, uint64_t worker_hash) {
-  uint64_t z = class_hash ^ (worker_hash * 0x9e3779b97f4a7c15ull);
+// splitmix64's finaliser: spreads a 64-bit hash (FNV-1a's low bits are weak) over the ring.
+uint64_t Mix64(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   return z ^ (z >> 31);
 }
+
+// Points per worker on the placement ring: with 100, a worker's share of the classes is
+// within about ±10 % of 1/n, as with HAProxy's and nginx's consistent hashing.
+constexpr int kRingPointsPerWorker = 100;
 
 }  // namespace
 
@@ -96,10 +98,10 @@ PoolWorkerPtr ResumePool::Get(std::string_view request_class) {
     }
   }
 
-  if (best == nullptr && placement_ == ClassPlacement::kRendezvous) {
-    // Every LB that knows these workers computes the same order; the first one within the
-    // backlog bound takes the class (the LRU head always is: its margin is -1).
-    best = RendezvousChoice(request_class, min_backlog, max_backlog);
+  if (best == nullptr && placement_ == ClassPlacement::kHashRing) {
+    // Every LB that knows these workers has the same ring; the first worker clockwise from
+    // the class within the backlog bound takes it (the LRU head always is: margin -1).
+    best = RingChoice(request_class, min_backlog, max_backlog);
     std::optional<SkillRef> own;  // skilled yet passed over (a zero score): keep its entry
     if (cls != skilled_.end()) {
       for (const SkillRef& skill : cls->second) {
@@ -131,22 +133,37 @@ PoolWorkerPtr ResumePool::Get(std::string_view request_class) {
   return chosen;
 }
 
-PoolWorker* ResumePool::RendezvousChoice(std::string_view request_class, double min_backlog,
-                                         double max_backlog) const {
-  const uint64_t class_hash = Fnv1a64(request_class);
-  PoolWorker* chosen = nullptr;
-  uint64_t chosen_weight = 0;
+void ResumePool::RebuildRing() const {
+  ring_.clear();
+  ring_.reserve(size() * kRingPointsPerWorker);
   for (const PoolWorkerPtr& worker : lru_) {
-    if (worker->mbacklog_ - min_backlog > max_backlog) continue;
-    const uint64_t weight = RendezvousWeight(class_hash, worker->name_hash_);
-    if (chosen == nullptr || weight > chosen_weight ||
-        (weight == chosen_weight && worker->name() < chosen->name())) {
-      chosen = worker.get();
-      chosen_weight = weight;
+    for (uint64_t j = 0; j < kRingPointsPerWorker; ++j) {
+      ring_.push_back({Mix64(worker->name_hash_ + j * 0x9e3779b97f4a7c15ull), worker.get()});
     }
   }
-  CHECK(chosen != nullptr);  // the LRU head is always within the bound
-  return chosen;
+  // Equal points (never seen with 64 bits, but possible): the smaller name first, so that
+  // every LB has the same ring.
+  std::sort(ring_.begin(), ring_.end(), [](const RingPoint& a, const RingPoint& b) {
+    return a.point != b.point ? a.point < b.point : a.worker->name() < b.worker->name();
+  });
+  ring_dirty_ = false;
+}
+
+PoolWorker* ResumePool::RingChoice(std::string_view request_class, double min_backlog,
+                                   double max_backlog) const {
+  if (ring_dirty_) RebuildRing();
+  CHECK(!ring_.empty());
+  const uint64_t position = Mix64(Fnv1a64(request_class));
+  size_t i = std::lower_bound(ring_.begin(), ring_.end(), position,
+                              [](const RingPoint& p, uint64_t v) { return p.point < v; }) -
+             ring_.begin();
+  for (size_t walked = 0; walked < ring_.size(); ++walked, ++i) {
+    const RingPoint& p = ring_[i % ring_.size()];
+    ++entries_scanned_;
+    if (p.worker->mbacklog_ - min_backlog <= max_backlog) return p.worker;
+  }
+  LOG(FATAL) << "no worker within the backlog bound: the LRU head always is";
+  return nullptr;
 }
 
 void ResumePool::Assign(PoolWorker* worker, std::string_view request_class) {
@@ -218,6 +235,7 @@ void ResumePool::DoNewResume(const PoolWorkerPtr& worker, Resume resume) {
     if (worker->mbacklog_ == 0) worker->mbacklog_ = worker->backlog_;
     lru_.PushFront(worker);
     worker->in_pool_ = true;
+    ring_dirty_ = true;
     UpdateDecay();
   }
   BoundResume(&resume, limits_.per_worker);
@@ -248,6 +266,7 @@ void ResumePool::DoRemove(const PoolWorkerPtr& worker) {
   UnindexResume(worker.get());
   lru_.Erase(worker.get());
   worker->in_pool_ = false;
+  ring_dirty_ = true;
   UpdateDecay();  // unchanged when the pool becomes empty
 }
 

@@ -5,12 +5,13 @@
 // worker with the best score divided by its in-flight backlog (undivided for backlog <= 1),
 // skipping workers whose decayed backlog is too far above the least-recently-used
 // worker's; with no eligible skilled worker it assigns the class at unskilled_score to the
-// LRU head (ClassPlacement::kLeastRecentlyUsed, the original) or to the worker of highest
-// rendezvous weight within the backlog bound (kRendezvous, so that independent LBs agree).
+// LRU head (ClassPlacement::kLeastRecentlyUsed, the original) or to the first worker within
+// the backlog bound clockwise from the class on a consistent-hash ring of the worker names
+// (kHashRing, so that independent LBs agree).
 // Ties go to the worker nearer the LRU head.
 //
-// Costs: Get is O(workers skilled in the class), plus O(active workers) when it places a
-// class by rendezvous, and creates no per-class state unless a
+// Costs: Get is O(workers skilled in the class), plus O(log workers) when it places a class
+// on the ring (and the ring points it walks past busy workers), and creates no per-class state unless a
 // worker is assigned; Put is O(1); NewResume/Remove are O(résumé size). Class entries that
 // become empty are erased, so per-class memory is bounded by the current résumés (the
 // original kept them forever, a memory DoS through Host headers; docs/design.md, "Kept and
@@ -28,6 +29,7 @@
 #define RESUMELB_ZKLB_RESUME_POOL_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <list>
 #include <string>
@@ -85,10 +87,13 @@ class ResumePool final : public PoolBase {
   void DoRemove(const PoolWorkerPtr& worker) override;
   size_t MaxClassesPerWorker() const override { return limits_.per_worker; }
   void UnindexResume(PoolWorker* worker);
-  // The active worker with the highest rendezvous weight for the class among those whose
-  // decayed backlog is within the bound Get computed. O(active workers).
-  PoolWorker* RendezvousChoice(std::string_view request_class, double min_backlog,
-                               double max_backlog) const;
+  // The first worker clockwise from the class's point on the placement ring whose decayed
+  // backlog is within the bound Get computed. O(log ring) plus the points walked past.
+  PoolWorker* RingChoice(std::string_view request_class, double min_backlog,
+                         double max_backlog) const;
+  // Builds ring_ from the active workers: O(n log n), done lazily at the first placement
+  // after the membership changed (a burst of joins costs one rebuild).
+  void RebuildRing() const;
   // Gives the worker the class at unskilled_score, making room within the class limits.
   // REQUIRES: the worker has no entry for the class.
   void Assign(PoolWorker* worker, std::string_view request_class);
@@ -110,11 +115,18 @@ class ResumePool final : public PoolBase {
   double mbacklog_ = 0;
   const ClassLimits limits_;
   const ClassPlacement placement_;
+  // The placement ring (kHashRing): kRingPointsPerWorker points per active worker, sorted.
+  struct RingPoint {
+    uint64_t point;
+    PoolWorker* worker;
+  };
+  mutable std::vector<RingPoint> ring_;
+  mutable bool ring_dirty_ = true;
   std::unordered_map<std::string, ClassEntry, StringHash, std::equal_to<>> skilled_;
   std::list<Skill> seen_;  // every entry, least recently seen first
   // Each active worker's entries, least recently seen first.
   std::unordered_map<PoolWorker*, std::list<SkillRef>> worker_seen_;
-  size_t entries_scanned_ = 0;
+  mutable size_t entries_scanned_ = 0;
 };
 
 }  // namespace rlb::lb

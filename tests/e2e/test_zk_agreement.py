@@ -1,6 +1,6 @@
 """Several independent zkresumelb instances agree on where a class goes, with default
 settings: 3 LBs, 30 workers (one zkworker --processes=30), 10 classes. The default pool
-places a new class by rendezvous hashing of (class, worker name) (docs/design.md, "Placing
+places a new class by consistent hashing of the worker names (docs/design.md, "Placing
 new classes"), so every LB gives it to the same worker before any résumé is exchanged; once
 workers report résumés the agreement holds, because each résumé lists the classes that
 worker was given."""

@@ -76,7 +76,7 @@ class ZkLb:
 
     def host_served_by(self, pid: int, prefix: str = "probe", tries: int = 64) -> str:
         """A Host whose new class this LB gives to the worker process `pid`: the default pool
-        places a new class by rendezvous hashing, so a new worker gets some new classes, not
+        places a new class by consistent hashing, so a new worker gets some new classes, not
         necessarily a given one. Each try is a new class; with n workers a try hits with
         probability ~1/n."""
         seen = set()
@@ -195,7 +195,7 @@ def wait_no_node(zk_server, path: str, timeout: float = DEFAULT_TIMEOUT) -> None
 
 # --------------------------------------------------------------------------- traffic
 
-# Enough request classes that rendezvous placement gives each of up to ~4 workers some.
+# Enough request classes that consistent-hash placement gives each of up to ~4 workers some.
 SPREAD_HOSTS = tuple(f"h{i}.test" for i in range(24))
 
 
@@ -204,7 +204,7 @@ class RequestLoop:
 
     Each outcome is recorded as (time, status or None, pid or None, error text or None).
     Classes cycle through `hosts` (the LB's default classifier uses the Host header). The
-    default pool places new classes by rendezvous hashing, a balls-into-bins spread: 24
+    default pool places new classes by consistent hashing, a balls-into-bins spread: 24
     classes reach every one of a handful of workers (3 workers: all but ~1 in 5,000 runs).
     """
 

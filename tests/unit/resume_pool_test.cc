@@ -621,9 +621,9 @@ TEST_CASE("Get cost is bounded by the skilled workers of the class", "[pool][per
   CHECK(pool.backlog() == 0);
 }
 
-// ---------------------------------------------------------------- rendezvous placement
+// ---------------------------------------------------------------- ring placement (consistent hashing)
 // Several LBs, each with its own pool, its own worker order and its own traffic history:
-// with ClassPlacement::kRendezvous a new class lands on the same worker at every one of
+// with ClassPlacement::kHashRing a new class lands on the same worker at every one of
 // them (docs/design.md, "Placing new classes"); with the LRU placement they disagree.
 std::vector<std::string> PlaceClasses(ClassPlacement placement, int lb_index, int nclasses) {
   ResumePool pool(PoolSettings{}, false, ClassLimits{}, placement);
@@ -642,10 +642,10 @@ std::vector<std::string> PlaceClasses(ClassPlacement placement, int lb_index, in
   return chosen;
 }
 
-TEST_CASE("Rendezvous placement: independent pools place a new class alike", "[pool]") {
-  const std::vector<std::string> first = PlaceClasses(ClassPlacement::kRendezvous, 0, 20);
+TEST_CASE("Ring placement: independent pools place a new class alike", "[pool]") {
+  const std::vector<std::string> first = PlaceClasses(ClassPlacement::kHashRing, 0, 20);
   for (int lb = 1; lb < 3; ++lb) {
-    CHECK(PlaceClasses(ClassPlacement::kRendezvous, lb, 20) == first);
+    CHECK(PlaceClasses(ClassPlacement::kHashRing, lb, 20) == first);
   }
   // The choice spreads over the workers (20 classes, 30 workers: not all on a few).
   CHECK(std::set<std::string>(first.begin(), first.end()).size() >= 10);
@@ -657,8 +657,8 @@ TEST_CASE("Rendezvous placement: independent pools place a new class alike", "[p
   CHECK(same < 10);
 }
 
-TEST_CASE("Rendezvous placement: the class stays, and overflows in the same order", "[pool]") {
-  ResumePool pool(PoolSettings{}, false, ClassLimits{}, ClassPlacement::kRendezvous);
+TEST_CASE("Ring placement: the class stays, and overflows in the same order", "[pool]") {
+  ResumePool pool(PoolSettings{}, false, ClassLimits{}, ClassPlacement::kHashRing);
   std::vector<PoolWorkerPtr> workers;
   for (int i = 0; i < 4; ++i) workers.push_back(W("w" + std::to_string(i) + ":1"));
   for (const auto& w : workers) pool.NewResume(w, {});
@@ -684,7 +684,7 @@ TEST_CASE("Rendezvous placement: the class stays, and overflows in the same orde
   CHECK(second->resume().count("hot") == 1);
   for (const auto& w : held) pool.Put(w);
   // Another pool with the same workers in another order overflows to the same worker.
-  ResumePool other(PoolSettings{}, false, ClassLimits{}, ClassPlacement::kRendezvous);
+  ResumePool other(PoolSettings{}, false, ClassLimits{}, ClassPlacement::kHashRing);
   std::vector<PoolWorkerPtr> copies;
   for (int i = 3; i >= 0; --i) copies.push_back(W("w" + std::to_string(i) + ":1"));
   for (const auto& w : copies) other.NewResume(w, {});
@@ -703,7 +703,7 @@ TEST_CASE("Rendezvous placement: the class stays, and overflows in the same orde
 }
 
 TEST_CASE("Rendezvous placement respects the class limits", "[pool]") {
-  ResumePool pool(PoolSettings{}, false, ClassLimits{4, 6}, ClassPlacement::kRendezvous);
+  ResumePool pool(PoolSettings{}, false, ClassLimits{4, 6}, ClassPlacement::kHashRing);
   std::vector<PoolWorkerPtr> workers;
   for (int i = 0; i < 3; ++i) workers.push_back(W("w" + std::to_string(i) + ":1"));
   for (const auto& w : workers) pool.NewResume(w, {});
