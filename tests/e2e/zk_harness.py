@@ -18,6 +18,9 @@ Run with Debian's /usr/bin/python3 (python3-kazoo, installed by deploy/install-d
   here is also killed at interpreter exit (atexit) and, on Linux, when this process dies
   (PR_SET_PDEATHSIG), so no JVM outlives the test run.
 
+* ``ZooKeeperEnsemble(3)`` runs three such servers as one ensemble (``.servers``,
+  ``.leader()``, ``.connection_string`` naming all three, the same tree helpers).
+
 * Readiness is probed with the ``srvr`` four-letter word, not ``ruok`` (which says imok
   before the server serves). Every probe has a socket timeout (ZooKeeper 3.8.0 can leave a
   four-letter-word connection open forever after a startup race).
@@ -229,224 +232,9 @@ def _kill_all_at_exit() -> None:
 atexit.register(_kill_all_at_exit)
 
 
-class ZooKeeperServer:
-    """A standalone ZooKeeper on 127.0.0.1 with its config, data and log in a temp dir.
-
-    `tick_time` (ms) bounds the session timeouts the server grants: [2, 20] × tick_time.
-    `extra_config` adds zoo.cfg keys (e.g. {"maxSessionTimeout": 6000}).
-    `die_with_parent` (default True) makes the JVM die with the *thread* that started it:
-    start servers from the main thread, or pass False (atexit/cleanup still apply).
-    """
-
-    def __init__(self, tick_time: int = 2000, extra_config: Optional[Mapping[str, object]] = None,
-                 dir: Optional[str] = None, prefix: str = "rlb-zk-",
-                 die_with_parent: bool = True):
-        self.die_with_parent = die_with_parent
-        self.tick_time = int(tick_time)
-        self.extra_config = dict(extra_config or {})
-        self._own_dir = dir is None
-        self.dir = dir or tempfile.mkdtemp(prefix=prefix)
-        self.port: Optional[int] = None
-        self.popen: Optional[subprocess.Popen] = None
-        self._log = None
-        self._clients: list = []
-        self._helper = None
-        self._cleaned = False
-
-    # -- paths --
-    @property
-    def conf_dir(self) -> str:
-        return os.path.join(self.dir, "conf")
-
-    @property
-    def data_dir(self) -> str:
-        return os.path.join(self.dir, "data")
-
-    @property
-    def log_path(self) -> str:
-        return os.path.join(self.dir, "zookeeper.out")
-
-    @property
-    def connection_string(self) -> str:
-        if self.port is None:
-            raise RuntimeError("ZooKeeperServer not started")
-        return f"127.0.0.1:{self.port}"
-
-    hosts = connection_string
-
-    @property
-    def pid(self) -> Optional[int]:
-        return self.popen.pid if self.popen else None
-
-    # -- config --
-    def _write_config(self) -> None:
-        os.makedirs(self.conf_dir, exist_ok=True)
-        os.makedirs(self.data_dir, exist_ok=True)
-        cfg = {
-            "tickTime": self.tick_time,
-            "dataDir": self.data_dir,
-            "clientPort": self.port,
-            "clientPortAddress": "127.0.0.1",
-            "maxClientCnxns": 0,
-            "admin.enableServer": "false",
-            "4lw.commands.whitelist": "ruok,srvr,stat,mntr,cons",
-            "forceSync": "no",
-        }
-        cfg.update(self.extra_config)
-        with open(os.path.join(self.conf_dir, "zoo.cfg"), "w") as f:
-            for k, v in cfg.items():
-                f.write(f"{k}={v}\n")
-        with open(os.path.join(self.conf_dir, "log4j.properties"), "w") as f:
-            f.write("log4j.rootLogger=INFO, CONSOLE\n"
-                    "log4j.appender.CONSOLE=org.apache.log4j.ConsoleAppender\n"
-                    "log4j.appender.CONSOLE.layout=org.apache.log4j.PatternLayout\n"
-                    "log4j.appender.CONSOLE.layout.ConversionPattern="
-                    "%d{ISO8601} - %-5p [%t:%C{1}@%L] - %m%n\n")
-
-    def command(self) -> list[str]:
-        """The java command line (as in docs/platform notes)."""
-        cp = ":".join((self.conf_dir,) + ZK_JARS)
-        return [JAVA, "-Xms32m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                "-Djava.net.preferIPv4Stack=true", f"-Dzookeeper.log.dir={self.dir}",
-                "-cp", cp, MAIN_CLASS, os.path.join(self.conf_dir, "zoo.cfg")]
-
-    # -- lifecycle --
-    def start(self, port: Optional[int] = None, timeout: float = START_TIMEOUT) -> "ZooKeeperServer":
-        """Starts the server (on `port`, a free one if None, or the previous one when
-        restarting) and waits until it serves. Raises (after killing the JVM) on failure."""
-        if self._cleaned:
-            raise RuntimeError("ZooKeeperServer already cleaned up")
-        if self.running():
-            raise RuntimeError(f"ZooKeeper already running on port {self.port}")
-        reason = zookeeper_available()
-        if reason:
-            raise unittest.SkipTest(reason)
-        if port is not None:
-            self.port = int(port)
-        elif self.port is None:
-            self.port = free_port()
-        self._write_config()
-        if self._log is None or self._log.closed:
-            self._log = open(self.log_path, "ab")
-        self.popen = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=self._log,
-                                      stderr=subprocess.STDOUT, cwd=self.dir, close_fds=True,
-                                      start_new_session=True,
-                                      preexec_fn=_die_with_parent if self.die_with_parent else None)
-        with _live_lock:
-            _live_servers.add(self)
-        try:
-            self.wait_ready(timeout)
-        except BaseException:
-            self.kill()
-            raise
-        return self
-
-    def srvr(self, timeout: float = PROBE_TIMEOUT) -> str:
-        return four_letter_word(self.port, "srvr", timeout=timeout) if self.port else ""
-
-    def four_letter_word(self, cmd: str, timeout: float = PROBE_TIMEOUT) -> str:
-        return four_letter_word(self.port, cmd, timeout=timeout)
-
-    def ready(self) -> bool:
-        return "Mode: standalone" in self.srvr()
-
-    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        delay = 0.05
-        while True:
-            if self.popen is None or self.popen.poll() is not None:
-                code = self.popen.returncode if self.popen else None
-                raise AssertionError(f"ZooKeeper exited ({code}) while starting on port "
-                                     f"{self.port}; log tail:\n{self.tail()}")
-            if self.ready():
-                return
-            if time.monotonic() >= deadline:
-                raise WaitTimeout(f"ZooKeeper on port {self.port} not serving after {timeout} s;"
-                                  f" log tail:\n{self.tail()}")
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.25)
-
-    def running(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def stop(self, timeout: float = 15.0) -> Optional[int]:
-        """SIGTERM, then waits (killing it on the deadline). Returns the exit status."""
-        if self.popen is None:
-            return None
-        if self.popen.poll() is None:
-            try:
-                self.popen.send_signal(signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._forget()
-        return self.popen.returncode
-
-    def kill(self) -> None:
-        """SIGKILL to the JVM's process group; reaps it."""
-        if self.popen is None:
-            return
-        if self.popen.poll() is None:
-            harness.kill_group(self.popen)
-        self._forget()
-
-    def _forget(self) -> None:
-        if self.popen is not None and self.popen.poll() is not None:
-            with _live_lock:
-                _live_servers.discard(self)
-
-    def restart(self, timeout: float = START_TIMEOUT, kill: bool = False) -> "ZooKeeperServer":
-        """Stops (SIGTERM, or SIGKILL with kill=True) and starts again on the same port and
-        data dir: persistent nodes survive; sessions survive if clients reconnect within
-        their timeout."""
-        if kill:
-            self.kill()
-        else:
-            self.stop()
-        return self.start(self.port, timeout=timeout)
-
-    def cleanup(self, keep_dir: bool = False) -> None:
-        """Closes every client made by client(), stops the server, removes the temp dir.
-        Safe to call more than once."""
-        for c in list(self._clients):
-            _close_client(c)
-        self._clients.clear()
-        self._helper = None
-        if self.popen is not None and self.popen.poll() is None:
-            try:
-                self.stop(timeout=5)
-            except Exception:  # noqa: BLE001
-                self.kill()
-        self.kill()
-        with _live_lock:
-            _live_servers.discard(self)
-        if self._log is not None and not self._log.closed:
-            self._log.close()
-        if self._own_dir and not keep_dir and not os.environ.get("RLB_E2E_KEEP"):
-            shutil.rmtree(self.dir, ignore_errors=True)
-        self._cleaned = True
-
-    def __enter__(self):
-        if not self.running():
-            self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.cleanup()
-
-    # -- diagnostics --
-    def output(self) -> str:
-        return harness.read_text(self.log_path)
-
-    def tail(self, lines: int = 30) -> str:
-        return "\n".join(self.output().splitlines()[-lines:])
-
-    def sessions(self) -> list[dict]:
-        """The server's client connections (`cons`): dicts with 'addr', 'sid', 'to' (ms)."""
-        return parse_cons(self.four_letter_word("cons", timeout=2.0))
+class ZooKeeperClients:
+    """Kazoo clients and tree helpers for a ZooKeeper service (one server or an ensemble):
+    needs `connection_string` and `_clients` (a list cleanup() closes) and `_helper`."""
 
     # -- clients --
     def client(self, timeout: float = 10.0, session_timeout: float = 10.0, start: bool = True,
@@ -556,6 +344,289 @@ class ZooKeeperServer:
             return pred(last[0])
         wait_for(check, timeout, message=lambda: f"{what} (last: {last[0]})")
         return last[0]
+
+
+class ZooKeeperServer(ZooKeeperClients):
+    """A standalone ZooKeeper on 127.0.0.1 with its config, data and log in a temp dir.
+
+    `tick_time` (ms) bounds the session timeouts the server grants: [2, 20] × tick_time.
+    `extra_config` adds zoo.cfg keys (e.g. {"maxSessionTimeout": 6000}).
+    `die_with_parent` (default True) makes the JVM die with the *thread* that started it:
+    start servers from the main thread, or pass False (atexit/cleanup still apply).
+    """
+
+    def __init__(self, tick_time: int = 2000, extra_config: Optional[Mapping[str, object]] = None,
+                 dir: Optional[str] = None, prefix: str = "rlb-zk-",
+                 die_with_parent: bool = True, myid: Optional[int] = None):
+        self.die_with_parent = die_with_parent
+        self.myid = myid  # an ensemble member's id (its `myid` file); None: standalone
+        self.tick_time = int(tick_time)
+        self.extra_config = dict(extra_config or {})
+        self._own_dir = dir is None
+        self.dir = dir or tempfile.mkdtemp(prefix=prefix)
+        self.port: Optional[int] = None
+        self.popen: Optional[subprocess.Popen] = None
+        self._log = None
+        self._clients: list = []
+        self._helper = None
+        self._cleaned = False
+
+    # -- paths --
+    @property
+    def conf_dir(self) -> str:
+        return os.path.join(self.dir, "conf")
+
+    @property
+    def data_dir(self) -> str:
+        return os.path.join(self.dir, "data")
+
+    @property
+    def log_path(self) -> str:
+        return os.path.join(self.dir, "zookeeper.out")
+
+    @property
+    def connection_string(self) -> str:
+        if self.port is None:
+            raise RuntimeError("ZooKeeperServer not started")
+        return f"127.0.0.1:{self.port}"
+
+    hosts = connection_string
+
+    @property
+    def pid(self) -> Optional[int]:
+        return self.popen.pid if self.popen else None
+
+    # -- config --
+    def _write_config(self) -> None:
+        os.makedirs(self.conf_dir, exist_ok=True)
+        os.makedirs(self.data_dir, exist_ok=True)
+        cfg = {
+            "tickTime": self.tick_time,
+            "dataDir": self.data_dir,
+            "clientPort": self.port,
+            "clientPortAddress": "127.0.0.1",
+            "maxClientCnxns": 0,
+            "admin.enableServer": "false",
+            "4lw.commands.whitelist": "ruok,srvr,stat,mntr,cons",
+            "forceSync": "no",
+        }
+        cfg.update(self.extra_config)
+        if self.myid is not None:
+            with open(os.path.join(self.data_dir, "myid"), "w") as f:
+                f.write(f"{self.myid}\n")
+        with open(os.path.join(self.conf_dir, "zoo.cfg"), "w") as f:
+            for k, v in cfg.items():
+                f.write(f"{k}={v}\n")
+        with open(os.path.join(self.conf_dir, "log4j.properties"), "w") as f:
+            f.write("log4j.rootLogger=INFO, CONSOLE\n"
+                    "log4j.appender.CONSOLE=org.apache.log4j.ConsoleAppender\n"
+                    "log4j.appender.CONSOLE.layout=org.apache.log4j.PatternLayout\n"
+                    "log4j.appender.CONSOLE.layout.ConversionPattern="
+                    "%d{ISO8601} - %-5p [%t:%C{1}@%L] - %m%n\n")
+
+    def command(self) -> list[str]:
+        """The java command line (as in docs/platform notes)."""
+        cp = ":".join((self.conf_dir,) + ZK_JARS)
+        return [JAVA, "-Xms32m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+                "-Djava.net.preferIPv4Stack=true", f"-Dzookeeper.log.dir={self.dir}",
+                "-cp", cp, MAIN_CLASS, os.path.join(self.conf_dir, "zoo.cfg")]
+
+    # -- lifecycle --
+    def start(self, port: Optional[int] = None, timeout: float = START_TIMEOUT,
+              wait: bool = True) -> "ZooKeeperServer":
+        """Starts the server (on `port`, a free one if None, or the previous one when
+        restarting) and waits until it serves (unless wait=False: an ensemble member serves
+        only once a quorum is up). Raises (after killing the JVM) on failure."""
+        if self._cleaned:
+            raise RuntimeError("ZooKeeperServer already cleaned up")
+        if self.running():
+            raise RuntimeError(f"ZooKeeper already running on port {self.port}")
+        reason = zookeeper_available()
+        if reason:
+            raise unittest.SkipTest(reason)
+        if port is not None:
+            self.port = int(port)
+        elif self.port is None:
+            self.port = free_port()
+        self._write_config()
+        if self._log is None or self._log.closed:
+            self._log = open(self.log_path, "ab")
+        self.popen = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=self._log,
+                                      stderr=subprocess.STDOUT, cwd=self.dir, close_fds=True,
+                                      start_new_session=True,
+                                      preexec_fn=_die_with_parent if self.die_with_parent else None)
+        with _live_lock:
+            _live_servers.add(self)
+        if not wait:
+            return self
+        try:
+            self.wait_ready(timeout)
+        except BaseException:
+            self.kill()
+            raise
+        return self
+
+    def srvr(self, timeout: float = PROBE_TIMEOUT) -> str:
+        return four_letter_word(self.port, "srvr", timeout=timeout) if self.port else ""
+
+    def four_letter_word(self, cmd: str, timeout: float = PROBE_TIMEOUT) -> str:
+        return four_letter_word(self.port, cmd, timeout=timeout)
+
+    def mode(self) -> Optional[str]:
+        """"standalone", "leader" or "follower" while serving, else None."""
+        m = re.search(r"^Mode: (\w+)", self.srvr(), re.M)
+        return m.group(1) if m else None
+
+    def ready(self) -> bool:
+        return self.mode() in ("standalone", "leader", "follower")
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        delay = 0.05
+        while True:
+            if self.popen is None or self.popen.poll() is not None:
+                code = self.popen.returncode if self.popen else None
+                raise AssertionError(f"ZooKeeper exited ({code}) while starting on port "
+                                     f"{self.port}; log tail:\n{self.tail()}")
+            if self.ready():
+                return
+            if time.monotonic() >= deadline:
+                raise WaitTimeout(f"ZooKeeper on port {self.port} not serving after {timeout} s;"
+                                  f" log tail:\n{self.tail()}")
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.25)
+
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def stop(self, timeout: float = 15.0) -> Optional[int]:
+        """SIGTERM, then waits (killing it on the deadline). Returns the exit status."""
+        if self.popen is None:
+            return None
+        if self.popen.poll() is None:
+            try:
+                self.popen.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._forget()
+        return self.popen.returncode
+
+    def kill(self) -> None:
+        """SIGKILL to the JVM's process group; reaps it."""
+        if self.popen is None:
+            return
+        if self.popen.poll() is None:
+            harness.kill_group(self.popen)
+        self._forget()
+
+    def _forget(self) -> None:
+        if self.popen is not None and self.popen.poll() is not None:
+            with _live_lock:
+                _live_servers.discard(self)
+
+    def restart(self, timeout: float = START_TIMEOUT, kill: bool = False) -> "ZooKeeperServer":
+        """Stops (SIGTERM, or SIGKILL with kill=True) and starts again on the same port and
+        data dir: persistent nodes survive; sessions survive if clients reconnect within
+        their timeout."""
+        if kill:
+            self.kill()
+        else:
+            self.stop()
+        return self.start(self.port, timeout=timeout)
+
+    def cleanup(self, keep_dir: bool = False) -> None:
+        """Closes every client made by client(), stops the server, removes the temp dir.
+        Safe to call more than once."""
+        for c in list(self._clients):
+            _close_client(c)
+        self._clients.clear()
+        self._helper = None
+        if self.popen is not None and self.popen.poll() is None:
+            try:
+                self.stop(timeout=5)
+            except Exception:  # noqa: BLE001
+                self.kill()
+        self.kill()
+        with _live_lock:
+            _live_servers.discard(self)
+        if self._log is not None and not self._log.closed:
+            self._log.close()
+        if self._own_dir and not keep_dir and not os.environ.get("RLB_E2E_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+        self._cleaned = True
+
+    def __enter__(self):
+        if not self.running():
+            self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
+    # -- diagnostics --
+    def output(self) -> str:
+        return harness.read_text(self.log_path)
+
+    def tail(self, lines: int = 30) -> str:
+        return "\n".join(self.output().splitlines()[-lines:])
+
+    def sessions(self) -> list[dict]:
+        """The server's client connections (`cons`): dicts with 'addr', 'sid', 'to' (ms)."""
+        return parse_cons(self.four_letter_word("cons", timeout=2.0))
+
+class ZooKeeperEnsemble(ZooKeeperClients):
+    """`n` ZooKeeper servers on 127.0.0.1 forming one ensemble (quorum n // 2 + 1), each with
+    its own client, peer and election ports and temp dir. `servers[i]` is a ZooKeeperServer
+    (stop, kill, start again on its port); the tree helpers and client() use every member's
+    client address, as resumelb's programs are given them."""
+
+    def __init__(self, n: int = 3, tick_time: int = 500, prefix: str = "rlb-zkens-"):
+        self.n = n
+        self._clients: list = []
+        self._helper = None
+        ports = [(free_port(), free_port(), free_port()) for _ in range(n)]
+        members = {f"server.{i + 1}": f"127.0.0.1:{peer}:{election}"
+                   for i, (_, peer, election) in enumerate(ports)}
+        config = {"initLimit": 10, "syncLimit": 5, **members}
+        self.servers = [ZooKeeperServer(tick_time=tick_time, extra_config=config,
+                                        prefix=f"{prefix}{i + 1}-", myid=i + 1)
+                        for i in range(n)]
+        for server, (client_port, _, _) in zip(self.servers, ports):
+            server.port = client_port
+
+    @property
+    def connection_string(self) -> str:
+        return ",".join(f"127.0.0.1:{s.port}" for s in self.servers)
+
+    hosts = connection_string
+
+    def start(self, timeout: float = START_TIMEOUT) -> "ZooKeeperEnsemble":
+        for s in self.servers:
+            s.start(port=s.port, wait=False)
+        for s in self.servers:
+            s.wait_ready(timeout)
+        return self
+
+    def leader(self) -> ZooKeeperServer:
+        """The member that is the leader now (waits for an election to finish)."""
+        def find():
+            for s in self.servers:
+                if s.running() and s.mode() == "leader":
+                    return s
+            return None
+        return wait_for(find, START_TIMEOUT, message="a ZooKeeper leader")
+
+    def cleanup(self) -> None:
+        for c in list(self._clients):
+            _close_client(c)
+        self._clients.clear()
+        self._helper = None
+        for s in self.servers:
+            s.cleanup()
 
 
 def _close_client(c) -> None:
