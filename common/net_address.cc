@@ -4,7 +4,10 @@
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 
@@ -100,10 +103,53 @@ std::vector<std::string> RegistrationHosts(const std::string& host) {
   return out;
 }
 
-Status ListenTcp(uv_tcp_t* tcp, const HostPort& address, int backlog,
-                 uv_connection_cb on_connection, HostPort* bound) {
+StatusOr<int> ReusePortSocket(const HostPort& address) {
   auto addrs = Resolve(address, /*passive=*/true);
   if (!addrs.ok()) return addrs.status();
+  int fd = socket(addrs->front().ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return Status::IOError(std::string("socket: ") + std::strerror(errno));
+  int one = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    int e = errno;
+    close(fd);
+    return Status::IOError(std::string("SO_REUSEPORT: ") + std::strerror(e));
+  }
+  return fd;
+}
+
+StatusOr<int> ReserveReusePort(const HostPort& address, HostPort* bound) {
+  auto addrs = Resolve(address, /*passive=*/true);
+  if (!addrs.ok()) return addrs.status();
+  auto fd = ReusePortSocket(address);
+  if (!fd.ok()) return fd.status();
+  const sockaddr_storage& ss = addrs->front();
+  socklen_t len = ss.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  if (bind(*fd, reinterpret_cast<const sockaddr*>(&ss), len) != 0) {
+    int e = errno;
+    close(*fd);
+    return Status::IOError("cannot listen on " + address.ToString() + ": " + std::strerror(e));
+  }
+  sockaddr_storage got;
+  socklen_t got_len = sizeof got;
+  getsockname(*fd, reinterpret_cast<sockaddr*>(&got), &got_len);
+  *bound = HostPort{address.host, SockaddrPort(reinterpret_cast<sockaddr*>(&got))};
+  return *fd;
+}
+
+Status ListenTcp(uv_tcp_t* tcp, const HostPort& address, int backlog,
+                 uv_connection_cb on_connection, HostPort* bound, bool reuse_port) {
+  auto addrs = Resolve(address, /*passive=*/true);
+  if (!addrs.ok()) return addrs.status();
+  if (reuse_port) {
+    auto fd = ReusePortSocket(address);
+    if (!fd.ok()) return fd.status();
+    int opened = uv_tcp_open(tcp, *fd);
+    if (opened != 0) {
+      close(*fd);
+      return Status::IOError("cannot listen on " + address.ToString() + ": " +
+                             uv_strerror(opened));
+    }
+  }
   int rc = uv_tcp_bind(tcp, reinterpret_cast<const sockaddr*>(&addrs->front()), 0);
   if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), backlog, on_connection);
   if (rc != 0) {

@@ -37,9 +37,21 @@ std::vector<std::string> RegistrationHosts(const std::string& host);
 
 // Binds `tcp` to `address` (resolved passively), listens with `backlog` and `on_connection`,
 // and sets *bound to the address with the port actually bound (port 0 picks a free one).
-// Shared by the LB's HTTP listener and the worker's listener.
+// Shared by the LB's HTTP listener and the worker's listener. With `reuse_port` the socket
+// gets SO_REUSEPORT first, so that several processes listen on the same port and the kernel
+// spreads the connections over them.
 Status ListenTcp(uv_tcp_t* tcp, const HostPort& address, int backlog,
-                 uv_connection_cb on_connection, HostPort* bound);
+                 uv_connection_cb on_connection, HostPort* bound, bool reuse_port = false);
+
+// A socket (SOCK_CLOEXEC) of `address`'s first resolved family with SO_REUSEPORT set, not
+// yet bound: the caller binds it (or gives it to libuv with uv_tcp_open). Returns the fd.
+StatusOr<int> ReusePortSocket(const HostPort& address);
+
+// Reserves `address` for a group of processes that will each listen on it with SO_REUSEPORT:
+// binds a SO_REUSEPORT socket without listening (it receives no connections) and returns its
+// fd, to keep open while the port is to stay reserved; *bound gets the port bound (port 0:
+// a free one, which the processes then use). An error names the address (e.g. in use).
+StatusOr<int> ReserveReusePort(const HostPort& address, HostPort* bound);
 
 // Both ends of an accepted TCP connection. A field stays ""/0 when the kernel cannot tell
 // (getpeername fails once the peer has already reset the connection).

@@ -6,10 +6,13 @@
 #include <cstring>
 
 #include <grp.h>
+#include <unistd.h>
 
 #include <gflags/gflags.h>
 
 #include "common/logging_setup.h"
+#include "common/process_group.h"
+#include "common/process_policy.h"
 #include "common/temp_file.h"
 #include "zklb/balanced_pool.h"
 #include "zklb/classifier.h"
@@ -54,6 +57,7 @@ DEFINE_string(admin_address, "", "admin HTTP listener HOST:PORT (/metrics, /stat
 DEFINE_int32(metrics_classes, 20, "request classes reported by name in /metrics and the "
              "status document; the rest together as \"other\"");
 DEFINE_string(access_log_format, "text", "access log format: text or json");
+DEFINE_int32(processes, 1, "event-loop processes sharing the listening port (1: no master)");
 DEFINE_bool(check, false, "validate the options and exit: 0 when they are valid, 2 if not");
 DEFINE_bool(cancel_on_client_close, true, "a client's EOF before the answer cancels its request "
             "(499); false: EOF is a half-close and the answer is still sent");
@@ -219,6 +223,17 @@ StatusOr<LbOptions> OptionsFromFlags(double variance_default) {
     }
     o.admin_address = *admin;
   }
+  if (FLAGS_processes < 1 || FLAGS_processes > 256) {
+    return Status::InvalidArgument("--processes must be from 1 to 256, got " +
+                                   std::to_string(FLAGS_processes));
+  }
+  o.processes = FLAGS_processes;
+  if (o.admin_address && o.admin_address->port != 0 &&
+      o.admin_address->port + o.processes - 1 > 65535) {
+    return Status::InvalidArgument("--admin_address: the last process's port " +
+                                   std::to_string(o.admin_address->port + o.processes - 1) +
+                                   " is past 65535 (PORT + process index)");
+  }
   if (FLAGS_metrics_classes < 1 || FLAGS_metrics_classes > 1000) {
     return Status::InvalidArgument("--metrics_classes must be from 1 to 1000");
   }
@@ -330,6 +345,11 @@ const char* LbFlagsHelp() {
                                  default; use loopback or a private network
       --metrics_classes=N        request classes reported by name (20); the rest "other"
       --access_log_format=F      text (default) or json (one JSON object per line)
+      --processes=N              N event-loop processes share the listening port
+                                 (SO_REUSEPORT) under a master that respawns them;
+                                 each has its own worker links, status socket
+                                 (lb.sock: lb.0.sock, lb.1.sock...) and admin
+                                 port (PORT+i) (1: no master)
       --check                    validate the options and exit (0 valid, 2 not)
       --version                  print the versions and exit
   -t, --socket_timeout=SECONDS   idle/stalled client connections are closed (99)
@@ -376,6 +396,26 @@ std::unique_ptr<Pool> NewPoolFromOptions(const LbOptions& options, const PoolSet
 
 bool IsResumePool(const LbOptions& options) {
   return options.pool == "resume" || options.pool == "classic";
+}
+
+StatusOr<int> RunLbProcesses(const std::string& program, const LbOptions& options,
+                             const std::function<int(const LbOptions&)>& run) {
+  if (options.processes <= 1) return run(options);
+  HostPort bound;
+  auto reserved = ReserveReusePort(options.address, &bound);
+  if (!reserved.ok()) return reserved.status();
+  LbOptions shared = options;
+  shared.address = bound;  // port 0: the one free port every process listens on
+  shared.reuse_port = true;
+  ProcessGroupOptions group{program, options.processes};
+  const int reserved_fd = *reserved;
+  return RunProcessGroup(group, [&](int index) {
+    close(reserved_fd);  // the master keeps the reservation
+    LbOptions mine = shared;
+    mine.status_socket = ProcessFilePath(options.status_socket, index);
+    if (options.admin_address) mine.admin_address = *ProcessAddress(*options.admin_address, index);
+    return run(mine);
+  });
 }
 
 }  // namespace rlb::lb

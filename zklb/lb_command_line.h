@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -51,6 +52,16 @@ std::unique_ptr<Pool> NewPoolFromOptions(const LbOptions& options, const PoolSet
 
 // True for the pools that keep résumés and place classes (resume, classic).
 bool IsResumePool(const LbOptions& options);
+
+// Runs `run(options_for_process)` as options.processes processes under a master
+// (common/process_group.h) and returns the master's exit status; with processes == 1,
+// simply returns run(options). For a group the listening address is first reserved with
+// SO_REUSEPORT (port 0 becomes one free port for all); each process gets reuse_port, its
+// own status socket (ProcessFilePath: lb.sock -> lb.I.sock) and admin port (PORT+I; 0
+// stays 0).
+// Returns the error of the reservation (e.g. the address in use) without starting any.
+StatusOr<int> RunLbProcesses(const std::string& program, const LbOptions& options,
+                             const std::function<int(const LbOptions&)>& run);
 
 // The flags' section of --help, shared by both programs.
 const char* LbFlagsHelp();

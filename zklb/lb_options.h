@@ -58,6 +58,12 @@ struct LbOptions {
   // cancels it (logged 499, as nginx does); false: EOF is a half-close and the response is
   // still sent. A client that pipelined its requests always gets every answer.
   bool cancel_on_client_close = true;
+  // --processes: event-loop processes sharing the listening port (SO_REUSEPORT), each with
+  // its own worker links, status socket (lb.sock -> lb.I.sock) and admin port (PORT+I);
+  // 1 = no master.
+  int processes = 1;
+  // Listen with SO_REUSEPORT (set for each process of a group).
+  bool reuse_port = false;
 };
 
 }  // namespace rlb::lb

@@ -75,7 +75,7 @@ Status LoadBalancer::Start() {
                                                                      : AccessLog::Format::kText);
   if (!s.ok()) return s;
   return ListenTcp(listener_.get(), options_.address, options_.listen_backlog, &OnConnection,
-                   &bound_);
+                   &bound_, options_.reuse_port);
 }
 
 Status LoadBalancer::ReadDisconnectMessage() {

@@ -42,6 +42,55 @@ logrotate and `systemctl reload`; SIGUSR1 and SIGUSR2 are ignored.
 
 )";
 
+// One load balancer process: its loop, listener, status socket and admin listener, until
+// SIGTERM/SIGINT has drained it. Returns the exit status.
+int RunLoadBalancer(const rlb::lb::LbOptions& options,
+                    const std::map<std::string, std::optional<std::string>>& workers,
+                    const std::shared_ptr<rlb::lb::Classifier>& classifier) {
+  signal(SIGPIPE, SIG_IGN);
+  uv_loop_t* loop = uv_default_loop();
+  rlb::lb::LoadBalancer lb(loop, options, rlb::lb::NewPoolFromOptions(options, options.pool_settings),
+                          classifier);
+  rlb::Status s = lb.Start();
+  if (!s.ok()) return rlb::Fail(s.message());
+  std::unique_ptr<rlb::StatusServer> status;
+  if (!options.status_socket.empty()) {
+    auto started = rlb::lb::StartStatusSocket(loop, options, [&lb] {
+      return rlb::RenderLbStatusJson(lb.StatusSnapshot());
+    });
+    if (!started.ok()) return rlb::Fail(started.status().message());
+    status = std::move(*started);
+  }
+  std::unique_ptr<rlb::lb::AdminServer> admin;
+  if (options.admin_address) {
+    auto started = rlb::lb::StartAdminServer(loop, options, [&lb] { return lb.StatusSnapshot(); });
+    if (!started.ok()) return rlb::Fail(started.status().message());
+    admin = std::move(*started);
+  }
+  lb.SetWorkers(workers);
+  LOG(INFO) << "resumelb listening on " << lb.address().ToString() << " (pid " << getpid()
+            << ", " << workers.size() << " worker address" << (workers.size() == 1 ? "" : "es")
+            << ")";
+
+  // SIGHUP reopens the access log and re-reads the disconnect page (logrotate, systemctl
+  // reload); SIGUSR1/SIGUSR2 are ignored. Only SIGTERM/SIGINT end the LB.
+  rlb::ReloadSignals reload(loop, [&lb] { lb.ReopenFiles(); });
+  rlb::ShutdownSignals signals(loop, [&](int) {
+    if (status) status->Close();
+    if (admin) admin->Close();
+    lb.Shutdown([&] {
+      signals.Close();
+      reload.Close();
+    });
+  });
+  uv_run(loop, UV_RUN_DEFAULT);
+  // The reload handles are closed: a late SIGHUP must not turn this clean exit into a kill.
+  for (int signum : {SIGHUP, SIGUSR1, SIGUSR2}) signal(signum, SIG_IGN);
+  rlb::CloseLoop(loop);
+  LOG(INFO) << "exiting";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -69,8 +118,6 @@ int main(int argc, char** argv) {
   }
   auto classifier = rlb::lb::Classifier::Create(options->classifier);
   if (!classifier.ok()) return rlb::Fail(classifier.status().message());
-  std::unique_ptr<rlb::lb::Pool> pool =
-      rlb::lb::NewPoolFromOptions(*options, options->pool_settings);
   if (rlb::lb::CheckOnly()) {
     rlb::Status checked = rlb::lb::CheckFiles(*options);
     if (!checked.ok()) return rlb::Fail(checked.message());
@@ -78,45 +125,9 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  signal(SIGPIPE, SIG_IGN);
-  uv_loop_t* loop = uv_default_loop();
-  rlb::lb::LoadBalancer lb(loop, *options, std::move(pool), *classifier);
-  rlb::Status s = lb.Start();
-  if (!s.ok()) return rlb::Fail(s.message());
-  std::unique_ptr<rlb::StatusServer> status;
-  if (!options->status_socket.empty()) {
-    auto started = rlb::lb::StartStatusSocket(loop, *options, [&lb] {
-      return rlb::RenderLbStatusJson(lb.StatusSnapshot());
-    });
-    if (!started.ok()) return rlb::Fail(started.status().message());
-    status = std::move(*started);
-  }
-  std::unique_ptr<rlb::lb::AdminServer> admin;
-  if (options->admin_address) {
-    auto started = rlb::lb::StartAdminServer(loop, *options, [&lb] { return lb.StatusSnapshot(); });
-    if (!started.ok()) return rlb::Fail(started.status().message());
-    admin = std::move(*started);
-  }
-  lb.SetWorkers(workers);
-  LOG(INFO) << "resumelb listening on " << lb.address().ToString() << " (pid " << getpid()
-            << ", " << workers.size() << " worker address" << (workers.size() == 1 ? "" : "es")
-            << ")";
-
-  // SIGHUP reopens the access log and re-reads the disconnect page (logrotate, systemctl
-  // reload); SIGUSR1/SIGUSR2 are ignored. Only SIGTERM/SIGINT end the LB.
-  rlb::ReloadSignals reload(loop, [&lb] { lb.ReopenFiles(); });
-  rlb::ShutdownSignals signals(loop, [&](int) {
-    if (status) status->Close();
-    if (admin) admin->Close();
-    lb.Shutdown([&] {
-      signals.Close();
-      reload.Close();
-    });
+  auto status = rlb::lb::RunLbProcesses("resumelb", *options, [&](const rlb::lb::LbOptions& o) {
+    return RunLoadBalancer(o, workers, *classifier);
   });
-  uv_run(loop, UV_RUN_DEFAULT);
-  // The reload handles are closed: a late SIGHUP must not turn this clean exit into a kill.
-  for (int signum : {SIGHUP, SIGUSR1, SIGUSR2}) signal(signum, SIG_IGN);
-  rlb::CloseLoop(loop);
-  LOG(INFO) << "exiting";
-  return 0;
+  if (!status.ok()) return rlb::Fail(status.status().message());
+  return *status;
 }

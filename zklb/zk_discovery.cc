@@ -90,6 +90,11 @@ void ZkDiscovery::OnOwnNode(Claim* claim, const std::optional<std::string>& data
   claim->holder = DescribeRegistrationHolder(*data);
   if (claim->waiting) return;  // still waiting (its data changed)
   claim->waiting = true;
+  if (registration_shared_) {
+    LOG(INFO) << claim->path << " is held by another process of this group (" << claim->holder
+              << "); registering when it goes";
+    return;
+  }
   LOG(WARNING) << claim->path << " is held by another ZooKeeper session (" << claim->holder
                << "); waiting up to " << wait_seconds_
                << " s for it to go (the node of a crashed load balancer goes when its "

@@ -70,6 +70,10 @@ class ZkDiscovery {
   void Stop();
   // Deregisters the LB (SIGTERM: before draining).
   void Deregister();
+  // The processes of a `--processes` group register the same address: a node held by
+  // another session is then expected (a sibling's), waited for quietly, and taken over when
+  // it goes. Call before Start().
+  void ShareRegistration() { registration_shared_ = true; }
   // The ZooKeeper part of the status document ("zookeeper" and "settings").
   LbStatusSnapshot::ZooKeeper StatusSnapshot() const;
 
@@ -100,6 +104,7 @@ class ZkDiscovery {
   LoadBalancer* lb_;
   std::string path_;
   bool fetch_versions_;
+  bool registration_shared_ = false;
   std::string workers_path_;  // resolved; empty until known
   int children_watch_ = 0;
   uint64_t children_seq_ = 0;

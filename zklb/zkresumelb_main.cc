@@ -57,6 +57,71 @@ disconnect page (-e), for logrotate and `systemctl reload`; SIGUSR1 and SIGUSR2 
       --zookeeper_session_timeout=S   ZooKeeper session timeout (10)
 )";
 
+// One load balancer process: its loop, listener, ZooKeeper session, status socket and admin
+// listener, until SIGTERM/SIGINT has drained it. Returns the exit status.
+int RunLoadBalancer(const rlb::lb::LbOptions& options, const std::string& zk_hosts,
+                    const std::string& path,
+                    const std::shared_ptr<rlb::lb::Classifier>& classifier) {
+  signal(SIGPIPE, SIG_IGN);
+  uv_loop_t* loop = uv_default_loop();
+  rlb::lb::LoadBalancer lb(loop, options, rlb::lb::NewPoolFromOptions(options, rlb::lb::PoolSettings{}),
+                          classifier);
+  rlb::Status s = lb.Start();
+  if (!s.ok()) return rlb::Fail(s.message());
+
+  rlb::ZkSession zk(loop, zk_hosts, static_cast<int>(FLAGS_zookeeper_session_timeout * 1000));
+  rlb::lb::ZkDiscovery discovery(loop, &zk, &lb, path,
+                                 options.single_version || !rlb::lb::IsResumePool(options));
+  // The processes of a group share one address: one holds the registration, the others
+  // take it over when it goes.
+  if (options.processes > 1) discovery.ShareRegistration();
+  s = zk.Start();
+  if (!s.ok()) return rlb::Fail(s.message());
+  discovery.Start();
+
+  auto snapshot = [&] {
+    rlb::LbStatusSnapshot snapshot = lb.StatusSnapshot();
+    snapshot.zookeeper = discovery.StatusSnapshot();
+    return snapshot;
+  };
+  std::unique_ptr<rlb::StatusServer> status;
+  if (!options.status_socket.empty()) {
+    auto started = rlb::lb::StartStatusSocket(
+        loop, options, [&] { return rlb::RenderLbStatusJson(snapshot()); });
+    if (!started.ok()) return rlb::Fail(started.status().message());
+    status = std::move(*started);
+  }
+  std::unique_ptr<rlb::lb::AdminServer> admin;
+  if (options.admin_address) {
+    auto started = rlb::lb::StartAdminServer(loop, options, snapshot);
+    if (!started.ok()) return rlb::Fail(started.status().message());
+    admin = std::move(*started);
+  }
+  LOG(INFO) << "zkresumelb listening on " << lb.address().ToString() << " (pid " << getpid()
+            << ", ZooKeeper " << zk_hosts << " " << path << ")";
+
+  // SIGHUP reopens the access log and re-reads the disconnect page (logrotate, systemctl
+  // reload); SIGUSR1/SIGUSR2 are ignored. Only SIGTERM/SIGINT end the LB.
+  rlb::ReloadSignals reload(loop, [&lb] { lb.ReopenFiles(); });
+  rlb::ShutdownSignals signals(loop, [&](int) {
+    discovery.Deregister();  // deregister first: new clients stop finding this LB
+    if (status) status->Close();
+    if (admin) admin->Close();
+    lb.Shutdown([&] {
+      discovery.Stop();
+      zk.Close();
+      signals.Close();
+      reload.Close();
+    });
+  });
+  uv_run(loop, UV_RUN_DEFAULT);
+  // The reload handles are closed: a late SIGHUP must not turn this clean exit into a kill.
+  for (int signum : {SIGHUP, SIGUSR1, SIGUSR2}) signal(signum, SIG_IGN);
+  rlb::CloseLoop(loop);
+  LOG(INFO) << "exiting";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -85,8 +150,6 @@ int main(int argc, char** argv) {
   if (!options.ok()) return rlb::Fail(options.status().message());
   auto classifier = rlb::lb::Classifier::Create(options->classifier);
   if (!classifier.ok()) return rlb::Fail(classifier.status().message());
-  std::unique_ptr<rlb::lb::Pool> pool =
-      rlb::lb::NewPoolFromOptions(*options, rlb::lb::PoolSettings{});
   if (rlb::lb::CheckOnly()) {
     rlb::Status checked = rlb::lb::CheckFiles(*options);
     if (!checked.ok()) return rlb::Fail(checked.message());
@@ -94,58 +157,9 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  signal(SIGPIPE, SIG_IGN);
-  uv_loop_t* loop = uv_default_loop();
-  rlb::lb::LoadBalancer lb(loop, *options, std::move(pool), *classifier);
-  rlb::Status s = lb.Start();
-  if (!s.ok()) return rlb::Fail(s.message());
-
-  rlb::ZkSession zk(loop, zk_hosts, static_cast<int>(FLAGS_zookeeper_session_timeout * 1000));
-  rlb::lb::ZkDiscovery discovery(loop, &zk, &lb, path,
-                                 options->single_version || !rlb::lb::IsResumePool(*options));
-  s = zk.Start();
-  if (!s.ok()) return rlb::Fail(s.message());
-  discovery.Start();
-
-  auto snapshot = [&] {
-    rlb::LbStatusSnapshot snapshot = lb.StatusSnapshot();
-    snapshot.zookeeper = discovery.StatusSnapshot();
-    return snapshot;
-  };
-  std::unique_ptr<rlb::StatusServer> status;
-  if (!options->status_socket.empty()) {
-    auto started = rlb::lb::StartStatusSocket(
-        loop, *options, [&] { return rlb::RenderLbStatusJson(snapshot()); });
-    if (!started.ok()) return rlb::Fail(started.status().message());
-    status = std::move(*started);
-  }
-  std::unique_ptr<rlb::lb::AdminServer> admin;
-  if (options->admin_address) {
-    auto started = rlb::lb::StartAdminServer(loop, *options, snapshot);
-    if (!started.ok()) return rlb::Fail(started.status().message());
-    admin = std::move(*started);
-  }
-  LOG(INFO) << "zkresumelb listening on " << lb.address().ToString() << " (pid " << getpid()
-            << ", ZooKeeper " << zk_hosts << " " << path << ")";
-
-  // SIGHUP reopens the access log and re-reads the disconnect page (logrotate, systemctl
-  // reload); SIGUSR1/SIGUSR2 are ignored. Only SIGTERM/SIGINT end the LB.
-  rlb::ReloadSignals reload(loop, [&lb] { lb.ReopenFiles(); });
-  rlb::ShutdownSignals signals(loop, [&](int) {
-    discovery.Deregister();  // deregister first: new clients stop finding this LB
-    if (status) status->Close();
-    if (admin) admin->Close();
-    lb.Shutdown([&] {
-      discovery.Stop();
-      zk.Close();
-      signals.Close();
-      reload.Close();
-    });
+  auto status = rlb::lb::RunLbProcesses("zkresumelb", *options, [&](const rlb::lb::LbOptions& o) {
+    return RunLoadBalancer(o, zk_hosts, path, *classifier);
   });
-  uv_run(loop, UV_RUN_DEFAULT);
-  // The reload handles are closed: a late SIGHUP must not turn this clean exit into a kill.
-  for (int signum : {SIGHUP, SIGUSR1, SIGUSR2}) signal(signum, SIG_IGN);
-  rlb::CloseLoop(loop);
-  LOG(INFO) << "exiting";
-  return 0;
+  if (!status.ok()) return rlb::Fail(status.status().message());
+  return *status;
 }

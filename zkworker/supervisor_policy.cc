@@ -1,43 +1,11 @@
-// The supervisor's pure decisions: back-off, jitter, per-process addresses and files.
+// The worker supervisor's own pure decision: the per-process request limit with jitter.
 #include "zkworker/supervisor_policy.h"
 
-#include <algorithm>
-#include <cmath>
-
 namespace rlb::worker {
-
-double RespawnDelay(int quick_deaths) {
-  if (quick_deaths <= 1) return 0.0;
-  double delay = 0.5 * std::pow(2.0, std::min(quick_deaths - 2, 16));
-  return std::min(delay, kMaxRespawnDelaySeconds);
-}
 
 uint64_t JitteredMaxRequests(uint64_t max_requests, uint64_t jitter, uint64_t random) {
   if (max_requests == 0) return 0;
   return max_requests + (jitter == 0 ? 0 : random % (jitter + 1));
-}
-
-StatusOr<HostPort> ProcessAddress(const HostPort& base, int index) {
-  if (base.port == 0) return base;
-  int port = base.port + index;
-  if (index < 0 || port > 65535) {
-    return Status::InvalidArgument("process " + std::to_string(index) + "'s port " +
-                                   std::to_string(port) + " is past 65535 (" +
-                                   base.ToString() + " + process index)");
-  }
-  HostPort out = base;
-  out.port = port;
-  return out;
-}
-
-std::string ProcessFilePath(const std::string& path, int index) {
-  if (path.empty() || path == "-") return path;
-  std::string suffix = "." + std::to_string(index);
-  size_t slash = path.rfind('/');
-  size_t dot = path.rfind('.');
-  bool has_ext = dot != std::string::npos && (slash == std::string::npos || dot > slash + 1);
-  if (!has_ext) return path + suffix;
-  return path.substr(0, dot) + suffix + path.substr(dot);
 }
 
 }  // namespace rlb::worker

@@ -1,6 +1,6 @@
-// The supervisor's pure decisions (zkworker --processes, zkworker/supervisor.h): how long
-// to wait before respawning a process that keeps dying, each process's request limit with
-// its jitter, and each process's address and file names. No state, no I/O: unit-tested in
+// The supervisor's pure decisions (zkworker --processes, zkworker/supervisor.h): each
+// process's request limit with its jitter; the respawn back-off and per-process addresses
+// and file names come from common/process_policy.h. No state, no I/O: unit-tested in
 // tests/unit/supervisor_policy_test.cc.
 #ifndef RESUMELB_ZKWORKER_SUPERVISOR_POLICY_H_
 #define RESUMELB_ZKWORKER_SUPERVISOR_POLICY_H_
@@ -8,34 +8,22 @@
 #include <cstdint>
 #include <string>
 
-#include "common/net_address.h"
-#include "common/status.h"
+#include "common/process_policy.h"
 
 namespace rlb::worker {
 
-// A process that dies within this many seconds of its start died "at start-up": each such
-// death in a row lengthens the wait before the next respawn.
-inline constexpr double kQuickDeathSeconds = 10.0;
-// The longest wait between respawns.
-inline constexpr double kMaxRespawnDelaySeconds = 30.0;
-
-// Seconds to wait before respawning after `quick_deaths` start-up deaths in a row: the
-// first respawn is immediate (a crash or a SIGKILL costs no capacity for long), then 0.5 s,
-// 1 s, 2 s, ... up to kMaxRespawnDelaySeconds.
-double RespawnDelay(int quick_deaths);
+// The generic decisions (respawn back-off, per-process addresses and files) are shared
+// with the load balancers' --processes.
+using rlb::kMaxRespawnDelaySeconds;
+using rlb::kQuickDeathSeconds;
+using rlb::ProcessAddress;
+using rlb::ProcessFilePath;
+using rlb::RespawnDelay;
 
 // The request limit of one process: max_requests plus a jitter from 0 to `jitter` taken
 // from `random`, so that processes started together are not all recycled together
 // (gunicorn's --max-requests-jitter). 0 (no limit) when max_requests is 0.
 uint64_t JitteredMaxRequests(uint64_t max_requests, uint64_t jitter, uint64_t random);
-
-// Process `index`'s address: HOST:PORT+index, or HOST:0 (a free port) when PORT is 0.
-// An error when PORT+index passes 65535.
-StatusOr<HostPort> ProcessAddress(const HostPort& base, int index);
-
-// Process `index`'s copy of a per-process file: "dir/resume.json" -> "dir/resume.2.json",
-// "dir/trace" -> "dir/trace.2". Empty and "-" (stderr) stay as they are.
-std::string ProcessFilePath(const std::string& path, int index);
 
 }  // namespace rlb::worker
 

@@ -16,4 +16,5 @@ set(RLB_LB_E2E_MODULES
   test_lb_admin
   test_lb_nagios
   test_lb_class_memory
+  test_lb_processes
 )
