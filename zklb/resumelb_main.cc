@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
     if (!started.ok()) return rlb::Fail(started.status().message());
     status = std::move(*started);
   }
-  std::unique_ptr<rlb::lb::AdminServer> admin;
+  std::unique_ptr<rlb::AdminServer> admin;
   if (options->admin_address) {
     auto started = rlb::lb::StartAdminServer(loop, *options, [&lb] { return lb.StatusSnapshot(); });
     if (!started.ok()) return rlb::Fail(started.status().message());

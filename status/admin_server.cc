@@ -1,14 +1,14 @@
 // AdminServer: a listener, and per connection a socket, a deadline timer, the request
 // parser and a StreamWriter; each connection is closed once its one answer is written.
-#include "zklb/admin_server.h"
+#include "status/admin_server.h"
 
 #include <glog/logging.h>
 
+#include "common/http_request_parser.h"
+#include "common/reason_phrase.h"
 #include "common/stream_writer.h"
-#include "zklb/http_request_parser.h"
-#include "zklb/response_head.h"
 
-namespace rlb::lb {
+namespace rlb {
 namespace {
 
 constexpr size_t kReadBufferSize = 4096;
@@ -182,4 +182,4 @@ void AdminServer::Close() {
   deleter_.Close();
 }
 
-}  // namespace rlb::lb
+}  // namespace rlb
