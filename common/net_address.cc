@@ -4,7 +4,10 @@
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 
@@ -118,6 +121,25 @@ Status ListenTcp(uv_tcp_t* tcp, const HostPort& address, int backlog,
 
 std::string AcceptedTcp::PeerToString() const {
   return peer_ip.empty() ? std::string() : HostPort{peer_ip, peer_port}.ToString();
+}
+
+Status OpenReusePortSocket(uv_tcp_t* tcp, const HostPort& address) {
+  auto addrs = Resolve(address, /*passive=*/true);
+  if (!addrs.ok()) return addrs.status();
+  int fd = socket(addrs->front().ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return Status::IOError(std::string("socket: ") + strerror(errno));
+  int one = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    int e = errno;
+    close(fd);
+    return Status::IOError(std::string("SO_REUSEPORT: ") + strerror(e));
+  }
+  int rc = uv_tcp_open(tcp, fd);
+  if (rc != 0) {
+    close(fd);
+    return Status::IOError(std::string("uv_tcp_open: ") + uv_strerror(rc));
+  }
+  return Status::OK();
 }
 
 StatusOr<AcceptedTcp> AcceptTcp(uv_stream_t* listener, uv_tcp_t* tcp) {

@@ -41,6 +41,12 @@ std::vector<std::string> RegistrationHosts(const std::string& host);
 Status ListenTcp(uv_tcp_t* tcp, const HostPort& address, int backlog,
                  uv_connection_cb on_connection, HostPort* bound);
 
+// Opens `tcp`'s socket, for `address`'s first resolved family, with SO_REUSEPORT, so that
+// another process may listen on the same address (a supervised worker's replacement
+// starts while the process it replaces still serves); ListenTcp() then binds and listens
+// on it. REQUIRES: `tcp` is initialized and has no socket yet.
+Status OpenReusePortSocket(uv_tcp_t* tcp, const HostPort& address);
+
 // Both ends of an accepted TCP connection. A field stays ""/0 when the kernel cannot tell
 // (getpeername fails once the peer has already reset the connection).
 struct AcceptedTcp {

@@ -119,15 +119,20 @@ class AdminServer::Connection : public StreamWriter::Listener, HttpRequestParser
   char read_buffer_[kReadBufferSize];
 };
 
-AdminServer::AdminServer(uv_loop_t* loop, HostPort address, Pages pages)
-    : loop_(loop), address_(std::move(address)), pages_(std::move(pages)), deleter_(loop) {}
+AdminServer::AdminServer(uv_loop_t* loop, HostPort address, Pages pages, bool reuse_port)
+    : loop_(loop),
+      address_(std::move(address)),
+      pages_(std::move(pages)),
+      reuse_port_(reuse_port),
+      deleter_(loop) {}
 
 AdminServer::~AdminServer() { Close(); }
 
 Status AdminServer::Start() {
   int rc = listener_.Init(loop_, this);
   CHECK_EQ(rc, 0) << "uv_tcp_init: " << uv_strerror(rc);
-  Status s = ListenTcp(listener_.get(), address_, 16, &OnConnection, &bound_);
+  Status s = reuse_port_ ? OpenReusePortSocket(listener_.get(), address_) : Status::OK();
+  if (s.ok()) s = ListenTcp(listener_.get(), address_, 16, &OnConnection, &bound_);
   if (!s.ok()) {
     listener_.Close();
     return Status::IOError("admin listener: " + s.message());

@@ -42,7 +42,9 @@ class AdminServer {
   // Path (without the query) -> page.
   using Pages = std::map<std::string, Page>;
 
-  AdminServer(uv_loop_t* loop, HostPort address, Pages pages);
+  // `reuse_port`: listen with SO_REUSEPORT (OpenReusePortSocket), for a supervised
+  // worker whose replacement serves the same address while it drains.
+  AdminServer(uv_loop_t* loop, HostPort address, Pages pages, bool reuse_port = false);
   ~AdminServer();  // Close()
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
@@ -63,6 +65,7 @@ class AdminServer {
   uv_loop_t* loop_;
   const HostPort address_;
   const Pages pages_;
+  const bool reuse_port_;
   HostPort bound_;
   UvHandle<uv_tcp_t> listener_;
   DeferredDeleter deleter_;
