@@ -141,14 +141,8 @@ Status ListenTcp(uv_tcp_t* tcp, const HostPort& address, int backlog,
   auto addrs = Resolve(address, /*passive=*/true);
   if (!addrs.ok()) return addrs.status();
   if (reuse_port) {
-    auto fd = ReusePortSocket(address);
-    if (!fd.ok()) return fd.status();
-    int opened = uv_tcp_open(tcp, *fd);
-    if (opened != 0) {
-      close(*fd);
-      return Status::IOError("cannot listen on " + address.ToString() + ": " +
-                             uv_strerror(opened));
-    }
+    Status opened = OpenReusePortSocket(tcp, address);
+    if (!opened.ok()) return opened;
   }
   int rc = uv_tcp_bind(tcp, reinterpret_cast<const sockaddr*>(&addrs->front()), 0);
   if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), backlog, on_connection);
@@ -164,6 +158,17 @@ Status ListenTcp(uv_tcp_t* tcp, const HostPort& address, int backlog,
 
 std::string AcceptedTcp::PeerToString() const {
   return peer_ip.empty() ? std::string() : HostPort{peer_ip, peer_port}.ToString();
+}
+
+Status OpenReusePortSocket(uv_tcp_t* tcp, const HostPort& address) {
+  auto fd = ReusePortSocket(address);
+  if (!fd.ok()) return fd.status();
+  int rc = uv_tcp_open(tcp, *fd);
+  if (rc != 0) {
+    close(*fd);
+    return Status::IOError(std::string("uv_tcp_open: ") + uv_strerror(rc));
+  }
+  return Status::OK();
 }
 
 StatusOr<AcceptedTcp> AcceptTcp(uv_stream_t* listener, uv_tcp_t* tcp) {

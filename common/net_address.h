@@ -53,6 +53,12 @@ StatusOr<int> ReusePortSocket(const HostPort& address);
 // a free one, which the processes then use). An error names the address (e.g. in use).
 StatusOr<int> ReserveReusePort(const HostPort& address, HostPort* bound);
 
+// Opens `tcp`'s socket, for `address`'s first resolved family, with SO_REUSEPORT, so that
+// another process may listen on the same address (a supervised worker's replacement
+// starts while the process it replaces still serves); ListenTcp() then binds and listens
+// on it. REQUIRES: `tcp` is initialized and has no socket yet.
+Status OpenReusePortSocket(uv_tcp_t* tcp, const HostPort& address);
+
 // Both ends of an accepted TCP connection. A field stays ""/0 when the kernel cannot tell
 // (getpeername fails once the peer has already reset the connection).
 struct AcceptedTcp {

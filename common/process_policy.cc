@@ -25,6 +25,15 @@ StatusOr<HostPort> ProcessAddress(const HostPort& base, int index) {
   return out;
 }
 
+bool ProcessPortsOverlap(const HostPort& a, const HostPort& b, int count) {
+  if (a.port == 0 || b.port == 0) return false;
+  auto wildcard = [](const std::string& host) {
+    return host.empty() || host == "0.0.0.0" || host == "::";
+  };
+  if (a.host != b.host && !wildcard(a.host) && !wildcard(b.host)) return false;
+  return a.port < b.port + count && b.port < a.port + count;
+}
+
 std::string ProcessFilePath(const std::string& path, int index) {
   if (path.empty() || path == "-") return path;
   std::string suffix = "." + std::to_string(index);

@@ -27,6 +27,13 @@ double RespawnDelay(int quick_deaths);
 // An error when PORT+index passes 65535.
 StatusOr<HostPort> ProcessAddress(const HostPort& base, int index);
 
+// True when the listeners of `count` processes at ProcessAddress(a, i) and at
+// ProcessAddress(b, i) could share a port: both ports are fixed (not 0), the hosts are
+// equal or either is a wildcard ("", 0.0.0.0, ::), and the port ranges intersect. (A
+// supervised process listens with SO_REUSEPORT, which would let the two share the port
+// and split its connections instead of failing.) REQUIRES: count >= 1.
+bool ProcessPortsOverlap(const HostPort& a, const HostPort& b, int count);
+
 // Process `index`'s copy of a per-process file: "dir/resume.json" -> "dir/resume.2.json",
 // "dir/trace" -> "dir/trace.2". Empty and "-" (stderr) stay as they are.
 std::string ProcessFilePath(const std::string& path, int index);

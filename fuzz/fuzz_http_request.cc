@@ -20,17 +20,17 @@
 #include <string_view>
 
 #include "common/frame_codec.h"
+#include "common/http_request_parser.h"
 #include "fuzz/fuzz_util.h"
 #include "zklb/classifier.h"
 #include "zklb/environ.h"
-#include "zklb/http_request_parser.h"
 
 namespace {
 
 using namespace rlb;
-using lb::HttpLimits;
-using lb::HttpRequestParser;
-using lb::ParsedRequest;
+using rlb::HttpLimits;
+using rlb::HttpRequestParser;
+using rlb::ParsedRequest;
 
 // FUZZ_DEBUG=1 in the environment traces requests and parser states (reproducing a crash).
 bool Debug() {

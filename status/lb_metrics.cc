@@ -1,106 +1,23 @@
-// RenderLbMetrics: one HELP and TYPE line per metric family, then its samples.
+// RenderLbMetrics: the snapshot's numbers, family by family, through PrometheusText.
 #include "status/lb_metrics.h"
 
 #include <cmath>
-#include <cstdio>
-#include <initializer_list>
-#include <string_view>
-#include <utility>
+
+#include "status/prometheus_text.h"
 
 namespace rlb {
+
 namespace {
 
-// A label value: valid UTF-8 with '\', '"' and newlines escaped.
-std::string LabelValue(std::string_view raw) {
-  std::string valid = ValidUtf8(raw);
-  std::string out;
-  out.reserve(valid.size());
-  for (char c : valid) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
+void Histogram(PrometheusText* w, const std::string& name, PrometheusText::Labels labels,
+               const LbStatusSnapshot::Histogram& h) {
+  w->Histogram(name, labels, h.bounds, h.counts, h.sum, h.count);
 }
-
-std::string Number(double v) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
-using Labels = std::initializer_list<std::pair<const char*, std::string_view>>;
-
-class Writer {
- public:
-  // Starts a metric family.
-  void Family(const char* name, const char* type, const char* help) {
-    out_ += "# HELP ";
-    out_ += name;
-    out_ += ' ';
-    out_ += help;
-    out_ += "\n# TYPE ";
-    out_ += name;
-    out_ += ' ';
-    out_ += type;
-    out_ += '\n';
-  }
-  void Sample(std::string_view name, Labels labels, double value, std::string_view extra = {}) {
-    out_ += name;
-    if (labels.size() > 0 || !extra.empty()) {
-      out_ += '{';
-      bool first = true;
-      for (const auto& [key, value] : labels) {
-        if (!first) out_ += ',';
-        first = false;
-        out_ += key;
-        out_ += "=\"";
-        out_ += LabelValue(value);
-        out_ += '"';
-      }
-      if (!extra.empty()) {
-        if (!first) out_ += ',';
-        out_ += extra;
-      }
-      out_ += '}';
-    }
-    out_ += ' ';
-    out_ += Number(value);
-    out_ += '\n';
-  }
-  // One metric of a family: the family line and a sample without labels.
-  void Single(const char* name, const char* type, const char* help, double value) {
-    Family(name, type, help);
-    Sample(name, {}, value);
-  }
-  void Histogram(const std::string& name, Labels labels, const LbStatusSnapshot::Histogram& h) {
-    uint64_t cumulative = 0;
-    for (size_t i = 0; i < h.counts.size(); ++i) {
-      cumulative += h.counts[i];
-      std::string le = "le=\"" + (i < h.bounds.size() ? Number(h.bounds[i]) : "+Inf") + "\"";
-      Sample(name + "_bucket", labels, static_cast<double>(cumulative), le);
-    }
-    Sample(name + "_sum", labels, h.sum);
-    Sample(name + "_count", labels, static_cast<double>(h.count));
-  }
-  std::string Take() { return std::move(out_); }
-
- private:
-  std::string out_;
-};
 
 }  // namespace
 
 std::string RenderLbMetrics(const LbStatusSnapshot& st) {
-  Writer w;
+  PrometheusText w;
   auto d = [](uint64_t v) { return static_cast<double>(v); };
   w.Family("resumelb_build_info", "gauge", "The running version (always 1).");
   w.Sample("resumelb_build_info", {{"version", st.version}}, 1);
@@ -124,7 +41,7 @@ std::string RenderLbMetrics(const LbStatusSnapshot& st) {
   }
   w.Family("resumelb_request_duration_seconds", "histogram",
            "Time from a request's first byte to the end of its response.");
-  w.Histogram("resumelb_request_duration_seconds", {}, st.requests.latency);
+  Histogram(&w, "resumelb_request_duration_seconds", {}, st.requests.latency);
   w.Single("resumelb_retries_total", "counter",
            "Requests re-dispatched after their worker was lost.", d(st.totals.retries));
   // 502s by cause: the rest of the 502 count is workers lost without a retry.
@@ -252,10 +169,10 @@ std::string RenderLbMetrics(const LbStatusSnapshot& st) {
   w.Family("resumelb_class_request_duration_seconds", "histogram",
            "Request duration by request class (the busiest classes; the rest: other).");
   for (const auto& c : st.requests.classes) {
-    w.Histogram("resumelb_class_request_duration_seconds", {{"class", c.name}}, c.latency);
+    Histogram(&w, "resumelb_class_request_duration_seconds", {{"class", c.name}}, c.latency);
   }
-  w.Histogram("resumelb_class_request_duration_seconds", {{"class", "other"}},
-              st.requests.other.latency);
+  Histogram(&w, "resumelb_class_request_duration_seconds", {{"class", "other"}},
+            st.requests.other.latency);
   return w.Take();
 }
 

@@ -12,11 +12,9 @@
 #include <string>
 
 #include "status/lb_status.h"
+#include "status/prometheus_text.h"  // kPrometheusContentType
 
 namespace rlb {
-
-// The Content-Type of the text format.
-inline constexpr char kPrometheusContentType[] = "text/plain; version=0.0.4; charset=utf-8";
 
 std::string RenderLbMetrics(const LbStatusSnapshot& status);
 

@@ -28,13 +28,13 @@
 #include <string>
 
 #include "common/deferred_delete.h"
+#include "common/http_request_parser.h"
 #include "common/stream_writer.h"
 #include "common/uv_handle.h"
 #include "zklb/access_log.h"
 #include "zklb/classifier.h"
 #include "zklb/environ.h"
 #include "zklb/exchange.h"
-#include "zklb/http_request_parser.h"
 #include "zklb/lb_options.h"
 #include "zklb/response_budget.h"
 #include "zklb/response_buffer.h"

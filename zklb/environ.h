@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "common/frame_codec.h"
-#include "zklb/http_request_parser.h"
+#include "common/http_request_parser.h"
 
 namespace rlb::lb {
 

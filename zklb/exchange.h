@@ -37,9 +37,9 @@
 #include <string>
 
 #include "common/frame_codec.h"
+#include "common/http_request_parser.h"
 #include "zklb/access_log.h"
 #include "zklb/environ.h"
-#include "zklb/http_request_parser.h"
 #include "zklb/lb_stats.h"
 #include "zklb/pool.h"
 #include "zklb/response_head.h"

@@ -10,8 +10,8 @@
 #include <functional>
 #include <string>
 
+#include "status/admin_server.h"
 #include "status/lb_status.h"
-#include "zklb/admin_server.h"
 
 namespace rlb::lb {
 

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "common/http_request_parser.h"
 #include "common/net_address.h"
-#include "zklb/http_request_parser.h"
 #include "zklb/pool.h"
 
 namespace rlb::lb {

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cmath>
 
+#include "status/prometheus_text.h"
+
 namespace rlb::lb {
 namespace {
 
@@ -24,11 +26,7 @@ void Merge(LbStatusSnapshot::Histogram* into, const LbStatusSnapshot::Histogram&
 
 }  // namespace
 
-const std::vector<double>& RequestMetrics::LatencyBounds() {
-  static const std::vector<double> bounds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                             1,     2.5,  5,     10,   30,  60};
-  return bounds;
-}
+const std::vector<double>& RequestMetrics::LatencyBounds() { return DurationBucketBounds(); }
 
 RequestMetrics::RequestMetrics(size_t max_classes)
     : max_classes_(std::max<size_t>(1, max_classes)), max_candidates_(8 * max_classes_) {
@@ -46,8 +44,7 @@ RequestMetrics::ClassStats RequestMetrics::Fresh() {
 void RequestMetrics::Observe(ClassStats* stats, double seconds) const {
   ++stats->requests;
   auto& h = stats->latency;
-  size_t bucket = std::lower_bound(h.bounds.begin(), h.bounds.end(), seconds) - h.bounds.begin();
-  ++h.counts[bucket];
+  ++h.counts[BucketIndex(h.bounds, seconds)];
   h.sum += seconds;
   ++h.count;
 }

@@ -60,22 +60,6 @@ bool IsFieldText(std::string_view value) {
   return true;
 }
 
-const char* ReasonPhrase(int status) {
-  switch (status) {
-    case 400: return "Bad Request";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 417: return "Expectation Failed";
-    case 431: return "Request Header Fields Too Large";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-  }
-  return "Error";
-}
-
 std::string_view HttpDateNow() {
   struct Cache {
     time_t second = -1;

@@ -18,6 +18,7 @@
 #include <string_view>
 
 #include "common/frame_codec.h"
+#include "common/reason_phrase.h"
 #include "common/status.h"
 
 namespace rlb::lb {
@@ -64,9 +65,6 @@ std::string_view HttpDateNow();
 std::string BuildOwnResponse(int status, std::string_view content_type, std::string_view body,
                              bool close, bool head, std::string_view date = HttpDateNow(),
                              bool announce_keep_alive = false);
-
-// The standard reason phrase of the statuses the LB generates ("Error" for others).
-const char* ReasonPhrase(int status);
 
 // One chunk of a chunked body: size line, data, CRLF. Empty data is not allowed (that is the
 // terminator, kLastChunk).

@@ -61,7 +61,7 @@ int RunLoadBalancer(const rlb::lb::LbOptions& options,
     if (!started.ok()) return rlb::Fail(started.status().message());
     status = std::move(*started);
   }
-  std::unique_ptr<rlb::lb::AdminServer> admin;
+  std::unique_ptr<rlb::AdminServer> admin;
   if (options.admin_address) {
     auto started = rlb::lb::StartAdminServer(loop, options, [&lb] { return lb.StatusSnapshot(); });
     if (!started.ok()) return rlb::Fail(started.status().message());

@@ -12,9 +12,9 @@
 #include <memory>
 
 #include "common/status.h"
+#include "status/admin_server.h"
 #include "status/lb_status.h"
 #include "status/status_server.h"
-#include "zklb/admin_server.h"
 #include "zklb/lb_options.h"
 
 namespace rlb::lb {

@@ -91,7 +91,7 @@ int RunLoadBalancer(const rlb::lb::LbOptions& options, const std::string& zk_hos
     if (!started.ok()) return rlb::Fail(started.status().message());
     status = std::move(*started);
   }
-  std::unique_ptr<rlb::lb::AdminServer> admin;
+  std::unique_ptr<rlb::AdminServer> admin;
   if (options.admin_address) {
     auto started = rlb::lb::StartAdminServer(loop, options, snapshot);
     if (!started.ok()) return rlb::Fail(started.status().message());

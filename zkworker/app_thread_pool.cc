@@ -5,7 +5,7 @@
 
 namespace rlb::worker {
 
-AppThreadPool::AppThreadPool(int threads) {
+AppThreadPool::AppThreadPool(int threads) : thread_count_(threads) {
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
 }
 
@@ -22,6 +22,11 @@ void AppThreadPool::Submit(std::function<void()> job) {
 size_t AppThreadPool::queued() const {
   std::lock_guard<std::mutex> lock(mu_);
   return jobs_.size();
+}
+
+int AppThreadPool::busy() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return running_;
 }
 
 bool AppThreadPool::WaitIdle(double seconds) {

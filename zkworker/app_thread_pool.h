@@ -2,7 +2,8 @@
 //
 // The event loop submits one job per request; a job runs entirely on one pool thread (the
 // app call, the body iteration and close()), taking the GIL only while in Python.
-// Thread rules: Submit() from any thread; Stop() once, from the thread that constructed it.
+// Thread rules: Submit(), queued(), threads() and busy() from any thread; Stop() once, from
+// the thread that constructed it.
 #ifndef RESUMELB_ZKWORKER_APP_THREAD_POOL_H_
 #define RESUMELB_ZKWORKER_APP_THREAD_POOL_H_
 
@@ -25,6 +26,9 @@ class AppThreadPool {
   // Waits up to `seconds` for every thread to be idle with nothing queued.
   bool WaitIdle(double seconds);
   size_t queued() const;
+  // The threads, and those running a job now (for the metrics).
+  int threads() const { return thread_count_; }
+  int busy() const;
 
  private:
   void Run();
@@ -35,6 +39,7 @@ class AppThreadPool {
   int running_ = 0;                         // guarded by mu_: jobs being run
   std::condition_variable idle_cv_;
   std::vector<std::thread> threads_;
+  const int thread_count_;
 };
 
 }  // namespace rlb::worker

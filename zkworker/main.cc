@@ -34,12 +34,15 @@
 #include "common/reload_signals.h"
 #include "common/shutdown_signals.h"
 #include "common/uv_handle.h"
+#include "status/admin_server.h"
+#include "status/prometheus_text.h"
 #include "zkworker/app_thread_pool.h"
 #include "zkworker/process_board.h"
 #include "zkworker/resume_tracker.h"
 #include "zkworker/supervisor.h"
 #include "zkworker/trace_log.h"
 #include "zkworker/worker_command_line.h"
+#include "zkworker/worker_metrics.h"
 #include "zkworker/worker_options.h"
 #include "zkworker/worker_server.h"
 #include "zkworker/wsgi_host.h"
@@ -53,6 +56,7 @@ using rlb::worker::AppThreadPool;
 using rlb::worker::LoadResumeFile;
 using rlb::worker::ProcessBoard;
 using rlb::worker::ProcessSpec;
+using rlb::worker::RenderWorkerMetrics;
 using rlb::worker::Supervisor;
 using rlb::worker::SupervisorOptions;
 using rlb::worker::ResumeTracker;
@@ -123,6 +127,23 @@ Status LoadApplication(const WorkerOptions& options, WsgiHost* host) {
                                   : host->LoadPasteApp(options.ini_path);
 }
 
+// The admin listener at `address`, serving `server`'s /metrics; logs its bound address.
+// `reuse_port`: supervised (see WorkerServerOptions::reuse_port).
+Status StartAdmin(uv_loop_t* loop, const rlb::HostPort& address, bool reuse_port,
+                  const WorkerServer* server, std::unique_ptr<rlb::AdminServer>* admin) {
+  rlb::AdminServer::Pages pages;
+  auto render = [server] {
+    return RenderWorkerMetrics(server->metrics().Snapshot(server->Gauges()));
+  };
+  pages["/metrics"] = {rlb::kPrometheusContentType, render, ""};
+  auto started = std::make_unique<rlb::AdminServer>(loop, address, std::move(pages), reuse_port);
+  Status s = started->Start();
+  if (!s.ok()) return s;
+  LOG(INFO) << "admin listener on " << started->address().ToString() << " (/metrics)";
+  *admin = std::move(started);
+  return Status::OK();
+}
+
 // Loads the application, listens (and registers in ZooKeeper mode), and serves until a
 // signal's graceful shutdown completes. Returns the exit status.
 // `board`: the master's board when supervised (the process reports on it), else null.
@@ -154,6 +175,15 @@ int Serve(const WorkerOptions& options, WsgiHost* host, ProcessBoard* board, boo
     host->Finalize();
     return Fail(s.message());
   }
+  std::unique_ptr<rlb::AdminServer> admin;
+  if (options.admin_address) {
+    s = StartAdmin(loop, *options.admin_address, server_options.reuse_port, &server, &admin);
+    if (!s.ok()) {
+      pool.Stop();
+      host->Finalize();
+      return Fail(s.message());
+    }
+  }
   host->ReleaseMainThread();
   host->Trace("S", "0", "");
   LOG(INFO) << "zkworker listening on " << server.address().ToString() << " (pid " << getpid()
@@ -175,6 +205,7 @@ int Serve(const WorkerOptions& options, WsgiHost* host, ProcessBoard* board, boo
     if (zk) zk->Unregister();
     server.Shutdown([&] {
       if (zk) zk->Close();
+      if (admin) admin->Close();
       signals.Close();
       reload.Close();
     });
@@ -250,6 +281,7 @@ StatusOr<pid_t> ExecProcess(const std::vector<std::string>& master_argv,
     args.push_back(reset);
   }
   args.push_back("--address=" + spec.address.ToString());
+  if (spec.admin_address) args.push_back("--admin_address=" + spec.admin_address->ToString());
   args.push_back("--supervisor_fd=" + std::to_string(spec.board->fd()));
   if (!spec.resume_file.empty()) args.push_back("--resume_file=" + spec.resume_file);
   if (!spec.tracelog.empty()) args.push_back("--tracelog=" + spec.tracelog);
@@ -299,6 +331,7 @@ StatusOr<pid_t> ForkProcess(const WorkerOptions& options, WsgiHost* host,
   WorkerOptions child = options;
   child.processes = 0;
   child.address = spec.address;
+  child.admin_address = spec.admin_address;
   child.resume_file = spec.resume_file;
   child.tracelog = spec.tracelog;
   int code = Serve(child, host, spec.board, /*app_loaded=*/true);
@@ -332,6 +365,7 @@ int RunMaster(const WorkerOptions& options, WsgiHost* host,
   SupervisorOptions so;
   so.processes = options.processes;
   so.address = options.address;
+  so.admin_address = options.admin_address;
   so.zookeeper_mode = options.zookeeper_mode;
   so.threads = options.threads;
   so.harakiri = options.harakiri;

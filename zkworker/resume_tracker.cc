@@ -116,17 +116,26 @@ bool ResumeTracker::Record(const std::string& request_class, double elapsed) {
   return true;
 }
 
+std::optional<double> ResumeTracker::Score(const ClassStats& stats) {
+  if (stats.loaded > 0) return stats.loaded;
+  if (stats.time > 0) return stats.count / stats.time;
+  return std::nullopt;
+}
+
 std::map<std::string, double> ResumeTracker::Snapshot() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::map<std::string, double> out;
   for (const auto& [cls, s] : stats_) {
-    if (s.loaded > 0) {
-      out[cls] = s.loaded;
-    } else if (s.time > 0) {
-      out[cls] = s.count / s.time;
-    }
+    if (auto score = Score(s)) out[cls] = *score;
   }
   return out;
+}
+
+size_t ResumeTracker::classes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t n = 0;
+  for (const auto& [cls, s] : stats_) n += Score(s) ? 1 : 0;
+  return n;
 }
 
 proto::ResumeEntries ResumeTracker::Entries() const {

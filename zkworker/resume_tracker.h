@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -60,6 +61,8 @@ class ResumeTracker {
   // The current résumé, sorted by class.
   std::map<std::string, double> Snapshot() const;
   proto::ResumeEntries Entries() const;
+  // How many classes Snapshot() holds, counted without copying them (for the metrics).
+  size_t classes() const;
   uint64_t generation() const;
   // Total length of the class names held, and how many classes were dropped to respect
   // max_class_bytes (for the log and tests).
@@ -73,6 +76,8 @@ class ResumeTracker {
     double count;         // decayed request count
     double loaded = 0;    // a score loaded from the file, reported exactly until updated
   };
+  // The class's score in the résumé; nullopt: not in it (no time measured yet).
+  static std::optional<double> Score(const ClassStats& stats);
   // Drops the least recently seen classes until class_bytes_ <= target. REQUIRES mu_.
   void EvictOldest(size_t target);
   // A copy of one field guarded by mu_, read under it (the one-value getters).

@@ -216,6 +216,11 @@ void Supervisor::Spawn(Slot* slot) {
   ProcessSpec spec;
   spec.index = slot->index;
   spec.address = *address;
+  if (options_.admin_address) {
+    auto admin = ProcessAddress(*options_.admin_address, slot->index);
+    CHECK(admin.ok()) << admin.status().message();  // validated with the options
+    spec.admin_address = *admin;
+  }
   spec.resume_file = ProcessFilePath(options_.resume_file, slot->index);
   spec.tracelog = ProcessFilePath(options_.tracelog, slot->index);
   spec.board = board->get();

@@ -29,6 +29,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,8 @@ namespace rlb::worker {
 struct SupervisorOptions {
   int processes = 1;                 // N, at least 1
   HostPort address;                  // process i listens on ProcessAddress(address, i)
+  // Process i serves its admin listener on ProcessAddress(admin_address, i); unset: none.
+  std::optional<HostPort> admin_address;
   bool zookeeper_mode = false;       // a successor is ready once it has registered
   int threads = 1;                   // application threads per process (board slots)
   double harakiri = 0;               // seconds; 0: never
@@ -63,6 +66,7 @@ struct SupervisorOptions {
 struct ProcessSpec {
   int index = 0;
   HostPort address;
+  std::optional<HostPort> admin_address;
   std::string resume_file;
   std::string tracelog;
   ProcessBoard* board = nullptr;  // the process reports on it

@@ -18,6 +18,7 @@ using rlb::kMaxRespawnDelaySeconds;
 using rlb::kQuickDeathSeconds;
 using rlb::ProcessAddress;
 using rlb::ProcessFilePath;
+using rlb::ProcessPortsOverlap;
 using rlb::RespawnDelay;
 
 // The request limit of one process: max_requests plus a jitter from 0 to `jitter` taken

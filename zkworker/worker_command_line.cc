@@ -6,6 +6,7 @@
 #include <uv.h>
 #include <zookeeper/zookeeper_version.h>
 
+#include <algorithm>
 #include <set>
 #include <string>
 #include <string_view>
@@ -20,6 +21,8 @@
 DEFINE_string(app, "", "WSGI application as MODULE:CALLABLE (the callable part may be an "
                        "expression such as create_app())");
 DEFINE_string(address, "", "listen address HOST:PORT; port 0 picks a free port (logged)");
+DEFINE_string(admin_address, "", "admin HTTP listener HOST:PORT serving /metrics "
+                                 "(Prometheus); off when empty");
 DEFINE_int32(history, rlb::worker::kDefaultHistory,
              "roughly the number of requests the résumé reflects; also how often (in "
              "requests) the résumé is sent to load balancers");
@@ -76,6 +79,9 @@ the command line override the file.
 Options (flag / [server:main] key):
   --app=MODULE:CALLABLE     the WSGI application (without CONFIG.ini)
   --address=HOST:PORT       listen address; port 0 binds a free port and logs it
+  --admin_address=HOST:PORT admin HTTP listener serving /metrics (Prometheus text
+                            format); off by default; port 0 binds a free port and
+                            logs it; use loopback or a private network
   --history=N               résumé horizon and send period in requests (9999)
   --max_skill_age=N         drop classes unseen for N requests (10 x history)
   --threads=N               application threads (1)
@@ -111,9 +117,10 @@ ZooKeeper mode ([server:main] use = egg:zc.resumelb#zk, or --zookeeper and --pat
 Supervisor (recommended in production; ini keys have the same names):
   --processes=N             a master starts N worker processes and supervises them:
                             process i listens on PORT+i (port 0: a free port each,
-                            registered in ZooKeeper mode), its résumé file and tracelog
-                            get ".i" before the extension; a process that dies is
-                            respawned (with a back-off while it keeps dying at start-up)
+                            registered in ZooKeeper mode) and serves admin_address on
+                            ADMIN_PORT+i; its résumé file and tracelog get ".i" before
+                            the extension; a process that dies is respawned (with a
+                            back-off while it keeps dying at start-up)
   --preload                 import the application once in the master, then fork the
                             processes (less memory; SIGHUP does not pick up new code)
   --harakiri=SECONDS        kill and respawn a process whose request runs longer (0: off)
@@ -132,11 +139,11 @@ SIGHUP: reopen the tracelog file (after logrotate renamed it). SIGUSR1, SIGUSR2:
 
 // Keys a [server:main] section may hold, mapped to flags.
 const std::set<std::string> kIniKeys = {
-    "use", "address", "history", "max_skill_age", "threads", "resume_file", "tracelog",
-    "tracelog_key", "pythonpath", "spool_threshold", "drain_timeout", "log_level", "loggers",
-    "zookeeper", "path", "description", "version", "backdoor", "zookeeper_session_timeout",
-    "processes", "preload", "harakiri", "max_requests", "max_requests_jitter", "reload_on_rss",
-    "status_socket"};
+    "use", "address", "admin_address", "history", "max_skill_age", "threads", "resume_file",
+    "tracelog", "tracelog_key", "pythonpath", "spool_threshold", "drain_timeout", "log_level",
+    "loggers", "zookeeper", "path", "description", "version", "backdoor",
+    "zookeeper_session_timeout", "processes", "preload", "harakiri", "max_requests",
+    "max_requests_jitter", "reload_on_rss", "status_socket"};
 
 // [server:main] keys whose flag has another name.
 std::string FlagForKey(const std::string& key) {
@@ -312,6 +319,13 @@ StatusOr<WorkerOptions> WorkerCommandLine::Finish() {
   auto parsed = ParseHostPort(address);
   if (!parsed.ok()) return parsed.status();
   o.address = *parsed;
+  if (!FLAGS_admin_address.empty()) {
+    auto admin = ParseHostPort(FLAGS_admin_address);
+    if (!admin.ok()) {
+      return Status::InvalidArgument("admin_address: " + admin.status().message());
+    }
+    o.admin_address = *admin;
+  }
   if (FLAGS_history < 1) return Status::InvalidArgument("history must be at least 1");
   if (FLAGS_max_skill_age < 0) {
     return Status::InvalidArgument("max_skill_age must not be negative");
@@ -365,9 +379,21 @@ StatusOr<WorkerOptions> WorkerCommandLine::Finish() {
                                      " needs processes (--processes=N): the master does it");
     }
   }
+  if (o.admin_address &&
+      ProcessPortsOverlap(o.address, *o.admin_address, std::max(o.processes, 1))) {
+    return Status::InvalidArgument("admin_address " + o.admin_address->ToString() +
+                                   " overlaps the ports of address " + o.address.ToString() +
+                                   (o.processes > 0 ? " (PORT+i for each process i)" : ""));
+  }
   if (o.processes > 0) {
     auto last = ProcessAddress(o.address, o.processes - 1);
     if (!last.ok()) return last.status();
+    if (o.admin_address) {
+      auto last_admin = ProcessAddress(*o.admin_address, o.processes - 1);
+      if (!last_admin.ok()) {
+        return Status::InvalidArgument("admin_address: " + last_admin.status().message());
+      }
+    }
   }
   return o;
 }

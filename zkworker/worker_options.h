@@ -5,6 +5,7 @@
 #define RESUMELB_ZKWORKER_WORKER_OPTIONS_H_
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,10 @@ struct WorkerOptions {
   // --address / address: listen HOST:PORT; port 0 binds a free port. Required, except in
   // ZooKeeper mode where it defaults to ":0".
   HostPort address;
+  // --admin_address / admin_address: the admin HTTP listener HOST:PORT serving /metrics
+  // (status/admin_server.h); port 0 binds a free port (logged); unset: none. With
+  // processes, process i serves it at ProcessAddress(admin_address, i), like `address`.
+  std::optional<HostPort> admin_address;
   // --history: roughly the number of requests the résumé reflects; also how often, in
   // requests, the résumé is sent to load balancers. At least 1.
   int history = kDefaultHistory;

@@ -12,6 +12,7 @@
 
 #include "common/temp_file.h"
 #include "zkworker/balancer_connection.h"
+#include "zkworker/worker_metrics.h"
 
 namespace rlb::worker {
 namespace {
@@ -95,7 +96,9 @@ bool WorkerRequest::Start(std::string_view status, proto::Pairs headers) {
   }
   std::string frame;
   proto::EncodeResponse(&frame, rno, status, headers);
-  return Send(std::move(frame), true);
+  if (!Send(std::move(frame), true)) return false;
+  status_code_ = StatusCodeOf(status);
+  return true;
 }
 
 bool WorkerRequest::Body(std::string_view data) {

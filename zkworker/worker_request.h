@@ -3,8 +3,9 @@
 // a large one to an unlinked temp file) and dispatches it; the application thread writes
 // the response through the ResponseSink methods, into the connection's ResponseOutbox.
 //
-// Thread rules: the loop thread, except the ResponseSink methods (the application thread)
-// and state() with its predicates, which any thread may read. Shared (shared_ptr) by the
+// Thread rules: the loop thread, except the ResponseSink methods and status_code() (the
+// application thread running the request) and state() with its predicates, which any
+// thread may read. Shared (shared_ptr) by the
 // connection's request table and the application thread running it.
 #ifndef RESUMELB_ZKWORKER_WORKER_REQUEST_H_
 #define RESUMELB_ZKWORKER_WORKER_REQUEST_H_
@@ -53,6 +54,10 @@ class WorkerRequest : public ResponseSink {
   bool Body(std::string_view data) override;
   void End(bool complete) override;
 
+  // The application thread running the request: the status code of the response head
+  // Start() queued (StatusCodeOf()), 0 while none was.
+  int status_code() const { return status_code_; }
+
   // Any thread.
   RequestState state() const { return state_.load(); }
   bool receiving() const { return state() == RequestState::kReceiving; }
@@ -67,6 +72,7 @@ class WorkerRequest : public ResponseSink {
  private:
   bool Send(std::string&& frames, bool wait);
   std::atomic<RequestState> state_{RequestState::kReceiving};
+  int status_code_ = 0;  // the application thread running the request only
 };
 
 }  // namespace rlb::worker

@@ -2,12 +2,7 @@
 // the résumé broadcast and the graceful shutdown.
 #include "zkworker/worker_server.h"
 
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <utility>
 
 #include <glog/logging.h>
@@ -30,27 +25,6 @@ std::string DescribeRequest(const proto::Request& request) {
   std::string out;
   out.append(method).append(" ").append(host).append(" ").append(path);
   return out;
-}
-
-// A listening socket that another process may bind too (SO_REUSEPORT), for `address`'s
-// first resolved family; libuv then binds and listens on it.
-Status OpenReusePortSocket(uv_tcp_t* tcp, const HostPort& address) {
-  auto addrs = Resolve(address, /*passive=*/true);
-  if (!addrs.ok()) return addrs.status();
-  int fd = socket(addrs->front().ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return Status::IOError(std::string("socket: ") + strerror(errno));
-  int one = 1;
-  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
-    int e = errno;
-    close(fd);
-    return Status::IOError(std::string("SO_REUSEPORT: ") + strerror(e));
-  }
-  int rc = uv_tcp_open(tcp, fd);
-  if (rc != 0) {
-    close(fd);
-    return Status::IOError(std::string("uv_tcp_open: ") + uv_strerror(rc));
-  }
-  return Status::OK();
 }
 
 }  // namespace
@@ -129,6 +103,8 @@ void WorkerServer::Dispatch(std::shared_ptr<WorkerRequest> req) {
       if (board) board->RequestFinished(slot);
       std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - t0;
       if (complete) due = tracker_->Record(req->request.request_class, elapsed.count());
+      // After the résumé: once a request is counted, its class is in the résumé.
+      metrics_.RecordRequest(req->status_code(), elapsed.count());
     }
     RequestFinished(std::move(req), due);
   });
@@ -141,6 +117,17 @@ void WorkerServer::RequestFinished(std::shared_ptr<WorkerRequest> req, bool resu
     if (resume_due) BroadcastResume();
     MaybeFinishShutdown();
   });
+}
+
+WorkerGauges WorkerServer::Gauges() const {
+  WorkerGauges g;
+  g.threads = pool_->threads();
+  g.busy_threads = pool_->busy();
+  g.resume_classes = tracker_->classes();
+  g.balancer_connections = connections_.size();
+  g.requests_in_flight = in_flight_;
+  g.draining = draining_;
+  return g;
 }
 
 void WorkerServer::BroadcastResume() {

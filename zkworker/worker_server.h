@@ -3,7 +3,8 @@
 // AppThreadPool, sends the résumé, and runs the graceful shutdown (docs/protocol.md).
 //
 // Thread rules: loop thread only, except RequestFinished() (application threads), which
-// reaches the loop through the LoopMailbox like every other cross-thread call.
+// reaches the loop through the LoopMailbox like every other cross-thread call. The
+// application threads also count each request in metrics() (atomics only: WorkerMetrics).
 // Lifetime: a closed connection leaves the table through the DeferredDeleter (never
 // destroyed inside its own callbacks); every handle is closed when Shutdown() completes.
 #ifndef RESUMELB_ZKWORKER_WORKER_SERVER_H_
@@ -26,6 +27,7 @@
 #include "zkworker/app_thread_pool.h"
 #include "zkworker/process_board.h"
 #include "zkworker/resume_tracker.h"
+#include "zkworker/worker_metrics.h"
 #include "zkworker/worker_request.h"
 #include "zkworker/wsgi_host.h"
 
@@ -81,6 +83,11 @@ class WorkerServer {
   // Completes a Shutdown() once nothing is in flight (loop thread).
   void MaybeFinishShutdown();
 
+  // The counters of the requests the application ran (any thread).
+  const WorkerMetrics& metrics() const { return metrics_; }
+  // The loop's side of the metrics, now (loop thread).
+  WorkerGauges Gauges() const;
+
  private:
   static void OnConnection(uv_stream_t* server, int status);
   void SaveResume();
@@ -91,6 +98,7 @@ class WorkerServer {
   WsgiHost* host_;
   AppThreadPool* pool_;
   ResumeTracker* tracker_;
+  WorkerMetrics metrics_;  // RecordRequest() on the application threads
   LoopMailbox mailbox_;
   DeferredDeleter deleter_;
   UvHandle<uv_tcp_t> listener_;

@@ -3,14 +3,12 @@
 the richer status document, the access log's new fields and JSON format, --version and
 --check, and the status socket's mode and group."""
 
-import http.client
 import json
 import os
 import re
 import shutil
 import socket
 import stat
-import subprocess
 import time
 import unittest
 
@@ -19,8 +17,7 @@ import harness
 import lb_harness
 from harness import wait_for
 from lb_harness import http_request, worker_name
-
-ADMIN_RE = r"admin listener on (?P<host>\S*):(?P<port>\d+) "
+from metrics_harness import ADMIN_RE, admin_get, assert_promtool_clean, metric, parse_metrics
 
 
 def start_admin_cluster(sandbox, n_workers=2, lb_args=(), workers=None):
@@ -29,33 +26,6 @@ def start_admin_cluster(sandbox, n_workers=2, lb_args=(), workers=None):
                                        lb_args=["--admin_address=127.0.0.1:0", *lb_args])
     m = cluster.lb.wait_for_log(ADMIN_RE)
     return cluster, int(m.group("port"))
-
-
-def admin_get(port, path, method="GET"):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=harness.DEFAULT_TIMEOUT)
-    try:
-        conn.request(method, path)
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
-
-
-def parse_metrics(text):
-    """{(name, frozenset(labels.items())): value} of the text format's samples."""
-    samples = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$', line)
-        assert m, line
-        labels = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
-        samples[(m.group(1), frozenset(labels.items()))] = float(m.group(3))
-    return samples
-
-
-def metric(samples, name, **labels):
-    return samples.get((name, frozenset(labels.items())))
 
 
 class AdminListenerTest(harness.E2ETestCase):
@@ -70,14 +40,7 @@ class AdminListenerTest(harness.E2ETestCase):
         self.assertEqual(status, 200)
         self.assertTrue(headers["content-type"].startswith("text/plain; version=0.0.4"))
         text = body.decode()
-        promtool = shutil.which("promtool")
-        if promtool is None:
-            self.skipTest("promtool is not installed (Debian package prometheus)")
-        check = subprocess.run([promtool, "check", "metrics"], input=text, text=True,
-                               capture_output=True, timeout=30)
-        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
-        self.assertEqual(check.stdout.strip() + check.stderr.strip(), "",
-                         "promtool's lint findings")
+        assert_promtool_clean(self, text)
         s = parse_metrics(text)
         self.assertEqual(metric(s, "resumelb_requests_total", code="2xx"), 6)
         self.assertEqual(metric(s, "resumelb_request_duration_seconds_count"), 6)

@@ -5,16 +5,16 @@
 #include <string>
 #include <vector>
 
+#include "common/http_request_parser.h"
 #include "common/net_address.h"
 #include "zklb/classifier.h"
 #include "zklb/environ.h"
-#include "zklb/http_request_parser.h"
 #include "zklb/zk_discovery.h"
 
 using rlb::lb::Classifier;
-using rlb::lb::HttpLimits;
-using rlb::lb::HttpRequestParser;
-using rlb::lb::ParsedRequest;
+using rlb::HttpLimits;
+using rlb::HttpRequestParser;
+using rlb::ParsedRequest;
 
 namespace {
 
@@ -239,7 +239,7 @@ TEST_CASE("absolute-form targets: the target's host wins, any scheme case, query
 }
 
 TEST_CASE("Host must be a reg-name or IP literal with an optional port", "[http]") {
-  using rlb::lb::IsValidHost;
+  using rlb::IsValidHost;
   for (const char* ok : {"a.example", "a.example:8080", "A-B_c~d.example.", "127.0.0.1:80",
                          "[::1]", "[::1]:8080", "[v1.x:y]", "xn--bcher-kva.example", "%41.b",
                          "a.example:"}) {

@@ -80,3 +80,17 @@ TEST_CASE("process board: requests, running requests and readiness") {
 TEST_CASE("a descriptor that is not a board is refused") {
   CHECK(!ProcessBoard::Attach(0).ok());
 }
+
+TEST_CASE("process port ranges overlap only for fixed ports on the same or a wildcard host") {
+  using rlb::HostPort;
+  CHECK(ProcessPortsOverlap(HostPort{"127.0.0.1", 8000}, HostPort{"127.0.0.1", 8000}, 1));
+  CHECK_FALSE(ProcessPortsOverlap(HostPort{"127.0.0.1", 8000}, HostPort{"127.0.0.1", 8001}, 1));
+  CHECK(ProcessPortsOverlap(HostPort{"127.0.0.1", 8000}, HostPort{"127.0.0.1", 8003}, 4));
+  CHECK(ProcessPortsOverlap(HostPort{"127.0.0.1", 8003}, HostPort{"127.0.0.1", 8000}, 4));
+  CHECK_FALSE(ProcessPortsOverlap(HostPort{"127.0.0.1", 8000}, HostPort{"127.0.0.1", 8004}, 4));
+  CHECK(ProcessPortsOverlap(HostPort{"", 8000}, HostPort{"127.0.0.1", 8000}, 1));
+  CHECK(ProcessPortsOverlap(HostPort{"10.0.0.5", 8000}, HostPort{"0.0.0.0", 8000}, 1));
+  CHECK(ProcessPortsOverlap(HostPort{"::", 8000}, HostPort{"10.0.0.5", 8000}, 1));
+  CHECK_FALSE(ProcessPortsOverlap(HostPort{"10.0.0.5", 8000}, HostPort{"127.0.0.1", 8000}, 1));
+  CHECK_FALSE(ProcessPortsOverlap(HostPort{"127.0.0.1", 0}, HostPort{"127.0.0.1", 0}, 4));
+}

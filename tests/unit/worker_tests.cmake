@@ -18,3 +18,5 @@ rlb_unit_test(worker_zk_registration_test
               SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/zk_registration_test.cc LIBS rlb_worker)
 rlb_unit_test(supervisor_policy_test
               SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/supervisor_policy_test.cc LIBS rlb_worker)
+rlb_unit_test(worker_metrics_test
+              SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/worker_metrics_test.cc LIBS rlb_worker)

@@ -1,14 +1,14 @@
 // AdminServer: a listener, and per connection a socket, a deadline timer, the request
 // parser and a StreamWriter; each connection is closed once its one answer is written.
-#include "zklb/admin_server.h"
+#include "status/admin_server.h"
 
 #include <glog/logging.h>
 
+#include "common/http_request_parser.h"
+#include "common/reason_phrase.h"
 #include "common/stream_writer.h"
-#include "zklb/http_request_parser.h"
-#include "zklb/response_head.h"
 
-namespace rlb::lb {
+namespace rlb {
 namespace {
 
 constexpr size_t kReadBufferSize = 4096;
@@ -119,15 +119,20 @@ class AdminServer::Connection : public StreamWriter::Listener, HttpRequestParser
   char read_buffer_[kReadBufferSize];
 };
 
-AdminServer::AdminServer(uv_loop_t* loop, HostPort address, Pages pages)
-    : loop_(loop), address_(std::move(address)), pages_(std::move(pages)), deleter_(loop) {}
+AdminServer::AdminServer(uv_loop_t* loop, HostPort address, Pages pages, bool reuse_port)
+    : loop_(loop),
+      address_(std::move(address)),
+      pages_(std::move(pages)),
+      reuse_port_(reuse_port),
+      deleter_(loop) {}
 
 AdminServer::~AdminServer() { Close(); }
 
 Status AdminServer::Start() {
   int rc = listener_.Init(loop_, this);
   CHECK_EQ(rc, 0) << "uv_tcp_init: " << uv_strerror(rc);
-  Status s = ListenTcp(listener_.get(), address_, 16, &OnConnection, &bound_);
+  Status s = reuse_port_ ? OpenReusePortSocket(listener_.get(), address_) : Status::OK();
+  if (s.ok()) s = ListenTcp(listener_.get(), address_, 16, &OnConnection, &bound_);
   if (!s.ok()) {
     listener_.Close();
     return Status::IOError("admin listener: " + s.message());
@@ -182,4 +187,4 @@ void AdminServer::Close() {
   deleter_.Close();
 }
 
-}  // namespace rlb::lb
+}  // namespace rlb

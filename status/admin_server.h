@@ -1,16 +1,18 @@
-// AdminServer: the LB's admin HTTP listener (--admin_address): a few read-only pages, such
-// as /metrics, /status.json and the status page, each rendered on demand by a callback.
+// AdminServer: the admin HTTP listener of the LB and of the worker (their --admin_address):
+// a few read-only pages, such as /metrics, /status.json and the LB's status page, each
+// rendered on demand by a callback.
 //
-// It shares the LB's event loop, so it is kept small enough that it can never slow the data
-// path: at most kMaxConnections connections (more are accepted and closed at once), one
+// It shares the program's event loop, so it is kept small enough that it can never slow the
+// data path: at most kMaxConnections connections (more are accepted and closed at once), one
 // request per connection (answered with Connection: close), requests of at most 8 KiB
-// without a body, parsed by the LB's own HttpRequestParser (a malformed one gets its 4xx),
-// and kTimeoutMs for the whole exchange. Only GET and HEAD are served (405 otherwise); an
-// unknown path is a 404. Pages are not cached (Cache-Control: no-store).
+// without a body, parsed by the LB's own HttpRequestParser (common/http_request_parser.h;
+// a malformed one gets its 4xx), and kTimeoutMs for the whole exchange. Only GET and HEAD
+// are served (405 otherwise); an unknown path is a 404. Pages are not cached
+// (Cache-Control: no-store).
 //
 // Thread rules: loop thread only. Connections are freed through a DeferredDeleter.
-#ifndef RESUMELB_ZKLB_ADMIN_SERVER_H_
-#define RESUMELB_ZKLB_ADMIN_SERVER_H_
+#ifndef RESUMELB_STATUS_ADMIN_SERVER_H_
+#define RESUMELB_STATUS_ADMIN_SERVER_H_
 
 #include <uv.h>
 
@@ -24,7 +26,7 @@
 #include "common/status.h"
 #include "common/uv_handle.h"
 
-namespace rlb::lb {
+namespace rlb {
 
 class AdminServer {
  public:
@@ -40,7 +42,9 @@ class AdminServer {
   // Path (without the query) -> page.
   using Pages = std::map<std::string, Page>;
 
-  AdminServer(uv_loop_t* loop, HostPort address, Pages pages);
+  // `reuse_port`: listen with SO_REUSEPORT (OpenReusePortSocket), for a supervised
+  // worker whose replacement serves the same address while it drains.
+  AdminServer(uv_loop_t* loop, HostPort address, Pages pages, bool reuse_port = false);
   ~AdminServer();  // Close()
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
@@ -61,6 +65,7 @@ class AdminServer {
   uv_loop_t* loop_;
   const HostPort address_;
   const Pages pages_;
+  const bool reuse_port_;
   HostPort bound_;
   UvHandle<uv_tcp_t> listener_;
   DeferredDeleter deleter_;
@@ -68,6 +73,6 @@ class AdminServer {
   bool closed_ = false;
 };
 
-}  // namespace rlb::lb
+}  // namespace rlb
 
-#endif  // RESUMELB_ZKLB_ADMIN_SERVER_H_
+#endif  // RESUMELB_STATUS_ADMIN_SERVER_H_

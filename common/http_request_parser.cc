@@ -1,5 +1,5 @@
 // HttpRequestParser: llhttp callbacks collecting one request at a time, with limits.
-#include "zklb/http_request_parser.h"
+#include "common/http_request_parser.h"
 
 #include <arpa/inet.h>
 
@@ -8,7 +8,7 @@
 
 #include "common/text.h"
 
-namespace rlb::lb {
+namespace rlb {
 namespace {
 
 HttpRequestParser* Self(llhttp_t* p) { return static_cast<HttpRequestParser*>(p->data); }
@@ -363,4 +363,4 @@ HttpRequestParser::State HttpRequestParser::Resume() {
   return Run(data.data(), data.size());
 }
 
-}  // namespace rlb::lb
+}  // namespace rlb

@@ -1,7 +1,8 @@
-// HttpRequestParser: HTTP/1.x request parsing for the LB's front end, on top of llhttp in
-// strict mode. It does no I/O: the connection feeds it bytes and gets callbacks. It
-// enforces the front end's limits and maps every parse failure to the HTTP status the
-// client should get (400, 405, 413, 414, 417, 431, 505).
+// HttpRequestParser: HTTP/1.x request parsing on top of llhttp in strict mode, for the LB's
+// front end and for the admin listeners of the LB and the worker (status/admin_server.h).
+// It does no I/O: the connection feeds it bytes and gets callbacks. It enforces the
+// caller's limits and maps every parse failure to the HTTP status the client should get
+// (400, 405, 413, 414, 417, 431, 505).
 //
 // The request target and Host (RFC 9112 section 3.2): a '#' fragment or "%00" in the path is
 // a 400; an absolute-form target ("http://a.example/x?q", scheme in any case) gives its
@@ -14,8 +15,8 @@
 // a time, in order; Resume() continues with the bytes it kept.
 //
 // Thread rules: one instance per client connection, used on the loop thread only.
-#ifndef RESUMELB_ZKLB_HTTP_REQUEST_PARSER_H_
-#define RESUMELB_ZKLB_HTTP_REQUEST_PARSER_H_
+#ifndef RESUMELB_COMMON_HTTP_REQUEST_PARSER_H_
+#define RESUMELB_COMMON_HTTP_REQUEST_PARSER_H_
 
 #include <llhttp.h>
 
@@ -26,7 +27,7 @@
 #include <utility>
 #include <vector>
 
-namespace rlb::lb {
+namespace rlb {
 
 struct HttpLimits {
   size_t max_header_bytes = 64 * 1024;  // request line + all headers -> 431 (URL alone: 414)
@@ -130,6 +131,6 @@ class HttpRequestParser {
   std::string error_reason_;
 };
 
-}  // namespace rlb::lb
+}  // namespace rlb
 
-#endif  // RESUMELB_ZKLB_HTTP_REQUEST_PARSER_H_
+#endif  // RESUMELB_COMMON_HTTP_REQUEST_PARSER_H_
