@@ -234,6 +234,15 @@ StatusOr<LbOptions> OptionsFromFlags(double variance_default) {
                                    std::to_string(o.admin_address->port + o.processes - 1) +
                                    " is past 65535 (PORT + process index)");
   }
+  for (int i = 0; o.admin_address && o.admin_address->port != 0 && i < o.processes; ++i) {
+    HostPort admin = *o.admin_address;
+    admin.port += i;
+    if (ProcessPortsOverlap(admin, o.address, 1)) {
+      return Status::InvalidArgument("--admin_address: process " + std::to_string(i) +
+                                     "'s admin port " + admin.ToString() +
+                                     " is the listening address " + o.address.ToString());
+    }
+  }
   if (FLAGS_metrics_classes < 1 || FLAGS_metrics_classes > 1000) {
     return Status::InvalidArgument("--metrics_classes must be from 1 to 1000");
   }

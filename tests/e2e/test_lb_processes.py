@@ -103,6 +103,10 @@ class LbProcessesTest(harness.E2ETestCase):
         r = lb_harness.run_lb(["--processes=2", "--admin_address=127.0.0.1:65535", "127.0.0.1:1"])
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("past 65535", r.stderr)
+        r = lb_harness.run_lb(["--processes=3", "-a", "127.0.0.1:18080",
+                               "--admin_address=127.0.0.1:18079", "127.0.0.1:1"])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("admin port 127.0.0.1:18080 is the listening address", r.stderr)
         # A port another process listens on (without SO_REUSEPORT): refused before forking.
         workers = lb_harness.start_workers(self.sandbox, 1)
         taken = workers[0][1]
