@@ -5,6 +5,7 @@
 #include <zookeeper/zookeeper.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <sstream>
 
@@ -174,7 +175,16 @@ void ZkSession::Open() {
   // before the client's threads start and freed only after they are joined.
   auto* ctx = new HandleContext{this, gen_};
   zh_ = zookeeper_init(hosts_.c_str(), &GlobalWatcher, session_timeout_ms_, nullptr, ctx, 0);
-  if (!zh_) delete ctx;
+  if (!zh_) {
+    delete ctx;
+  } else if (auth_) {
+    // Queued before any request of the session; the client sends it again after every
+    // reconnection of this handle. A refusal ends the session (ZOO_AUTH_FAILED_STATE).
+    const std::string credentials = auth_->Credentials();
+    int rc = zoo_add_auth(zh_, "digest", credentials.data(), static_cast<int>(credentials.size()),
+                          nullptr, nullptr);
+    if (rc != ZOK) LOG(ERROR) << "cannot send the ZooKeeper credentials: " << zerror(rc);
+  }
   SetState(State::kConnecting);
 }
 
@@ -223,7 +233,9 @@ void ZkSession::OnSessionEvent(uint64_t gen, int state) {
     CloseHandle();  // late completions of the old handle are dropped by generation
     Open();
   } else if (state == ZOO_AUTH_FAILED_STATE) {
-    LOG(ERROR) << "ZooKeeper authentication failed";
+    LOG(ERROR) << "ZooKeeper refused the credentials"
+               << (auth_ ? " of user " + auth_->user : std::string())
+               << " (authentication failed); check zookeeper_auth";
   }
 }
 
@@ -385,16 +397,33 @@ void ZkSession::Create(const std::string& path) {
     it->second.in_progress = false;
     if (rc == ZOK) {
       it->second.created = true;
+      it->second.refused = false;
       LOG(INFO) << "registered " << path;
     } else if (rc == ZNODEEXISTS) {
       CheckHolder(path);  // never deleted: whose is it?
+    } else if (rc == ZNOAUTH || rc == ZAUTHFAILED || rc == ZINVALIDACL) {
+      // An ACL of the tree refuses us: said once (as an error), retried quietly.
+      if (!it->second.refused) {
+        LOG(ERROR) << "cannot register " << path << ": " << zerror(rc)
+                   << (auth_ ? " (user " + auth_->user + " may not create it)"
+                             : " (the tree needs credentials: zookeeper_auth)")
+                   << "; retrying";
+      }
+      it->second.refused = true;
     } else {
       LOG(WARNING) << "cannot register " << path << ": " << zerror(rc) << " (retrying)";
     }
   };
   const std::string& data = it->second.data;
+  // With credentials: all rights for the authenticated user, read for anyone (a
+  // registration must stay readable by every LB); without: read-only for anyone, as before.
+  static Id auth_ids = ZOO_AUTH_IDS;
+  static Id anyone = ZOO_ANYONE_ID_UNSAFE;
+  static ACL authed[] = {{ZOO_PERM_ALL, auth_ids}, {ZOO_PERM_READ, anyone}};
+  static ACL_vector authed_acl = {2, authed};
+  const ACL_vector* acl = auth_ ? &authed_acl : &ZOO_READ_ACL_UNSAFE;
   if (zoo_acreate(zh_, path.c_str(), data.data(), static_cast<int>(data.size()),
-                  &ZOO_READ_ACL_UNSAFE, ZOO_EPHEMERAL, &StringCompletion, call) != ZOK) {
+                  acl, ZOO_EPHEMERAL, &StringCompletion, call) != ZOK) {
     delete call;
     it->second.in_progress = false;
   }
@@ -588,6 +617,38 @@ void ResolveZkPath(ZkSession* zk, const std::string& path,
   r->remaining = Resolver::Split(path);
   r->done = std::move(done);
   r->Step();
+}
+
+StatusOr<ZkAuth> ParseZkAuth(std::string_view spec) {
+  std::string text(spec);
+  if (text.rfind("file:", 0) == 0) {
+    const std::string path = text.substr(5);
+    std::FILE* f = std::fopen(path.c_str(), "re");
+    if (!f) {
+      return Status::InvalidArgument("zookeeper_auth: cannot read " + path + ": " +
+                                     std::strerror(errno));
+    }
+    char line[4096];
+    text = std::fgets(line, sizeof line, f) ? line : "";
+    std::fclose(f);
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    if (text.rfind("file:", 0) == 0) {
+      return Status::InvalidArgument("zookeeper_auth: " + path + " names another file");
+    }
+  }
+  constexpr std::string_view kScheme = "digest:";
+  if (text.rfind(kScheme, 0) != 0) {
+    return Status::InvalidArgument(
+        "zookeeper_auth must be digest:USER:PASSWORD or file:PATH (only the digest scheme "
+        "is supported)");
+  }
+  const std::string rest = text.substr(kScheme.size());
+  const size_t colon = rest.find(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == rest.size()) {
+    return Status::InvalidArgument("zookeeper_auth: expected digest:USER:PASSWORD with a "
+                                   "non-empty user and password");
+  }
+  return ZkAuth{rest.substr(0, colon), rest.substr(colon + 1)};
 }
 
 }  // namespace rlb

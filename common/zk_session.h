@@ -43,6 +43,19 @@ namespace rlb {
 // that session, which it may do up to a tick late.
 constexpr double kZkExpiryMarginSeconds = 5.0;
 
+// ZooKeeper credentials (docs/operations.md, "Securing ZooKeeper"): the digest scheme's
+// user and password. Only `digest` is supported.
+struct ZkAuth {
+  std::string user;
+  std::string password;
+  std::string Credentials() const { return user + ":" + password; }  // "USER:PASSWORD"
+};
+
+// Parses `digest:USER:PASSWORD` (USER non-empty without ':', PASSWORD non-empty, may hold
+// ':'), or `file:PATH` naming a file whose first line is that (so that the password is not
+// in the process list). InvalidArgument naming what is wrong, never the password.
+StatusOr<ZkAuth> ParseZkAuth(std::string_view spec);
+
 class ZkSession {
  public:
   enum class State { kConnecting, kConnected, kClosed };
@@ -59,6 +72,12 @@ class ZkSession {
   ~ZkSession();  // Close()
   ZkSession(const ZkSession&) = delete;
   ZkSession& operator=(const ZkSession&) = delete;
+
+  // Authenticates every session with these credentials and creates registrations readable
+  // by anyone but writable only by the authenticated user (digest ACL + world:anyone read).
+  // Call before Start().
+  void SetAuth(ZkAuth auth) { auth_ = std::move(auth); }
+  const std::optional<ZkAuth>& auth() const { return auth_; }
 
   // Creates the client handle (it connects in the background). IOError when the client
   // cannot be created (e.g. a malformed host list).
@@ -105,6 +124,7 @@ class ZkSession {
     ConflictFn on_conflict;
     bool created = false;
     bool in_progress = false;  // a create, or the look at an existing node, is in flight
+    bool refused = false;      // ZooKeeper refused the create (permissions): said once
   };
   struct HandleContext {
     ZkSession* self;
@@ -142,6 +162,7 @@ class ZkSession {
   UvHandle<uv_timer_t> timer_;  // retries and "not reachable yet" warnings
   double connecting_since_ = 0;
   double last_warning_ = 0;
+  std::optional<ZkAuth> auth_;
 };
 
 // The Status for a ZooKeeper return code `zk_rc` of an operation described by `what`
@@ -152,6 +173,7 @@ class ZkSession {
 // ZBADVERSION, ZNOTEMPTY, ZNOCHILDRENFOREPHEMERALS, ZINVALIDACL); IOError otherwise. The
 // message is "WHAT: <ZooKeeper's text>".
 Status StatusFromZk(int zk_rc, std::string_view what);
+
 
 // Who holds a registration node, from its data, for log lines: `pid 42, description
 // "blue"` (the parts present), or the data itself (quoted, at most 100 bytes) when it is

@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <gflags/gflags.h>
@@ -31,6 +32,7 @@
 #include "zklb/zk_discovery.h"
 
 DEFINE_double(zookeeper_session_timeout, 10.0, "ZooKeeper session timeout, seconds");
+DEFINE_string(zookeeper_auth, "", "ZooKeeper credentials: digest:USER:PASSWORD or file:PATH");
 
 namespace {
 
@@ -55,11 +57,16 @@ disconnect page (-e), for logrotate and `systemctl reload`; SIGUSR1 and SIGUSR2 
 
   -v, --single_version           use only the workers of the version most workers run
       --zookeeper_session_timeout=S   ZooKeeper session timeout (10)
+      --zookeeper_auth=digest:USER:PASSWORD
+                                      authenticate to ZooKeeper (a tree made with
+                                      deploy/zk-tree --auth); file:PATH reads it from
+                                      a file, keeping the password out of `ps`
 )";
 
 // One load balancer process: its loop, listener, ZooKeeper session, status socket and admin
 // listener, until SIGTERM/SIGINT has drained it. Returns the exit status.
 int RunLoadBalancer(const rlb::lb::LbOptions& options, const std::string& zk_hosts,
+                    const std::optional<rlb::ZkAuth>& zk_auth,
                     const std::string& path,
                     const std::shared_ptr<rlb::lb::Classifier>& classifier) {
   signal(SIGPIPE, SIG_IGN);
@@ -70,6 +77,7 @@ int RunLoadBalancer(const rlb::lb::LbOptions& options, const std::string& zk_hos
   if (!s.ok()) return rlb::Fail(s.message());
 
   rlb::ZkSession zk(loop, zk_hosts, static_cast<int>(FLAGS_zookeeper_session_timeout * 1000));
+  if (zk_auth) zk.SetAuth(*zk_auth);
   rlb::lb::ZkDiscovery discovery(loop, &zk, &lb, path,
                                  options.single_version || !rlb::lb::IsResumePool(options));
   // The processes of a group share one address: one holds the registration, the others
@@ -146,6 +154,12 @@ int main(int argc, char** argv) {
   if (!(FLAGS_zookeeper_session_timeout > 0 && FLAGS_zookeeper_session_timeout <= 3600)) {
     return rlb::Fail("--zookeeper_session_timeout must be > 0 and at most 3600 seconds");
   }
+  std::optional<rlb::ZkAuth> zk_auth;
+  if (!FLAGS_zookeeper_auth.empty()) {
+    auto parsed = rlb::ParseZkAuth(FLAGS_zookeeper_auth);
+    if (!parsed.ok()) return rlb::Fail(parsed.status().message());
+    zk_auth = *parsed;
+  }
   auto options = rlb::lb::OptionsFromFlags(/*variance_default=*/1.0);
   if (!options.ok()) return rlb::Fail(options.status().message());
   auto classifier = rlb::lb::Classifier::Create(options->classifier);
@@ -158,7 +172,7 @@ int main(int argc, char** argv) {
   }
 
   auto status = rlb::lb::RunLbProcesses("zkresumelb", *options, [&](const rlb::lb::LbOptions& o) {
-    return RunLoadBalancer(o, zk_hosts, path, *classifier);
+    return RunLoadBalancer(o, zk_hosts, zk_auth, path, *classifier);
   });
   if (!status.ok()) return rlb::Fail(status.status().message());
   return *status;

@@ -45,6 +45,7 @@ DEFINE_string(description, "", "free text registered with the worker (ZooKeeper 
 DEFINE_string(app_version, "", "software version registered with the worker (ZooKeeper "
                                "mode; ini key: version); used by single-version LBs");
 DEFINE_double(zookeeper_session_timeout, 10.0, "ZooKeeper session timeout, seconds");
+DEFINE_string(zookeeper_auth, "", "ZooKeeper credentials: digest:USER:PASSWORD or file:PATH");
 DEFINE_int32(processes, 0, "run as a master supervising this many worker processes (0: "
                            "this process is the worker)");
 DEFINE_bool(preload, false, "with --processes: import the application in the master and "
@@ -113,6 +114,11 @@ ZooKeeper mode ([server:main] use = egg:zc.resumelb#zk, or --zookeeper and --pat
   --description=TEXT        registered description
   --app_version=VERSION     registered version (ini key: version)
   --zookeeper_session_timeout=S  (10)
+  --zookeeper_auth=digest:USER:PASSWORD  authenticate to ZooKeeper (a tree made with
+                            deploy/zk-tree --auth); the registration is then writable
+                            by USER only, readable by all. file:PATH reads that text
+                            from a file, keeping the password out of the process list
+                            (ini key: zookeeper_auth)
 
 Supervisor (recommended in production; ini keys have the same names):
   --processes=N             a master starts N worker processes and supervises them:
@@ -142,7 +148,7 @@ const std::set<std::string> kIniKeys = {
     "use", "address", "admin_address", "history", "max_skill_age", "threads", "resume_file",
     "tracelog", "tracelog_key", "pythonpath", "spool_threshold", "drain_timeout", "log_level",
     "loggers", "zookeeper", "path", "description", "version", "backdoor",
-    "zookeeper_session_timeout", "processes", "preload", "harakiri", "max_requests",
+    "zookeeper_session_timeout", "zookeeper_auth", "processes", "preload", "harakiri", "max_requests",
     "max_requests_jitter", "reload_on_rss", "status_socket"};
 
 // [server:main] keys whose flag has another name.
@@ -314,6 +320,11 @@ StatusOr<WorkerOptions> WorkerCommandLine::Finish() {
           "zookeeper_session_timeout must be > 0 and at most 3600 seconds");
     }
     if (address.empty()) address = ":0";
+    if (!FLAGS_zookeeper_auth.empty()) {
+      auto auth = ParseZkAuth(FLAGS_zookeeper_auth);
+      if (!auth.ok()) return auth.status();
+      o.zookeeper_auth = *auth;
+    }
   }
   if (address.empty()) return Status::InvalidArgument("no address: give --address=HOST:PORT");
   auto parsed = ParseHostPort(address);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/net_address.h"
+#include "common/zk_session.h"
 #include "zkworker/resume_tracker.h"
 
 namespace rlb::worker {
@@ -67,6 +68,8 @@ struct WorkerOptions {
   std::string app_version;
   // --zookeeper_session_timeout: seconds, > 0 and at most 3600.
   double zookeeper_session_timeout = 10.0;
+  // --zookeeper_auth: digest credentials for every session; none when unset.
+  std::optional<ZkAuth> zookeeper_auth;
 
   // The supervisor (zkworker/supervisor.h). --processes: N > 0 makes this process the
   // master of N worker processes; 0 (the default): this process is the worker.

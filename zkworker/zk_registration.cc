@@ -39,7 +39,9 @@ ZkRegistration::ZkRegistration(uv_loop_t* loop, const WorkerOptions& options,
       description_(options.description),
       app_version_(options.app_version),
       fallback_{options.history, options.max_skill_age},
-      tracker_(tracker) {}
+      tracker_(tracker) {
+  if (options.zookeeper_auth) session_.SetAuth(*options.zookeeper_auth);
+}
 
 ZkRegistration::~ZkRegistration() = default;
 
