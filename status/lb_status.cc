@@ -200,6 +200,10 @@ std::string RenderLbStatusJson(const LbStatusSnapshot& st) {
   w.Int(st.pool.backlog_history);
   w.Key("unskilled_score");
   w.Double(st.pool.unskilled_score);
+  if (!st.pool.placement.empty()) {
+    w.Key("placement");
+    w.String(st.pool.placement.c_str());
+  }
   w.EndObject();
   w.Key("totals");
   w.StartObject();

@@ -40,12 +40,15 @@ struct LbStatusSnapshot {
     uint64_t failures = 0;  // connection attempts that failed and connections lost, in all
   };
   struct Pool {
-    std::string kind;  // "resume" or "classless"
+    std::string kind;  // "resume", "classic", "balanced" or "classless"
     bool single_version = false;
     std::optional<std::string> active_version;
     double variance = 0;
     int backlog_history = 0;
     double unskilled_score = 0;
+    // Where new classes go: "ring" (consistent hashing: several LBs agree) or "lru" (this
+    // LB's least recently used worker); "" for pools that do not place classes.
+    std::string placement;
   };
   struct Totals {
     uint64_t requests = 0;

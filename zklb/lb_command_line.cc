@@ -22,6 +22,7 @@ DEFINE_int32(backlog, 511, "listen backlog (-b)");
 DEFINE_int32(max_connections, 0, "maximum client connections, 0 = unlimited (-m)");
 DEFINE_string(request_classifier, "host", "request classifier (-r)");
 DEFINE_string(pool, "resume", "pool: resume, classic, balanced or classless (-p)");
+DEFINE_string(placement, "auto", "where new classes go: auto, ring or lru");
 DEFINE_bool(single_version, false, "use only workers of the majority version (zkresumelb -v)");
 DEFINE_double(variance, -1, "maximum ratio of a worker's backlog to the mean (-v, resumelb)");
 DEFINE_int32(backlog_history, 9, "backlog averaging horizon in requests");
@@ -187,6 +188,11 @@ StatusOr<LbOptions> OptionsFromFlags(double variance_default) {
     return Status::InvalidArgument("unknown pool '" + FLAGS_pool +
                                    "' (use classic, resume, balanced or classless)");
   }
+  if (FLAGS_placement != "auto" && FLAGS_placement != "ring" && FLAGS_placement != "lru") {
+    return Status::InvalidArgument("--placement must be auto, ring or lru, got '" +
+                                   FLAGS_placement + "'");
+  }
+  o.placement = o.pool == "classic" ? "lru" : FLAGS_placement;
   o.single_version = FLAGS_single_version;
   std::map<std::string, std::string> raw;
   auto exact = [](double v) {  // std::to_string keeps only 6 decimals: 1e-7 would become 0
@@ -329,12 +335,17 @@ const char* LbFlagsHelp() {
                                        environ[KEY], e.g. re:PATH_INFO:^/(?P<class>[^/]+)
                                    none | zc.resumelb.classlesspool:classifier
                                        every request in one class
-  -p, --pool=NAME                resume (the résumé-based pool; a new class goes where
-                                 consistent hashing puts it, so several LBs agree), classic
-                                 (zc.resumelb's pool: a new class goes to this LB's least
-                                 recently used worker), balanced (capacity-aware variant,
-                                 experimental) or classless (least backlog); zc.resumelb's
-                                 module:Class names also work
+  -p, --pool=NAME                resume (the résumé-based pool; see --placement), classic
+                                 (zc.resumelb's pool exactly: --placement=lru), balanced
+                                 (capacity-aware variant, experimental) or classless
+                                 (least backlog); zc.resumelb's module:Class names work
+      --placement=P              where the résumé pool puts a class no worker is skilled
+                                 in: auto (default: consistent hashing of the worker
+                                 names while other LBs serve the same workers -- other
+                                 zkresumelb registrations, or --processes -- so that all
+                                 place it alike; this LB's least recently used worker
+                                 otherwise), ring (always hashing: several resumelb
+                                 without ZooKeeper) or lru (always, as zc.resumelb)
       --variance=X               max ratio of a worker's backlog to the mean (resumelb: -v)
       --backlog_history=N        backlog averaging horizon in requests (9)
       --unskilled_score=X        score for a worker new to a class (1.0)
@@ -398,9 +409,12 @@ std::unique_ptr<Pool> NewPoolFromOptions(const LbOptions& options, const PoolSet
   if (options.pool == "balanced") {
     return NewBalancedPool(settings, BalancedParams{}, options.single_version);
   }
+  // "auto" starts with the LRU rule unless this LB is one of a process group; zkresumelb
+  // switches when it sees other LBs registered (LoadBalancer::SetOtherBalancers).
+  const bool ring = options.placement == "ring" ||
+                    (options.placement == "auto" && options.processes > 1);
   return NewResumePool(settings, options.single_version,
-                       options.pool == "classic" ? ClassPlacement::kLeastRecentlyUsed
-                                                 : ClassPlacement::kHashRing);
+                       ring ? ClassPlacement::kHashRing : ClassPlacement::kLeastRecentlyUsed);
 }
 
 bool IsResumePool(const LbOptions& options) {

@@ -22,6 +22,11 @@ struct LbOptions {
   // -p: resume (résumés, new classes placed by consistent hashing of the worker names) | classic (résumés, new
   // classes to the LRU worker: zc.resumelb's pool) | balanced | classless
   std::string pool = "resume";
+  // --placement: where the résumé pool puts a class no eligible worker is skilled in:
+  // "auto" (consistent hashing when this LB knows it is one of several, else the least
+  // recently used worker), "ring" (always hashing) or "lru" (always, zc.resumelb's rule;
+  // what -p classic means).
+  std::string placement = "auto";
   bool single_version = false;        // -v (zkresumelb)
   PoolSettings pool_settings{4.0, 9, 1.0};  // -v/--variance, --backlog-history, --unskilled-score
   std::string access_log;             // -l: path, "-" for stdout, empty = none

@@ -141,6 +141,20 @@ void LoadBalancer::ConnectionClosed(ClientConnection* conn) {
   MaybeFinishShutdown();
 }
 
+void LoadBalancer::SetOtherBalancers(size_t count) {
+  if (options_.placement != "auto" || !pool_->ClassPlacementName()[0]) return;
+  const bool several = count > 0 || options_.processes > 1;
+  const ClassPlacement want = several ? ClassPlacement::kHashRing
+                                      : ClassPlacement::kLeastRecentlyUsed;
+  const char* before = pool_->ClassPlacementName();
+  pool_->SetClassPlacement(want);
+  if (std::string_view(before) != pool_->ClassPlacementName()) {
+    LOG(INFO) << count << " other load balancer" << (count == 1 ? "" : "s")
+              << (several ? ": new classes are placed by consistent hashing, so all agree"
+                          : ": new classes go to the least recently used worker");
+  }
+}
+
 void LoadBalancer::SetWorkers(const std::map<std::string, std::optional<std::string>>& workers) {
   for (auto& [name, link] : links_) {
     if (!workers.count(name) && link->wanted()) {
@@ -339,7 +353,7 @@ LbStatusSnapshot LoadBalancer::StatusSnapshot() const {
   }
   const PoolSettings& settings = pool_->settings();
   out.pool = {options_.pool, st.single_version, st.active_version, settings.variance,
-              settings.backlog_history, settings.unskilled_score};
+              settings.backlog_history, settings.unskilled_score, pool_->ClassPlacementName()};
   out.totals = {.requests = stats_.requests,
                 .responses = stats_.responses,
                 .retries = stats_.retries,

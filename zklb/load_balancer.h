@@ -54,6 +54,12 @@ class LoadBalancer : public ClientConnectionHost, private WorkerLink::Observer {
 
   // The set of worker addresses ("host:port" -> version), from the command line or ZooKeeper.
   void SetWorkers(const std::map<std::string, std::optional<std::string>>& workers);
+  // How many other load balancers serve the same workers (zkresumelb: the other LB
+  // registrations). With --placement=auto the pool places new classes by consistent
+  // hashing while there are any (or while this LB is one of a --processes group), on the
+  // least recently used worker otherwise (docs/operations.md, "Running several load
+  // balancers").
+  void SetOtherBalancers(size_t count);
   void UpdateSettings(const PoolSettings& settings);
   // SIGHUP: reopens the access log and re-reads the disconnect page. A file that cannot be
   // read leaves the old one in use (logged).

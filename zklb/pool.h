@@ -148,6 +148,19 @@ struct PoolStatus {
   bool single_version = false;
 };
 
+// Where the résumé pool puts a class that no eligible worker is skilled in
+// (docs/design.md, "Placing new classes").
+enum class ClassPlacement {
+  // The least recently used worker, as zc.resumelb does (`--pool=classic`). Each LB has its
+  // own LRU order, so several LBs place the same new class on different workers.
+  kLeastRecentlyUsed,
+  // Consistent hashing with bounded load (`--pool=resume`, the default): the first worker
+  // within the backlog bound clockwise from the class on a ring of the worker names' hash
+  // points. Every LB that knows the same workers makes the same first choice, and the same
+  // next one, without talking to the others.
+  kHashRing,
+};
+
 // The pool interface the LB is written against. One instance, used only on the LB's
 // event-loop thread (not thread-safe).
 class Pool {
@@ -172,19 +185,11 @@ class Pool {
   virtual size_t size() const = 0;  // active workers
   virtual PoolStatus Status() const = 0;
   virtual std::string DebugString() const = 0;  // docs/design.md "Debug format"; for tests
-};
-
-// Where the résumé pool puts a class that no eligible worker is skilled in
-// (docs/design.md, "Placing new classes").
-enum class ClassPlacement {
-  // The least recently used worker, as zc.resumelb does (`--pool=classic`). Each LB has its
-  // own LRU order, so several LBs place the same new class on different workers.
-  kLeastRecentlyUsed,
-  // Consistent hashing with bounded load (`--pool=resume`, the default): the first worker
-  // within the backlog bound clockwise from the class on a ring of the worker names' hash
-  // points. Every LB that knows the same workers makes the same first choice, and the same
-  // next one, without talking to the others.
-  kHashRing,
+  // Where classes no eligible worker is skilled in go from now on (pools that place
+  // classes; the others ignore it). Classes already placed stay where they are.
+  virtual void SetClassPlacement(ClassPlacement) {}
+  // "lru", "ring", or "" for pools that do not place classes (the status document).
+  virtual const char* ClassPlacementName() const { return ""; }
 };
 
 // REQUIRES: settings are valid.

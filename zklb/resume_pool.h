@@ -55,6 +55,10 @@ class ResumePool final : public PoolBase {
   const PoolSettings& settings() const override { return settings_; }
   PoolStatus Status() const override;
   std::string DebugString() const override;
+  void SetClassPlacement(ClassPlacement placement) override { placement_ = placement; }
+  const char* ClassPlacementName() const override {
+    return placement_ == ClassPlacement::kHashRing ? "ring" : "lru";
+  }
 
   double mbacklog() const { return mbacklog_; }          // decayed TOTAL backlog
   double worker_decay() const { return worker_decay_; }  // 1 - 1/(2*backlog_history)
@@ -114,7 +118,7 @@ class ResumePool final : public PoolBase {
   double nbacklog_ = 0;
   double mbacklog_ = 0;
   const ClassLimits limits_;
-  const ClassPlacement placement_;
+  ClassPlacement placement_;
   // The placement ring (kHashRing): kRingPointsPerWorker points per active worker, sorted.
   struct RingPoint {
     uint64_t point;

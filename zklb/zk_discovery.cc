@@ -47,6 +47,16 @@ void ZkDiscovery::Start() {
   zk_->WatchData(path_, [this](const std::optional<std::string>& data) { OnSettings(data); });
   Register();
   Resolve();
+  // The other LBs registered here: with several, the pool places new classes so that all
+  // agree (LoadBalancer::SetOtherBalancers).
+  const std::string lbs = path_ + (path_ == "/" ? "" : "/") + "providers";
+  zk_->WatchChildren(lbs, [this, lbs](const std::optional<std::vector<std::string>>& children) {
+    size_t others = 0;
+    for (const auto& child : children.value_or(std::vector<std::string>{})) {
+      others += claims_.count(lbs + "/" + child) == 0;
+    }
+    lb_->SetOtherBalancers(others);
+  });
 }
 
 void ZkDiscovery::Register() {

@@ -543,7 +543,13 @@ Status Simulation::Run(SimResult* out) {
   lb::PoolSettings settings;
   if (policy_.name == "classic" || policy_.name == "resume") {
     settings.variance = policy_.variance;
-    auto pool = std::make_unique<PoolRouter>(lb::NewResumePool(settings, false), &class_names_);
+    // "resume": new classes placed on the consistent-hash ring (what LBs that see other LBs
+    // use, --placement=auto); "classic": zc.resumelb's LRU placement (a lone LB's).
+    auto pool = std::make_unique<PoolRouter>(
+        lb::NewResumePool(settings, false,
+                          policy_.name == "resume" ? lb::ClassPlacement::kHashRing
+                                                   : lb::ClassPlacement::kLeastRecentlyUsed),
+        &class_names_);
     pool_router_ = pool.get();
     router_ = std::move(pool);
   } else if (policy_.name == "balanced") {

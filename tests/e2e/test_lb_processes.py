@@ -50,6 +50,8 @@ class LbProcessesTest(harness.E2ETestCase):
         for s in sockets:  # every process connected every worker
             wait_for(lambda s=s: len(lb_harness.read_status(s)["workers"]) == len(workers),
                      message=f"workers in {s}")
+            # One of a group: new classes are placed alike in every process.
+            self.assertEqual(lb_harness.read_status(s)["pool"]["placement"], "ring")
         return master, ports.pop(), sockets
 
     def test_processes_share_the_port_agree_and_are_respawned(self):
@@ -100,6 +102,9 @@ class LbProcessesTest(harness.E2ETestCase):
             r = lb_harness.run_lb([f"--processes={bad}", "127.0.0.1:1"])
             self.assertNotEqual(r.returncode, 0, bad)
             self.assertIn("processes", r.stderr, bad)
+        r = lb_harness.run_lb(["--placement=hash", "127.0.0.1:1"])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("--placement must be auto, ring or lru", r.stderr)
         r = lb_harness.run_lb(["--processes=2", "--admin_address=127.0.0.1:65535", "127.0.0.1:1"])
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("past 65535", r.stderr)
@@ -114,6 +119,20 @@ class LbProcessesTest(harness.E2ETestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(f"cannot listen on 127.0.0.1:{taken}", r.stderr)
         self.assertNotIn("process 0 started", r.stderr)
+
+
+class PlacementTest(harness.E2ETestCase):
+
+    def test_a_lone_lb_uses_lru_unless_told(self):
+        workers = lb_harness.start_workers(self.sandbox, 1)
+        ports = [p for _, p in workers]
+        for args, want in (((), "lru"), (("--placement=ring",), "ring"),
+                           (("-p", "classic", "--placement=ring"), "lru")):
+            status = self.sandbox.path(f"placement-{want}-{len(args)}.sock")
+            lb, _ = lb_harness.start_lb(self.sandbox, ports, ["-s", status, *args])
+            wait_for(lambda: os.path.exists(status), message="status socket")
+            self.assertEqual(lb_harness.read_status(status)["pool"]["placement"], want, args)
+            self.assertEqual(lb.stop(), 0)
 
 
 class ZkLbProcessesTest(zk_harness.ZooKeeperTestCase):

@@ -1,9 +1,10 @@
 """Several independent zkresumelb instances agree on where a class goes, with default
-settings: 3 LBs, 30 workers (one zkworker --processes=30), 10 classes. The default pool
-places a new class by consistent hashing of the worker names (docs/design.md, "Placing
-new classes"), so every LB gives it to the same worker before any résumé is exchanged; once
-workers report résumés the agreement holds, because each résumé lists the classes that
-worker was given."""
+settings: 3 LBs, 30 workers (one zkworker --processes=30), 10 classes. An LB that sees
+other LBs registered places a new class by consistent hashing of the worker names
+(--placement=auto; docs/design.md, "Placing new classes"), so every LB gives it to the same
+worker before any résumé is exchanged; once workers report résumés the agreement holds,
+because each résumé lists the classes that worker was given. Alone again, an LB goes back
+to the least recently used worker."""
 import collections
 import os
 import sys
@@ -50,6 +51,8 @@ class ZkAgreementTest(zk_harness.ZooKeeperTestCase):
         for lb in lbs:
             lb.wait_pool(names, timeout=60)
             self.assertEqual(lb.status()["pool"]["kind"], "resume")  # the default
+            wait_for(lambda lb=lb: lb.status()["pool"]["placement"] == "ring", 15,
+                     message="the LB to see the other two and place by hashing")
 
         # Warm-up, then the top worker of each class at each LB. With the default history
         # (9999) no worker has sent a résumé yet: agreement comes from placement alone.
@@ -73,6 +76,12 @@ class ZkAgreementTest(zk_harness.ZooKeeperTestCase):
         self.assertGreaterEqual(len(self.agreeing(after)), 9, f"after résumés: {after}")
         same = sum(after[cls][0] == tops[cls][0] for cls in CLASSES)
         self.assertGreaterEqual(same, 9, f"classes moved: before {tops}, after {after}")
+
+        # The other two stop: the last one alone spreads new classes by its LRU order.
+        for lb in lbs[1:]:
+            self.assertEqual(lb.proc.stop(), 0)
+        wait_for(lambda: lbs[0].status()["pool"]["placement"] == "lru", 15,
+                 message="the lone LB back to the LRU rule")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ rlb::LbStatusSnapshot Sample() {
               0},
              {"127.0.0.1:8003", false, false, std::nullopt, 0, 0, 0, "connection refused",
               1700000001.25, "idle", 3}};
-  s.pool = {"resume", true, "2", 1.0, 9, 0.5};
+  s.pool = {"resume", true, "2", 1.0, 9, 0.5, "lru"};
   s.totals = {20, 18, 1, 2, 3, 4, 5, 6, 7, 8, 11, 9, 10};
   s.draining = true;
   s.loop_lag = {0.5, 12.25, 40.0};
@@ -67,7 +67,7 @@ TEST_CASE("RenderLbStatusJson: the document's keys, order and types", "[status]"
         R"("resume_size":0,"requests":0,"in_flight":0,"last_error":"connection refused",)"
         R"("last_error_time":1700000001.25,"state":"idle","failures":3}],)"
         R"("pool":{"kind":"resume","single_version":true,"active_version":"2","variance":1.0,)"
-        R"("backlog_history":9,"unskilled_score":0.5},)"
+        R"("backlog_history":9,"unskilled_score":0.5,"placement":"lru"},)"
         R"("totals":{"requests":20,"responses":18,"retries":1,"502":2,"503":3,)"
         R"("client_errors":4,"truncated":5,"client_aborts":6,"retries_refused":7,)"
         R"("queries_of_death":8,"invalid_responses":11,"connections_accepted":9,)"
@@ -86,7 +86,7 @@ TEST_CASE("RenderLbStatusJson: the document's keys, order and types", "[status]"
 
 TEST_CASE("RenderLbStatusJson: the ZooKeeper part comes last", "[status]") {
   rlb::LbStatusSnapshot s;
-  s.pool = {"classless", false, std::nullopt, 2.5, 7, 1.0};
+  s.pool = {"classless", false, std::nullopt, 2.5, 7, 1.0, ""};
   s.zookeeper = rlb::LbStatusSnapshot::ZooKeeper{"connected", "127.0.0.1:2181", 2, "/lb",
                                                  std::nullopt, "zookeeper", "default",
                                                  "default", {}};
@@ -109,7 +109,7 @@ TEST_CASE("RenderLbStatusJson: the ZooKeeper part comes last", "[status]") {
 
 TEST_CASE("RenderLbStatusJson: rejected settings follow the settings", "[status]") {
   rlb::LbStatusSnapshot s;
-  s.pool = {"resume", false, std::nullopt, 4.0, 6, 1.0};
+  s.pool = {"resume", false, std::nullopt, 4.0, 6, 1.0, "lru"};
   s.zookeeper = rlb::LbStatusSnapshot::ZooKeeper{
       "connected", "127.0.0.1:2181", 1, "/lb", "/lb/workers/providers",
       "zookeeper", "zookeeper", "default",
