@@ -42,6 +42,9 @@ Status BalancerConnection::Accept(uv_stream_t* listener) {
   peer_port_ = accepted->peer_port;
   peer_ = accepted->PeerToString();
   writer_.Attach(tcp_.stream());
+  uv_os_fd_t fd;
+  CHECK_EQ(uv_fileno(reinterpret_cast<uv_handle_t*>(tcp_.get()), &fd), 0);  // it is open
+  outbox_.AttachSocket(fd);  // producers may now write responses themselves
   return Status::OK();
 }
 
@@ -119,15 +122,17 @@ Status BalancerConnection::HandleFrame(const proto::Frame& frame) {
       Status s = proto::ParseRequest(frame.payload, &req);
       if (!s.ok()) return s;
       auto r = std::make_shared<WorkerRequest>(shared_from_this(), frame.rno, std::move(req));
-      std::string line;
-      for (const auto& [k, v] : r->request.environ) {
-        if (k == "REQUEST_METHOD") line = v + " " + line;
-        if (k == "PATH_INFO") line += v;
+      if (server_->host()->tracing()) {
+        std::string line;
+        for (const auto& [k, v] : r->request.environ) {
+          if (k == "REQUEST_METHOD") line = v + " " + line;
+          if (k == "PATH_INFO") line += v;
+        }
+        for (const auto& [k, v] : r->request.environ) {
+          if (k == "QUERY_STRING" && !v.empty()) line += "?" + v;
+        }
+        server_->host()->Trace("B", r->call.TraceId(), line);
       }
-      for (const auto& [k, v] : r->request.environ) {
-        if (k == "QUERY_STRING" && !v.empty()) line += "?" + v;
-      }
-      server_->host()->Trace("B", r->call.trace_id, line);
       requests_[frame.rno] = std::move(r);
       return Status::OK();
     }
@@ -143,7 +148,7 @@ Status BalancerConnection::HandleFrame(const proto::Frame& frame) {
       s = it->second->AppendBody(frame.payload, server_->options().spool_threshold);
       if (!s.ok()) {
         // The body cannot be stored (e.g. disk full): answer 500 ourselves and forget it.
-        LOG(ERROR) << "request " << it->second->call.trace_id << ": " << s.ToString();
+        LOG(ERROR) << "request " << it->second->call.TraceId() << ": " << s.ToString();
         std::string frames;
         proto::EncodeResponse(&frames, frame.rno, "500 Internal Server Error",
                               {{"Content-Type", "text/plain"}, {"Content-Length", "0"}});
@@ -161,12 +166,13 @@ Status BalancerConnection::HandleFrame(const proto::Frame& frame) {
       if (!it->second->receiving()) {
         return Status::ProtocolError("second REQUEST_END for request " + std::to_string(frame.rno));
       }
-      auto& call = it->second->call;
-      std::string declared = "0";
-      for (const auto& [k, v] : it->second->request.environ) {
-        if (k == "CONTENT_LENGTH" && !v.empty()) declared = v;
+      if (server_->host()->tracing()) {
+        std::string declared = "0";
+        for (const auto& [k, v] : it->second->request.environ) {
+          if (k == "CONTENT_LENGTH" && !v.empty()) declared = v;
+        }
+        server_->host()->Trace("I", it->second->call.TraceId(), declared);
       }
-      server_->host()->Trace("I", call.trace_id, declared);
       server_->Dispatch(it->second);
       return Status::OK();
     }

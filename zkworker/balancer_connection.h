@@ -3,10 +3,13 @@
 // table of that load balancer's requests in progress, and writes the connection's
 // ResponseOutbox to the socket.
 //
-// Writing: the ResponseOutbox is the queue between threads; the loop takes what is queued
-// and hands it to a StreamWriter (common/stream_writer.h), which writes it in order. The
-// outbox counts those bytes as in flight until the kernel has taken them, so application
-// threads wait for a slow load balancer (ResponseOutbox's flow control).
+// Writing: the ResponseOutbox is the queue between threads. While it is idle, an
+// application thread pushing a response sends it to the socket itself (its direct writes,
+// under the outbox's lock); otherwise the loop takes what is queued and hands it to a
+// StreamWriter (common/stream_writer.h), which writes it in order. The outbox counts those
+// bytes as in flight until the kernel has taken them, so application threads wait for a
+// slow load balancer (ResponseOutbox's flow control) and never write while the loop's
+// writer holds bytes. Reading, closing and every other use of the socket stay the loop's.
 //
 // Thread rules: loop thread only, except Flush() and outbox() (any thread).
 // Ownership: the WorkerServer's connection table and each WorkerRequest hold it

@@ -35,7 +35,8 @@ WorkerRequest::WorkerRequest(std::shared_ptr<BalancerConnection> c, uint32_t n, 
   call.environ = &request.environ;
   call.lb_ip = conn->peer_ip();
   call.lb_port = conn->peer_port();
-  call.trace_id = std::to_string(conn->id()) + "." + std::to_string(rno);
+  call.conn_id = conn->id();
+  call.rno = rno;
   call.sink = this;
 }
 
@@ -65,7 +66,7 @@ Status WorkerRequest::AppendBody(std::string_view data, size_t spool_threshold) 
 void WorkerRequest::MarkRunning() {
   RequestState expected = RequestState::kReceiving;
   CHECK(state_.compare_exchange_strong(expected, RequestState::kRunning))
-      << "request " << call.trace_id << " dispatched twice";
+      << "request " << call.TraceId() << " dispatched twice";
 }
 
 void WorkerRequest::Cancel() {
@@ -90,18 +91,37 @@ bool WorkerRequest::Start(std::string_view status, proto::Pairs headers) {
   for (const auto& [name, value] : headers) bytes += name.size() + value.size();
   if (headers.size() > proto::kMaxHeaders || bytes > proto::kMaxHeaderBytes ||
       status.size() > proto::kMaxTextField) {
-    LOG(ERROR) << "request " << call.trace_id << ": response head over the protocol's limits ("
+    LOG(ERROR) << "request " << call.TraceId() << ": response head over the protocol's limits ("
                << headers.size() << " headers, " << bytes << " bytes); not sent";
     return false;
   }
-  std::string frame;
-  proto::EncodeResponse(&frame, rno, status, headers);
-  if (!Send(std::move(frame), true)) return false;
+  if (cancelled()) return false;
+  proto::EncodeResponse(&held_, rno, status, headers);  // leaves with the body or the end
   status_code_ = StatusCodeOf(status);
   return true;
 }
 
-bool WorkerRequest::Body(std::string_view data) {
+ResponseSink::Sent WorkerRequest::Body(std::string_view data, bool more) {
+  if (cancelled()) return Sent::kCancelled;
+  if (data.size() > proto::kPreferredChunk) return Sent::kMustWait;  // BodyWait chunks it
+  if (!data.empty()) proto::EncodeResponseBody(&held_, rno, data);  // empty: flush only
+  if (held_.empty() || (more && held_.size() < proto::kPreferredChunk)) return Sent::kOk;
+  // TryPush leaves held_ untouched unless it queues it.
+  ResponseOutbox::Pushed pushed =
+      conn->outbox().TryPush(std::move(held_), [this] { return this->cancelled(); });
+  if (pushed.must_wait) return Sent::kMustWait;
+  held_.clear();
+  if (!pushed.queued) return Sent::kCancelled;
+  if (pushed.flush_needed) conn->Flush();
+  return Sent::kOk;
+}
+
+bool WorkerRequest::BodyWait(std::string_view data) {
+  if (!held_.empty()) {
+    std::string frames = std::move(held_);
+    held_.clear();
+    if (!Send(std::move(frames), true)) return false;
+  }
   while (!data.empty()) {
     size_t n = std::min(data.size(), proto::kPreferredChunk);
     std::string frame;
@@ -113,14 +133,16 @@ bool WorkerRequest::Body(std::string_view data) {
 }
 
 void WorkerRequest::End(bool complete) {
-  std::string frame;
-  proto::EncodeResponseEnd(&frame, rno,
+  std::string frames = std::move(held_);
+  held_.clear();
+  proto::EncodeResponseEnd(&frames, rno,
                            complete ? proto::Outcome::kComplete : proto::Outcome::kFailed);
-  // kEnded before the frame can reach the LB (the outbox mutex orders the store before the
-  // loop's Take()), so a REQUEST reusing this number always finds this request ended.
+  // kEnded before the frame can reach the LB (the outbox mutex orders the store before a
+  // direct send or the loop's Take()), so a REQUEST reusing this number always finds this
+  // request ended.
   RequestState running = RequestState::kRunning;
   state_.compare_exchange_strong(running, RequestState::kEnded);  // fails only if cancelled
-  Send(std::move(frame), false);
+  Send(std::move(frames), false);
 }
 
 }  // namespace rlb::worker

@@ -1,11 +1,13 @@
 // WorkerRequest: one request from one load balancer, from its REQUEST frame until the
 // application has answered it (or it was cancelled). The loop collects the body (spooling
 // a large one to an unlinked temp file) and dispatches it; the application thread writes
-// the response through the ResponseSink methods, into the connection's ResponseOutbox.
+// the response through the ResponseSink methods, into the connection's ResponseOutbox —
+// usually straight to the socket (ResponseOutbox's direct writes): the head and small
+// chunks are held in held_ and pushed together, so a small response is one push.
 //
-// Thread rules: the loop thread, except the ResponseSink methods and status_code() (the
-// application thread running the request) and state() with its predicates, which any
-// thread may read. Shared (shared_ptr) by the
+// Thread rules: the loop thread, except the ResponseSink methods, status_code() and held_
+// (the one application thread running the request, which owns them from Dispatch on) and
+// state() with its predicates, which any thread may read. Shared (shared_ptr) by the
 // connection's request table and the application thread running it.
 #ifndef RESUMELB_ZKWORKER_WORKER_REQUEST_H_
 #define RESUMELB_ZKWORKER_WORKER_REQUEST_H_
@@ -49,9 +51,11 @@ class WorkerRequest : public ResponseSink {
   // Loop thread: -> kCancelled; a producer blocked in the outbox gives up.
   void Cancel();
 
-  // ResponseSink (application thread). Each refuses output once cancelled.
+  // ResponseSink (application thread). Each refuses output once cancelled. Only BodyWait()
+  // blocks.
   bool Start(std::string_view status, proto::Pairs headers) override;
-  bool Body(std::string_view data) override;
+  Sent Body(std::string_view data, bool more) override;
+  bool BodyWait(std::string_view data) override;
   void End(bool complete) override;
 
   // The application thread running the request: the status code of the response head
@@ -73,6 +77,7 @@ class WorkerRequest : public ResponseSink {
   bool Send(std::string&& frames, bool wait);
   std::atomic<RequestState> state_{RequestState::kReceiving};
   int status_code_ = 0;  // the application thread running the request only
+  std::string held_;  // encoded frames not pushed yet (application thread)
 };
 
 }  // namespace rlb::worker

@@ -4,8 +4,12 @@ The C++ side (module _resumelb) owns the sockets: it builds each request's envir
 calls run() on an application thread with the GIL held. run() drives the application as
 PEP 3333 says -- start_response with exc_info, the write() callable, lazy start_response,
 close() always called -- and hands the response to C++ through _resumelb.start(),
-.body() (which blocks, without the GIL, while the load balancer's connection is backed up)
-and .end(). This file is compiled into the zkworker binary.
+.body() (which waits, without the GIL, while the load balancer's connection is backed up)
+and .end(). None of them releases the GIL otherwise: C++ holds the head and, for a list
+or tuple result (whose items are all there at once), the chunks, and sends them with the
+end, usually in one write. Anything the application hands over otherwise -- a chunk of
+any other iterable, a write() call -- is sent before the application runs again.
+This file is compiled into the zkworker binary.
 """
 import io
 import re
@@ -144,9 +148,9 @@ def _check_headers(headers, used):
                          % (used, MAX_HEADER_BYTES))
 
 
-def run(app, environ, req, head, tracing, trace_id):
+def run(app, environ, req, head, tracing):
     """Runs one request. Returns True if the response was sent completely."""
-    state = {'status': None, 'headers': None, 'sent': False, 'done': False}
+    state = {'status': None, 'headers': None, 'sent': False, 'done': False, 'more': False}
     inp = environ.get('wsgi.input')
 
     def start_response(status, headers, exc_info=None):
@@ -190,8 +194,14 @@ def run(app, environ, req, head, tracing, trace_id):
             raise TypeError('response data must be bytes, not %s' % type(data).__name__)
         if not state['sent']:
             send_headers()
+        more = state['more']
         if data and not head:
-            if not _c.body(req, data):
+            if not _c.body(req, data, more):
+                raise Cancelled
+        elif not more:
+            # Nothing to add, but what is held (the head) goes now: the application may
+            # take its time before the next chunk.
+            if not _c.body(req, b'', False):
                 raise Cancelled
 
     result = None
@@ -200,6 +210,8 @@ def run(app, environ, req, head, tracing, trace_id):
             if tracing:
                 _c.trace(req, 'C', '')
             result = app(environ, start_response)
+            # An in-memory sequence: its chunks may wait for each other and the end.
+            state['more'] = type(result) is list or type(result) is tuple
             for data in result:
                 if type(data) is not bytes:
                     raise TypeError('the application yielded %s, not bytes'
@@ -214,13 +226,13 @@ def run(app, environ, req, head, tracing, trace_id):
             return False
         except Exception:
             _c.log(LOG_ERROR, 'Uncaught application exception for %s:\n%s'
-                   % (trace_id, traceback.format_exc().rstrip()))
+                   % (_c.trace_id(req), traceback.format_exc().rstrip()))
             if state['sent']:
                 _c.end(req, False)  # the client must not see a truncated body as complete
                 return False
             state['sent'] = True
             if _c.start(req, ERROR_STATUS, ERROR_HEADERS):
-                if head or _c.body(req, ERROR_BODY):
+                if head or _c.body(req, ERROR_BODY, True):  # held: leaves with the end
                     _c.end(req, True)
                     return True
             return False
@@ -231,7 +243,7 @@ def run(app, environ, req, head, tracing, trace_id):
                 result.close()
             except Exception:
                 _c.log(LOG_ERROR, 'Exception in close() of the response for %s:\n%s'
-                       % (trace_id, traceback.format_exc().rstrip()))
+                       % (_c.trace_id(req), traceback.format_exc().rstrip()))
         if tracing:
             _c.trace(req, 'E', '')
         if inp is not None:

@@ -65,43 +65,58 @@ PyObject* PyStart(PyObject*, PyObject* args) {
     if (!Latin1(name, &k) || !Latin1(value, &v)) return nullptr;
     pairs.emplace_back(std::move(k), std::move(v));
   }
-  bool ok;
-  Py_BEGIN_ALLOW_THREADS
-  ok = ctx->call->sink->Start(st, std::move(pairs));
-  Py_END_ALLOW_THREADS
-  return PyBool_FromLong(ok);
+  // Never blocks (the head is held until the body or the end): the GIL stays held.
+  return PyBool_FromLong(ctx->call->sink->Start(st, std::move(pairs)));
 }
 
-// _resumelb.body(req, data: bytes) -> bool; blocks (without the GIL) under backpressure.
+// _resumelb.body(req, data: bytes, more: bool) -> bool; `more`: the caller has more body
+// ready at once, so small chunks may be held and leave together. Keeps the GIL unless the
+// connection is backed up (or the chunk is large): then waits without it.
 PyObject* PyBody(PyObject*, PyObject* args) {
   PyObject* capsule;
   Py_buffer data;
-  if (!PyArg_ParseTuple(args, "Oy*", &capsule, &data)) return nullptr;
+  int more = 0;
+  if (!PyArg_ParseTuple(args, "Oy*|p", &capsule, &data, &more)) return nullptr;
   CallContext* ctx = ContextFrom(capsule);
   if (!ctx) {
     PyBuffer_Release(&data);
     return nullptr;
   }
-  bool ok;
-  Py_BEGIN_ALLOW_THREADS
-  ok = ctx->call->sink->Body(
-      std::string_view(static_cast<const char*>(data.buf), static_cast<size_t>(data.len)));
-  Py_END_ALLOW_THREADS
+  std::string_view bytes(static_cast<const char*>(data.buf), static_cast<size_t>(data.len));
+  ResponseSink* sink = ctx->call->sink;
+  ResponseSink::Sent sent = sink->Body(bytes, more != 0);
+  bool ok = sent == ResponseSink::Sent::kOk;
+  if (sent == ResponseSink::Sent::kMustWait) {
+    // Body() took the data unless it is larger than a chunk (ResponseSink::Body).
+    std::string_view rest = bytes.size() > proto::kPreferredChunk ? bytes : std::string_view();
+    Py_BEGIN_ALLOW_THREADS
+    ok = sink->BodyWait(rest);
+    Py_END_ALLOW_THREADS
+  }
   PyBuffer_Release(&data);
   return PyBool_FromLong(ok);
 }
 
-// _resumelb.end(req, complete: bool)
+// _resumelb.end(req, complete: bool). Never blocks: the GIL stays held.
 PyObject* PyEnd(PyObject*, PyObject* args) {
   PyObject* capsule;
   int complete;
   if (!PyArg_ParseTuple(args, "Op", &capsule, &complete)) return nullptr;
   CallContext* ctx = ContextFrom(capsule);
   if (!ctx) return nullptr;
-  Py_BEGIN_ALLOW_THREADS
   ctx->call->sink->End(complete != 0);
-  Py_END_ALLOW_THREADS
   Py_RETURN_NONE;
+}
+
+// _resumelb.trace_id(req) -> str: "<connection id>.<rno>", for log lines (built only when
+// one is written).
+PyObject* PyTraceId(PyObject*, PyObject* args) {
+  PyObject* capsule;
+  if (!PyArg_ParseTuple(args, "O", &capsule)) return nullptr;
+  CallContext* ctx = ContextFrom(capsule);
+  if (!ctx) return nullptr;
+  std::string id = ctx->call->TraceId();
+  return PyUnicode_FromStringAndSize(id.data(), static_cast<Py_ssize_t>(id.size()));
 }
 
 // _resumelb.trace(req, code, message)
@@ -110,7 +125,7 @@ PyObject* PyTrace(PyObject*, PyObject* args) {
   if (!PyArg_ParseTuple(args, "OUU", &capsule, &code, &msg)) return nullptr;
   CallContext* ctx = ContextFrom(capsule);
   if (!ctx) return nullptr;
-  ctx->host->Trace(Utf8(code), ctx->call->trace_id, Utf8(msg));
+  ctx->host->Trace(Utf8(code), ctx->call->TraceId(), Utf8(msg));
   Py_RETURN_NONE;
 }
 
@@ -134,6 +149,7 @@ PyMethodDef kMethods[] = {
     {"start", PyStart, METH_VARARGS, "Send the response status and headers."},
     {"body", PyBody, METH_VARARGS, "Send response body bytes (blocks under backpressure)."},
     {"end", PyEnd, METH_VARARGS, "End the response (complete or failed)."},
+    {"trace_id", PyTraceId, METH_VARARGS, "The request's trace id."},
     {"trace", PyTrace, METH_VARARGS, "Write a trace record."},
     {"log", PyLog, METH_VARARGS, "Write a log record."},
     {nullptr, nullptr, 0, nullptr},
@@ -346,6 +362,10 @@ Status WsgiHost::LoadPasteApp(const std::string& ini_path) {
   return Status::OK();
 }
 
+std::string WsgiCall::TraceId() const {
+  return std::to_string(conn_id) + "." + std::to_string(rno);
+}
+
 void WsgiHost::ReleaseMainThread() { main_state_ = PyEval_SaveThread(); }
 
 void WsgiHost::Trace(std::string_view code, std::string_view id, std::string_view msg) {
@@ -400,7 +420,7 @@ bool WsgiHost::Call(WsgiCall& call) {
   PyObject* errors = PyObject_CallNoArgs(static_cast<PyObject*>(error_stream_));
   PyObject* capsule = PyCapsule_New(&ctx, kCapsuleName, nullptr);
   if (!input || !errors || !capsule) {
-    LOG(ERROR) << "cannot set up request " << call.trace_id << ": " << FetchError();
+    LOG(ERROR) << "cannot set up request " << call.TraceId() << ": " << FetchError();
     Py_XDECREF(input);
     Py_XDECREF(errors);
     Py_XDECREF(capsule);
@@ -426,23 +446,18 @@ bool WsgiHost::Call(WsgiCall& call) {
     PyObject* tl = PyObject_CallOneArg(static_cast<PyObject*>(trace_cls_), capsule);
     if (tl) SetItem(environ, options_.tracelog_key.c_str(), tl);
   }
-  PyObject* trace_id = PyUnicode_FromStringAndSize(call.trace_id.data(),
-                                                   static_cast<Py_ssize_t>(call.trace_id.size()));
-  PyObject* res = PyObject_CallFunction(static_cast<PyObject*>(run_), "OOOOOO",
+  PyObject* res = PyObject_CallFunction(static_cast<PyObject*>(run_), "OOOOO",
                                         static_cast<PyObject*>(app_), environ, capsule,
                                         method == "HEAD" ? Py_True : Py_False,
-                                        tracing ? Py_True : Py_False, trace_id);
+                                        tracing ? Py_True : Py_False);
   if (res) {
     complete = PyObject_IsTrue(res) == 1;
     Py_DECREF(res);
   } else {
     // Only a bug in the glue or a BaseException (e.g. SystemExit) from the app gets here.
-    LOG(ERROR) << "request " << call.trace_id << " failed in the WSGI glue: " << FetchError();
-    Py_BEGIN_ALLOW_THREADS
+    LOG(ERROR) << "request " << call.TraceId() << " failed in the WSGI glue: " << FetchError();
     call.sink->End(false);
-    Py_END_ALLOW_THREADS
   }
-  Py_DECREF(trace_id);
   // The capsule may outlive the call if the app kept a reference: make it point nowhere.
   PyCapsule_SetPointer(capsule, reinterpret_cast<void*>(1));
   PyCapsule_SetName(capsule, "resumelb.request.finished");

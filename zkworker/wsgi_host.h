@@ -2,8 +2,10 @@
 //
 // Start-up (main thread, in this order): Init() -> [ReadServerSection()] -> LoadApp*() ->
 // ReleaseMainThread(). Then any number of application threads may call Call() at once;
-// each takes the GIL only while Python runs and releases it while a response chunk waits
-// for the load balancer's connection (ResponseSink::Body may block). Finalize() runs on the
+// each holds the GIL for the whole request (building the environ, the application, the
+// response's non-blocking hand-over to its ResponseSink) and releases it only where it
+// may wait: while a response chunk waits for the load balancer's connection
+// (ResponseSink::BodyWait) and wherever the application itself releases it. Finalize() runs on the
 // main thread after every application thread has stopped.
 //
 // The PEP 3333 logic itself (start_response, write(), exc_info, close()) is in
@@ -23,13 +25,34 @@ namespace rlb::worker {
 
 class TraceLog;
 
-// Where one request's response goes. Called on the application thread, without the GIL.
+// Where one request's response goes. Called on the application thread.
+//
+// Start(), Body() and End() never block, so the glue calls them with the GIL held (no GIL
+// hand-off for a hello-world response). The head and small body chunks are held by the
+// sink and leave together — usually in one write, the response's RESPONSE, RESPONSE_BODY
+// and RESPONSE_END frames at once — when the response ends, when a chunk is to be sent
+// now (`more` false: the application streams) or when a chunk's worth is held. Only
+// BodyWait() waits for a backed-up connection; call it without the GIL.
 class ResponseSink {
  public:
+  enum class Sent {
+    kOk,         // queued (or held, to leave with what follows)
+    kCancelled,  // the request was cancelled: stop producing output
+    kMustWait,   // the connection is backed up (or `data` is large): nothing more was
+                 // done with `data`; call BodyWait() (data or {}, as it says) without the GIL
+  };
   virtual ~ResponseSink() = default;
-  // Each returns false once the request is cancelled (stop producing output).
+  // Holds the status and headers until the first body bytes or End(). False: cancelled (or
+  // a head over the protocol's limits, which is never sent).
   virtual bool Start(std::string_view status, proto::Pairs headers) = 0;
-  virtual bool Body(std::string_view data) = 0;  // may block while the connection is backed up
+  // Appends body bytes; `more`: the caller has more ready at once (an in-memory list), so
+  // they may be held. kMustWait with data larger than a chunk: nothing was taken, pass
+  // `data` to BodyWait(); with smaller data: it was taken, call BodyWait({}).
+  virtual Sent Body(std::string_view data, bool more) = 0;
+  // Sends what is held, then `data`, waiting while the connection is backed up. False once
+  // the request is cancelled.
+  virtual bool BodyWait(std::string_view data) = 0;
+  // Sends what is held and RESPONSE_END. Never blocks.
   virtual void End(bool complete) = 0;
 };
 
@@ -42,10 +65,11 @@ struct WsgiCall {
   std::string memory_body;  // the body, when it was small enough to keep in memory
   int body_fd = -1;         // or an unlinked temp file holding it (ownership passes to Call)
   size_t body_size = 0;
-  std::string trace_id;     // "<connection id>.<rno>"
+  int conn_id = 0;          // the trace id is "<connection id>.<rno>" (TraceId())
+  uint32_t rno = 0;
   ResponseSink* sink = nullptr;
+  std::string TraceId() const;
 };
-
 struct WsgiHostOptions {
   std::string virtualenv;                // a venv made from Debian's /usr/bin/python3
   std::vector<std::string> pythonpath;   // prepended to sys.path
@@ -99,6 +123,8 @@ class WsgiHost {
   // Re-acquires the GIL on the main thread and finalizes the interpreter.
   void Finalize();
 
+  // Whether trace records are written: callers build a record's text only then.
+  bool tracing() const { return options_.tracelog != nullptr; }
   // Records a trace line if tracing is on (any thread).
   void Trace(std::string_view code, std::string_view id, std::string_view msg);
 

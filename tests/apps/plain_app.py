@@ -18,6 +18,7 @@ _lock = threading.Lock()
 _closed = []          # PATH_INFOs whose response iterables were closed
 _active = [0, 0]      # [running now, max seen]
 _close_gate = threading.Event()  # /held-close waits in close() until /release-close sets it
+_stream_gate = threading.Event()  # /gated-stream waits after its first chunk for /release-stream
 
 
 class ClosingIterable:
@@ -137,6 +138,23 @@ def raw_application(environ, start_response):
 
     if path == '/release-close':
         _close_gate.set()
+        body = b'released\n'
+        start_response('200 OK', text + [('Content-Length', str(len(body)))])
+        return [body]
+
+    if path == '/gated-stream':
+        # A streamed response that stops after its first chunk until /release-stream: the
+        # head and that chunk must reach the load balancer meanwhile.
+        def gen():
+            yield b'first\n'
+            _stream_gate.wait(60)
+            _stream_gate.clear()
+            yield b'second\n'
+        start_response('200 OK', text)
+        return gen()
+
+    if path == '/release-stream':
+        _stream_gate.set()
         body = b'released\n'
         start_response('200 OK', text + [('Content-Length', str(len(body)))])
         return [body]

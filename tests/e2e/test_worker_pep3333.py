@@ -191,6 +191,32 @@ class PlainAppTest(harness.E2ETestCase):
         self.assertEqual(len(r.body), 300000)
         self.assert_closed_once_more(before, "/big")
 
+    def test_streamed_chunk_is_sent_before_the_next_is_produced(self):
+        # The worker holds a response's head and small chunks only while more is ready at
+        # once (an in-memory list); a generator's chunk must not wait for the next one.
+        for method, wanted in [("GET", "RESPONSE_BODY"), ("HEAD", "RESPONSE")]:
+            with self.subTest(method=method):
+                rno = self.rno + 1
+                self.conn.send_request(rno, "/gated-stream",
+                                       harness.environ("/gated-stream", method=method))
+                try:
+                    seen = []
+                    deadline = time.monotonic() + 10  # the app waits up to 60 s
+                    while wanted not in seen:
+                        frame = self.conn.read_frame(timeout=deadline - time.monotonic())
+                        self.assertEqual(frame[0], rno)
+                        seen.append(frame[1])
+                finally:
+                    self.conn.send_request(rno + 1, "/release-stream",
+                                           harness.environ("/release-stream"))
+                rest = {}
+                while len(rest) < 2:
+                    frame = self.conn.read_frame(timeout=10)
+                    if frame[1] == "RESPONSE_END":
+                        rest[frame[0]] = frame[2]
+                self.assertEqual(rest, {rno: "complete", rno + 1: "complete"})
+                self.rno = rno + 1
+
     # ------------------------------------------------------------------ HEAD
     def test_head_sends_headers_only(self):
         r = self.get("/hello", method="HEAD")
