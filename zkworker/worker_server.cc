@@ -13,6 +13,9 @@ namespace rlb::worker {
 namespace {
 
 constexpr uint64_t kGoAwayGraceMs = 500;  // see Shutdown()
+// Finished requests queued for the loop before one wakes it anyway (bounds the requests a
+// busy application keeps in the tables while the loop has nothing else to do).
+constexpr size_t kMaxUnreconciled = 64;
 
 // "METHOD HOST PATH" of a request, for the supervisor's harakiri log line.
 std::string DescribeRequest(const proto::Request& request) {
@@ -42,6 +45,11 @@ WorkerServer::WorkerServer(uv_loop_t* loop, WorkerServerOptions options, WsgiHos
   CHECK_EQ(listener_.Init(loop_, this), 0);
   CHECK_EQ(drain_timer_.Init(loop_, this), 0);
   CHECK_EQ(grace_timer_.Init(loop_, this), 0);
+  CHECK_EQ(reconcile_.Init(loop_, this), 0);
+  CHECK_EQ(uv_prepare_start(reconcile_.get(), [](uv_prepare_t* h) {
+    static_cast<WorkerServer*>(h->data)->ReconcileFinished();
+  }), 0);
+  uv_unref(reinterpret_cast<uv_handle_t*>(reconcile_.get()));  // never keeps the loop alive
 }
 
 WorkerServer::~WorkerServer() = default;
@@ -111,12 +119,42 @@ void WorkerServer::Dispatch(std::shared_ptr<WorkerRequest> req) {
 }
 
 void WorkerServer::RequestFinished(std::shared_ptr<WorkerRequest> req, bool resume_due) {
-  mailbox_.Post([this, req = std::move(req), resume_due] {
+  bool wake = false;
+  {
+    MutexLock lock(&finished_mu_);
     --in_flight_;
-    req->conn->RequestDone(req);
-    if (resume_due) BroadcastResume();
-    MaybeFinishShutdown();
-  });
+    finished_.push_back(std::move(req));
+    finished_pending_.store(true, std::memory_order_relaxed);
+    finished_resume_due_ = finished_resume_due_ || resume_due;
+    if ((resume_due || wake_on_finish_.load() || finished_.size() >= kMaxUnreconciled) &&
+        !finished_wake_posted_) {
+      finished_wake_posted_ = true;
+      wake = true;
+    }
+  }
+  if (wake) {
+    mailbox_.Post([this] {
+      ReconcileFinished();
+      MaybeFinishShutdown();
+    });
+  }
+}
+
+void WorkerServer::ReconcileFinished() {
+  // A stale false only delays the reconciliation: whatever cannot wait posts a wake-up.
+  if (!finished_pending_.load(std::memory_order_relaxed)) return;
+  std::vector<std::shared_ptr<WorkerRequest>> finished;
+  bool resume_due;
+  {
+    MutexLock lock(&finished_mu_);
+    finished.swap(finished_);
+    finished_pending_.store(false, std::memory_order_relaxed);
+    resume_due = finished_resume_due_;
+    finished_resume_due_ = false;
+    finished_wake_posted_ = false;
+  }
+  for (auto& req : finished) req->conn->RequestDone(req);
+  if (resume_due) BroadcastResume();
 }
 
 WorkerGauges WorkerServer::Gauges() const {
@@ -125,7 +163,7 @@ WorkerGauges WorkerServer::Gauges() const {
   g.busy_threads = pool_->busy();
   g.resume_classes = tracker_->classes();
   g.balancer_connections = connections_.size();
-  g.requests_in_flight = in_flight_;
+  g.requests_in_flight = in_flight_.load();  // exact: RequestFinished() decrements it
   g.draining = draining_;
   return g;
 }
@@ -146,12 +184,13 @@ void WorkerServer::SaveResume() {
 void WorkerServer::Shutdown(std::function<void()> done) {
   if (draining_) return;
   draining_ = true;
+  wake_on_finish_.store(true);  // before MaybeFinishShutdown() reconciles (see there)
   shutdown_done_ = std::move(done);
   listener_.Close();
   std::string goaway;
   proto::EncodeGoAway(&goaway);
   for (auto& [id, conn] : connections_) conn->SendFromLoop(std::string(goaway));
-  LOG(INFO) << "draining: " << in_flight_ << " request(s) in flight";
+  LOG(INFO) << "draining: " << in_flight_.load() << " request(s) in flight";
   // A REQUEST the LB sent before it read our GOAWAY may still be on its way: connections
   // are closed by their LBs once drained, or by us after this grace period.
   CHECK_EQ(uv_timer_start(grace_timer_.get(), [](uv_timer_t* t) {
@@ -161,7 +200,7 @@ void WorkerServer::Shutdown(std::function<void()> done) {
   }, kGoAwayGraceMs, 0), 0);
   CHECK_EQ(uv_timer_start(drain_timer_.get(), [](uv_timer_t* t) {
     auto* self = static_cast<WorkerServer*>(t->data);
-    LOG(WARNING) << "drain timeout: cancelling " << self->in_flight_ << " request(s)";
+    LOG(WARNING) << "drain timeout: cancelling " << self->in_flight_.load() << " request(s)";
     self->drain_expired_ = true;  // finish even if the application never returns
     auto conns = self->connections_;
     for (auto& [id, conn] : conns) conn->Close(DisconnectCause::kDrainTimeout);
@@ -172,6 +211,9 @@ void WorkerServer::Shutdown(std::function<void()> done) {
 
 void WorkerServer::MaybeFinishShutdown() {
   if (!draining_ || !shutdown_done_) return;
+  // Every finish queued before this point is reconciled here; every later one wakes the
+  // loop (wake_on_finish_ was set first), so none is left waiting for a turn.
+  ReconcileFinished();
   if (!drain_expired_) {
     if (in_flight_ > 0) return;
     for (auto& [id, conn] : connections_) {
@@ -188,6 +230,7 @@ void WorkerServer::MaybeFinishShutdown() {
   for (auto& [id, conn] : conns) conn->Close(DisconnectCause::kShutdown);
   drain_timer_.Close();
   grace_timer_.Close();
+  reconcile_.Close();
   listener_.Close();
   deleter_.Close();  // what is still queued is freed by its destructor
   mailbox_.Close();

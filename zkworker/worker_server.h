@@ -2,9 +2,13 @@
 // BalancerConnection per accepted connection, hands each complete WorkerRequest to the
 // AppThreadPool, sends the résumé, and runs the graceful shutdown (docs/protocol.md).
 //
-// Thread rules: loop thread only, except RequestFinished() (application threads), which
-// reaches the loop through the LoopMailbox like every other cross-thread call. The
-// application threads also count each request in metrics() (atomics only: WorkerMetrics).
+// Thread rules: loop thread only, except RequestFinished() and in_flight() (any thread).
+// Finishing a request costs the loop no wake-up: RequestFinished() (application thread)
+// counts it out of in_flight() and queues it in finished_, which the loop reconciles —
+// removes it from its connection's table — at its next turn (a uv_prepare_t: the loop
+// turns anyway for the next request). Only what cannot wait reaches the loop through the
+// LoopMailbox at once: a résumé that is due, any finish while draining, or a long queue.
+// The application threads also count each request in metrics() (atomics only: WorkerMetrics).
 // Lifetime: a closed connection leaves the table through the DeferredDeleter (never
 // destroyed inside its own callbacks); every handle is closed when Shutdown() completes.
 #ifndef RESUMELB_ZKWORKER_WORKER_SERVER_H_
@@ -12,12 +16,14 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "common/annotated_mutex.h"
 #include "common/deferred_delete.h"
 #include "common/frame_codec.h"
 #include "common/loop_mailbox.h"
@@ -65,8 +71,9 @@ class WorkerServer {
   // Sends the current résumé to every connection and saves the résumé file (loop thread).
   void BroadcastResume();
   // Application thread: a request has finished (or was skipped); Record() says whether the
-  // résumé is due.
-  void RequestFinished(std::shared_ptr<WorkerRequest> req, bool resume_due);
+  // résumé is due. Wakes the loop only when it must act now (see above).
+  void RequestFinished(std::shared_ptr<WorkerRequest> req, bool resume_due)
+      EXCLUDES(finished_mu_);
 
   // Loop-thread services used by connections.
   LoopMailbox& mailbox() { return mailbox_; }
@@ -79,9 +86,10 @@ class WorkerServer {
   bool draining() const { return draining_; }
   // The drain timeout expired: requests may still be running in the application.
   bool drain_expired() const { return drain_expired_; }
-  size_t in_flight() const { return in_flight_; }
+  // Requests dispatched to the application and not finished (exact from any thread).
+  size_t in_flight() const { return in_flight_.load(); }
   // Completes a Shutdown() once nothing is in flight (loop thread).
-  void MaybeFinishShutdown();
+  void MaybeFinishShutdown() EXCLUDES(finished_mu_);
 
   // The counters of the requests the application ran (any thread).
   const WorkerMetrics& metrics() const { return metrics_; }
@@ -92,6 +100,9 @@ class WorkerServer {
   static void OnConnection(uv_stream_t* server, int status);
   void SaveResume();
   int AllocateConnectionId();
+  // Loop: takes the finished requests out of their connections' tables; broadcasts the
+  // résumé if one is due.
+  void ReconcileFinished() EXCLUDES(finished_mu_);
 
   uv_loop_t* loop_;
   WorkerServerOptions options_;
@@ -104,7 +115,17 @@ class WorkerServer {
   UvHandle<uv_tcp_t> listener_;
   HostPort bound_;
   std::map<int, std::shared_ptr<BalancerConnection>> connections_;  // by connection id
-  size_t in_flight_ = 0;  // requests dispatched to the app pool and not finished
+  // Dispatched to the app pool and not finished: incremented by the loop (Dispatch),
+  // decremented by the application thread (RequestFinished).
+  std::atomic<size_t> in_flight_{0};
+  // Finished requests the loop has not reconciled yet (RequestFinished -> ReconcileFinished).
+  Mutex finished_mu_;
+  std::vector<std::shared_ptr<WorkerRequest>> finished_ GUARDED_BY(finished_mu_);
+  bool finished_resume_due_ GUARDED_BY(finished_mu_) = false;
+  bool finished_wake_posted_ GUARDED_BY(finished_mu_) = false;
+  std::atomic<bool> finished_pending_{false};  // finished_ not empty (a hint, read unlocked)
+  std::atomic<bool> wake_on_finish_{false};    // draining: every finish wakes the loop
+  UvHandle<uv_prepare_t> reconcile_;           // ReconcileFinished() every loop turn
   bool draining_ = false;
   bool drain_expired_ = false;
   std::function<void()> shutdown_done_;

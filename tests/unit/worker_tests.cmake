@@ -12,7 +12,8 @@ find_program(RLB_CLANGXX NAMES clang++)
 add_test(NAME worker_thread_safety_annotations
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/check_thread_safety.sh "${RLB_CLANGXX}"
                  ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/thread_safety_violation.cc
-                 ${PROJECT_SOURCE_DIR}/zkworker/response_outbox.cc)
+                 ${PROJECT_SOURCE_DIR}/zkworker/response_outbox.cc
+                 ${PROJECT_SOURCE_DIR}/zkworker/worker_server.cc)
 set_tests_properties(worker_thread_safety_annotations PROPERTIES SKIP_RETURN_CODE 77)
 rlb_unit_test(worker_zk_registration_test
               SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/zk_registration_test.cc LIBS rlb_worker)
