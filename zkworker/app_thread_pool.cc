@@ -1,4 +1,4 @@
-// AppThreadPool: a plain job queue with a fixed set of threads.
+// AppThreadPool: a job queue with a fixed set of threads that sleep on a semaphore.
 #include "zkworker/app_thread_pool.h"
 
 #include <chrono>
@@ -6,17 +6,35 @@
 namespace rlb::worker {
 
 AppThreadPool::AppThreadPool(int threads) : thread_count_(threads) {
+  sem_init(&wake_, 0, 0);
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
 }
 
-AppThreadPool::~AppThreadPool() { Stop(); }
+AppThreadPool::~AppThreadPool() {
+  Stop();
+  sem_destroy(&wake_);
+}
+
+int AppThreadPool::WakeLocked(int n) {
+  // A busy thread finds the job when it is done; only a sleeping one needs a post.
+  int wake = 0;
+  for (; n > 0 && waking_ < sleeping_; --n, ++wake) ++waking_;
+  return wake;
+}
+
+void AppThreadPool::Post(int n) {
+  // A system call only if the thread already sleeps in the kernel.
+  for (; n > 0; --n) sem_post(&wake_);
+}
 
 void AppThreadPool::Submit(std::function<void()> job) {
+  int wake;
   {
     std::lock_guard<std::mutex> lock(mu_);
     jobs_.push_back(std::move(job));
+    wake = WakeLocked(1);
   }
-  cv_.notify_one();
+  Post(wake);
 }
 
 size_t AppThreadPool::queued() const {
@@ -36,11 +54,13 @@ bool AppThreadPool::WaitIdle(double seconds) {
 }
 
 void AppThreadPool::Stop() {
+  int wake;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
+    wake = WakeLocked(static_cast<int>(threads_.size()));
   }
-  cv_.notify_all();
+  Post(wake);
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
@@ -48,22 +68,26 @@ void AppThreadPool::Stop() {
 }
 
 void AppThreadPool::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    std::function<void()> job;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
-      if (jobs_.empty()) return;  // stopping and drained
-      job = std::move(jobs_.front());
-      jobs_.pop_front();
-      ++running_;
+    while (jobs_.empty() && !stopping_) {
+      ++sleeping_;
+      lock.unlock();
+      while (sem_wait(&wake_) != 0) {}  // EINTR only
+      lock.lock();
+      --sleeping_;
+      --waking_;
     }
+    if (jobs_.empty()) return;  // stopping and drained
+    std::function<void()> job = std::move(jobs_.front());
+    jobs_.pop_front();
+    ++running_;
+    lock.unlock();
     job();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      --running_;
-    }
-    idle_cv_.notify_all();
+    job = nullptr;  // the job's captures go before the thread counts as idle
+    lock.lock();
+    --running_;
+    if (running_ == 0 && jobs_.empty()) idle_cv_.notify_all();
   }
 }
 
