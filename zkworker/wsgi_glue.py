@@ -107,6 +107,8 @@ _VALUE_RE = re.compile(r'[^\x00-\x08\x0a-\x1f\x7f]*\Z')
 
 
 def _latin1_size(what, s):
+    if s.isascii():  # the usual case, without encoding a copy
+        return len(s)
     try:
         return len(s.encode('latin-1'))
     except UnicodeEncodeError as e:
@@ -148,78 +150,93 @@ def _check_headers(headers, used):
                          % (used, MAX_HEADER_BYTES))
 
 
-def run(app, environ, req, head, tracing):
-    """Runs one request. Returns True if the response was sent completely."""
-    state = {'status': None, 'headers': None, 'sent': False, 'done': False, 'more': False}
-    inp = environ.get('wsgi.input')
+class _Call:
+    """One request's response state; start_response and write are its bound methods
+    (one object per request instead of a closure, its cells and a state dict)."""
 
-    def start_response(status, headers, exc_info=None):
-        if state['done']:
+    __slots__ = ('req', 'head', 'tracing', 'status', 'headers', 'sent', 'done', 'more')
+
+    def __init__(self, req, head, tracing):
+        self.req = req
+        self.head = head
+        self.tracing = tracing
+        self.status = None
+        self.headers = None
+        self.sent = False
+        self.done = False
+        self.more = False
+
+    def start_response(self, status, headers, exc_info=None):
+        if self.done:
             raise AssertionError('start_response() called after the request ended')
         if exc_info:
             try:
-                if state['sent']:
+                if self.sent:
                     raise exc_info[1].with_traceback(exc_info[2])
             finally:
                 exc_info = None
-        elif state['status'] is not None:
+        elif self.status is not None:
             raise AssertionError('start_response() called a second time without exc_info')
         # Checked here, so that the application (or the 500 below) hears of it, and nothing
         # the protocol or HTTP cannot carry is ever sent.
         _check_headers(headers, _check_status(status))
-        state['status'] = status
-        state['headers'] = headers
-        return write
+        self.status = status
+        self.headers = headers
+        return self.write
 
-    def send_headers():
-        if state['status'] is None:
+    def send_headers(self):
+        if self.status is None:
             raise AssertionError('the application did not call start_response()')
-        if tracing:
+        if self.tracing:
             length = '?'
-            for name, value in state['headers']:
+            for name, value in self.headers:
                 if name.lower() == 'content-length':
                     length = value
-            _c.trace(req, 'A', '%s %s' % (state['status'], length))
+            _c.trace(self.req, 'A', '%s %s' % (self.status, length))
         # Sent only once start() took them: if it raised, nothing went out and the 500
         # below can still be the response.
-        started = _c.start(req, state['status'], state['headers'])
-        state['sent'] = True
+        started = _c.start(self.req, self.status, self.headers)
+        self.sent = True
         if not started:
             raise Cancelled
 
-    def write(data):
-        if state['done']:
+    def write(self, data):
+        if self.done:
             raise AssertionError('write() called after the request ended')
         if type(data) is not bytes:
             raise TypeError('response data must be bytes, not %s' % type(data).__name__)
-        if not state['sent']:
-            send_headers()
-        more = state['more']
-        if data and not head:
-            if not _c.body(req, data, more):
+        if not self.sent:
+            self.send_headers()
+        if data and not self.head:
+            if not _c.body(self.req, data, self.more):
                 raise Cancelled
-        elif not more:
+        elif not self.more:
             # Nothing to add, but what is held (the head) goes now: the application may
             # take its time before the next chunk.
-            if not _c.body(req, b'', False):
+            if not _c.body(self.req, b'', False):
                 raise Cancelled
 
+
+def run(app, environ, req, head, tracing):
+    """Runs one request. Returns True if the response was sent completely."""
+    call = _Call(req, head, tracing)
+    inp = environ.get('wsgi.input')
     result = None
     try:
         try:
             if tracing:
                 _c.trace(req, 'C', '')
-            result = app(environ, start_response)
+            result = app(environ, call.start_response)
             # An in-memory sequence: its chunks may wait for each other and the end.
-            state['more'] = type(result) is list or type(result) is tuple
+            call.more = type(result) is list or type(result) is tuple
             for data in result:
                 if type(data) is not bytes:
                     raise TypeError('the application yielded %s, not bytes'
                                     % type(data).__name__)
                 if data:
-                    write(data)
-            if not state['sent']:
-                send_headers()
+                    call.write(data)
+            if not call.sent:
+                call.send_headers()
             _c.end(req, True)
             return True
         except Cancelled:
@@ -227,17 +244,17 @@ def run(app, environ, req, head, tracing):
         except Exception:
             _c.log(LOG_ERROR, 'Uncaught application exception for %s:\n%s'
                    % (_c.trace_id(req), traceback.format_exc().rstrip()))
-            if state['sent']:
+            if call.sent:
                 _c.end(req, False)  # the client must not see a truncated body as complete
                 return False
-            state['sent'] = True
+            call.sent = True
             if _c.start(req, ERROR_STATUS, ERROR_HEADERS):
                 if head or _c.body(req, ERROR_BODY, True):  # held: leaves with the end
                     _c.end(req, True)
                     return True
             return False
     finally:
-        state['done'] = True
+        call.done = True
         if result is not None and hasattr(result, 'close'):
             try:
                 result.close()

@@ -39,6 +39,12 @@ std::string_view Utf8(PyObject* str) {
 
 // Native strings go on the wire as latin-1 (PEP 3333); refuse what latin-1 cannot hold.
 bool Latin1(PyObject* str, std::string* out) {
+  if (PyUnicode_IS_READY(str) && PyUnicode_KIND(str) == PyUnicode_1BYTE_KIND) {
+    // One byte per character is latin-1 already: no encoded copy.
+    out->assign(reinterpret_cast<const char*>(PyUnicode_1BYTE_DATA(str)),
+                static_cast<size_t>(PyUnicode_GET_LENGTH(str)));
+    return true;
+  }
   PyObject* b = PyUnicode_AsLatin1String(str);
   if (!b) return false;
   out->assign(PyBytes_AS_STRING(b), static_cast<size_t>(PyBytes_GET_SIZE(b)));
@@ -195,10 +201,15 @@ PyObject* Str(std::string_view s) {
   return PyUnicode_DecodeLatin1(s.data(), static_cast<Py_ssize_t>(s.size()), nullptr);
 }
 
-void SetItem(PyObject* dict, const char* key, PyObject* value) {  // steals value
-  PyDict_SetItemString(dict, key, value);
+// Steals both references.
+void SetItem(PyObject* dict, PyObject* key, PyObject* value) {
+  PyDict_SetItem(dict, key, value);
+  Py_DECREF(key);
   Py_DECREF(value);
 }
+
+constexpr size_t kMaxCachedKeys = 512;
+constexpr size_t kMaxCachedKeyBytes = 64;
 
 Status CheckVirtualenv(const std::string& venv) {
   std::ifstream cfg(venv + "/pyvenv.cfg");
@@ -307,6 +318,7 @@ Status WsgiHost::Init() {
   bytes_io_ = io ? PyObject_GetAttrString(io, "BytesIO") : nullptr;
   Py_XDECREF(io);
   wsgi_version_ = Py_BuildValue("(ii)", 1, 0);
+  http_ = PyUnicode_InternFromString("http");
   if (!run_ || !file_input_ || !error_stream_ || !file_wrapper_ || !trace_cls_ || !bytes_io_) {
     return Status::IOError("incomplete WSGI glue: " + FetchError());
   }
@@ -362,6 +374,21 @@ Status WsgiHost::LoadPasteApp(const std::string& ini_path) {
   return Status::OK();
 }
 
+void* WsgiHost::Key(std::string_view name) {
+  auto it = keys_.find(name);
+  if (it != keys_.end()) {
+    Py_INCREF(static_cast<PyObject*>(it->second));
+    return it->second;
+  }
+  PyObject* key = Str(name);
+  if (key && keys_.size() < kMaxCachedKeys && name.size() <= kMaxCachedKeyBytes) {
+    PyUnicode_InternInPlace(&key);
+    Py_INCREF(key);
+    keys_.emplace(std::string(name), key);
+  }
+  return key;
+}
+
 std::string WsgiCall::TraceId() const {
   return std::to_string(conn_id) + "." + std::to_string(rno);
 }
@@ -389,23 +416,24 @@ bool WsgiHost::Call(WsgiCall& call) {
   PyObject* environ = PyDict_New();
   std::string method;
   bool has_scheme = false;
+  auto key = [this](std::string_view name) { return static_cast<PyObject*>(Key(name)); };
   for (const auto& [k, v] : *call.environ) {
-    PyObject* key = Str(k);
-    PyObject* value = Str(v);
-    PyDict_SetItem(environ, key, value);
-    Py_DECREF(key);
-    Py_DECREF(value);
+    SetItem(environ, key(k), Str(v));
     if (k == "REQUEST_METHOD") method = v;
     if (k == "wsgi.url_scheme") has_scheme = true;
   }
   // A chunked upload arrives without CONTENT_LENGTH: the app sees what was received. A
   // request without a body has none (as with gunicorn), unless the client sent one.
   if (call.body_size > 0) {
-    SetItem(environ, "CONTENT_LENGTH", PyUnicode_FromString(std::to_string(call.body_size).c_str()));
+    SetItem(environ, key("CONTENT_LENGTH"),
+            PyUnicode_FromString(std::to_string(call.body_size).c_str()));
   }
   Py_INCREF(static_cast<PyObject*>(wsgi_version_));
-  SetItem(environ, "wsgi.version", static_cast<PyObject*>(wsgi_version_));
-  if (!has_scheme) SetItem(environ, "wsgi.url_scheme", PyUnicode_FromString("http"));
+  SetItem(environ, key("wsgi.version"), static_cast<PyObject*>(wsgi_version_));
+  if (!has_scheme) {
+    Py_INCREF(static_cast<PyObject*>(http_));
+    SetItem(environ, key("wsgi.url_scheme"), static_cast<PyObject*>(http_));
+  }
   PyObject* input;
   if (call.body_fd >= 0) {
     lseek(call.body_fd, 0, SEEK_SET);
@@ -431,20 +459,27 @@ bool WsgiHost::Call(WsgiCall& call) {
     }
     return false;
   }
-  SetItem(environ, "wsgi.input", input);
-  SetItem(environ, "wsgi.errors", errors);
-  SetItem(environ, "wsgi.multithread", PyBool_FromLong(options_.threads > 1));
-  SetItem(environ, "wsgi.multiprocess", PyBool_FromLong(1));
-  SetItem(environ, "wsgi.run_once", PyBool_FromLong(0));
+  SetItem(environ, key("wsgi.input"), input);
+  SetItem(environ, key("wsgi.errors"), errors);
+  SetItem(environ, key("wsgi.multithread"), PyBool_FromLong(options_.threads > 1));
+  SetItem(environ, key("wsgi.multiprocess"), PyBool_FromLong(1));
+  SetItem(environ, key("wsgi.run_once"), PyBool_FromLong(0));
   Py_INCREF(static_cast<PyObject*>(file_wrapper_));
-  SetItem(environ, "wsgi.file_wrapper", static_cast<PyObject*>(file_wrapper_));
-  SetItem(environ, "zc.resumelb.request_class", Str(call.request_class));
-  SetItem(environ, "zc.resumelb.lb_addr", Py_BuildValue("(si)", call.lb_ip.c_str(), call.lb_port));
-  SetItem(environ, "zc.resumelb.time", PyFloat_FromDouble(EpochSeconds()));
+  SetItem(environ, key("wsgi.file_wrapper"), static_cast<PyObject*>(file_wrapper_));
+  SetItem(environ, key("zc.resumelb.request_class"), Str(call.request_class));
+  if (lb_addr_ == nullptr || lb_addr_port_ != call.lb_port || lb_addr_ip_ != call.lb_ip) {
+    Py_XDECREF(static_cast<PyObject*>(lb_addr_));
+    lb_addr_ = Py_BuildValue("(si)", call.lb_ip.c_str(), call.lb_port);  // a tuple: shareable
+    lb_addr_ip_ = call.lb_ip;
+    lb_addr_port_ = call.lb_port;
+  }
+  Py_XINCREF(static_cast<PyObject*>(lb_addr_));
+  SetItem(environ, key("zc.resumelb.lb_addr"), static_cast<PyObject*>(lb_addr_));
+  SetItem(environ, key("zc.resumelb.time"), PyFloat_FromDouble(EpochSeconds()));
   bool tracing = options_.tracelog != nullptr;
   if (tracing) {
     PyObject* tl = PyObject_CallOneArg(static_cast<PyObject*>(trace_cls_), capsule);
-    if (tl) SetItem(environ, options_.tracelog_key.c_str(), tl);
+    if (tl) SetItem(environ, key(options_.tracelog_key), tl);
   }
   PyObject* res = PyObject_CallFunction(static_cast<PyObject*>(run_), "OOOOO",
                                         static_cast<PyObject*>(app_), environ, capsule,
@@ -493,10 +528,12 @@ void WsgiHost::Finalize() {
   if (main_state_) PyEval_RestoreThread(static_cast<PyThreadState*>(main_state_));
   main_state_ = nullptr;
   for (void** p : {&app_, &run_, &file_input_, &error_stream_, &file_wrapper_, &trace_cls_,
-                   &bytes_io_, &wsgi_version_, &glue_}) {
+                   &bytes_io_, &wsgi_version_, &http_, &lb_addr_, &glue_}) {
     Py_XDECREF(static_cast<PyObject*>(*p));
     *p = nullptr;
   }
+  for (auto& [name, key] : keys_) Py_DECREF(static_cast<PyObject*>(key));
+  keys_.clear();
   Py_FinalizeEx();
   initialized_ = false;
 }

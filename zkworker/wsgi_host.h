@@ -13,9 +13,11 @@
 #ifndef RESUMELB_ZKWORKER_WSGI_HOST_H_
 #define RESUMELB_ZKWORKER_WSGI_HOST_H_
 
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/frame_codec.h"
@@ -129,8 +131,23 @@ class WsgiHost {
   void Trace(std::string_view code, std::string_view id, std::string_view msg);
 
  private:
+  // The environ key `name` as a Python str (a new reference): keys repeat on every request,
+  // so they are made once and shared (immutable). GIL held.
+  void* Key(std::string_view name);
+
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
   WsgiHostOptions options_;
   bool initialized_ = false;
+  // Key()'s strings (PyObject*), guarded by the GIL; bounded, so that clients sending ever
+  // new header names cannot grow it.
+  std::unordered_map<std::string, void*, StringHash, std::equal_to<>> keys_;
+  void* http_ = nullptr;         // PyObject*: "http"
+  std::string lb_addr_ip_;       // the last zc.resumelb.lb_addr built, shared while the
+  int lb_addr_port_ = 0;         // load balancer is the same (guarded by the GIL)
+  void* lb_addr_ = nullptr;      // PyObject*: (ip, port)
   bool print_load_traceback_ = false;
   void* main_state_ = nullptr;  // PyThreadState* saved by ReleaseMainThread
   void* glue_ = nullptr;        // PyObject*: the wsgi_glue module
