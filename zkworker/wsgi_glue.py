@@ -106,12 +106,22 @@ _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _VALUE_RE = re.compile(r'[^\x00-\x08\x0a-\x1f\x7f]*\Z')
 
 
-def _latin1_size(what, s):
+# Statuses and header names that passed the checks below, with their latin-1 sizes: an
+# application sends the same few again and again. Bounded, so that ever new names cost only
+# the checks, never memory.
+_CHECKED_MAX = 1024
+_checked_statuses = {}
+_checked_names = {}
+
+
+def _latin1_size(s, what, name=None):
     if s.isascii():  # the usual case, without encoding a copy
         return len(s)
     try:
         return len(s.encode('latin-1'))
     except UnicodeEncodeError as e:
+        if name is not None:
+            what = '%s %s' % (what, name)
         raise ValueError('%s %r is not latin-1 (PEP 3333 native strings are): %s'
                          % (what, s, e)) from None
 
@@ -119,12 +129,17 @@ def _latin1_size(what, s):
 def _check_status(status):
     if type(status) is not str:
         raise TypeError('status must be str, not %s' % type(status).__name__)
+    size = _checked_statuses.get(status)
+    if size is not None:
+        return size
     if not _STATUS_RE.match(status):
         raise ValueError('status %r is not of the form "NNN reason" (three digits, a space, '
                          'a reason without control characters)' % status)
-    size = _latin1_size('status', status)
+    size = _latin1_size(status, 'status')
     if size > MAX_STATUS_BYTES:
         raise ValueError('status is %d bytes, over the limit of %d' % (size, MAX_STATUS_BYTES))
+    if len(_checked_statuses) < _CHECKED_MAX:
+        _checked_statuses[status] = size
     return size
 
 
@@ -140,11 +155,16 @@ def _check_headers(headers, used):
         name, value = item
         if type(name) is not str or type(value) is not str:
             raise TypeError('header names and values must be str: %r' % (item,))
-        if not _TOKEN_RE.match(name):
-            raise ValueError('header name %r is not a token (RFC 9110)' % name)
+        name_size = _checked_names.get(name)
+        if name_size is None:
+            if not _TOKEN_RE.match(name):
+                raise ValueError('header name %r is not a token (RFC 9110)' % name)
+            name_size = _latin1_size(name, 'header name')
+            if len(_checked_names) < _CHECKED_MAX:
+                _checked_names[name] = name_size
         if not _VALUE_RE.match(value):
             raise ValueError('header %s: value %r has a control character' % (name, value))
-        used += _latin1_size('header name', name) + _latin1_size('header ' + name, value)
+        used += name_size + _latin1_size(value, 'header', name)
     if used > MAX_HEADER_BYTES:
         raise ValueError('response status and headers are %d bytes, over the limit of %d'
                          % (used, MAX_HEADER_BYTES))
