@@ -86,21 +86,62 @@ StatusOr<std::vector<sockaddr_storage>> Resolve(const HostPort& hp, bool passive
   return out;
 }
 
-std::vector<std::string> RegistrationHosts(const std::string& host) {
-  if (!host.empty()) return {host};
-  std::vector<std::string> out;
+bool IsWildcardHost(const std::string& host) {
+  return host.empty() || host == "0.0.0.0" || host == "::";
+}
+
+std::string RegistrationHost(const std::string& host) {
+  return IsWildcardHost(host) ? PrimaryAddress() : host;
+}
+
+namespace {
+
+bool IsLoopbackOrUnspecified(const std::string& ip) {
+  return ip.empty() || ip.rfind("127.", 0) == 0 || ip == "0.0.0.0";
+}
+
+// The source address the kernel would use towards a public address (the default route's),
+// nullopt without such a route.
+std::optional<std::string> DefaultRouteSource() {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::nullopt;
+  sockaddr_in remote{};
+  remote.sin_family = AF_INET;
+  remote.sin_port = htons(53);  // connect() on UDP picks a route and sends nothing
+  inet_pton(AF_INET, "8.8.8.8", &remote.sin_addr);
+  std::optional<std::string> out;
+  sockaddr_in local{};
+  socklen_t len = sizeof local;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&remote), sizeof remote) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0) {
+    out = SockaddrIp(reinterpret_cast<sockaddr*>(&local));
+  }
+  close(fd);
+  return out;
+}
+
+}  // namespace
+
+std::string ChoosePrimaryAddress(const std::optional<std::string>& route_source,
+                                 const std::vector<std::string>& interface_addresses) {
+  if (route_source && !IsLoopbackOrUnspecified(*route_source)) return *route_source;
+  for (const auto& ip : interface_addresses) {
+    if (!IsLoopbackOrUnspecified(ip)) return ip;
+  }
+  return "127.0.0.1";
+}
+
+std::string PrimaryAddress() {
+  std::vector<std::string> addresses;
   ifaddrs* ifs = nullptr;
   if (getifaddrs(&ifs) == 0) {
     for (ifaddrs* i = ifs; i; i = i->ifa_next) {
       if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
-      std::string ip = SockaddrIp(i->ifa_addr);
-      if (ip.rfind("127.", 0) == 0) continue;
-      out.push_back(ip);
+      addresses.push_back(SockaddrIp(i->ifa_addr));
     }
     freeifaddrs(ifs);
   }
-  if (out.empty()) out.push_back("127.0.0.1");
-  return out;
+  return ChoosePrimaryAddress(DefaultRouteSource(), addresses);
 }
 
 StatusOr<int> ReusePortSocket(const HostPort& address) {

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,10 +31,27 @@ StatusOr<HostPort> ParseHostPort(std::string_view text);
 // IPv4 wildcard when listening (passive) and to 127.0.0.1 otherwise.
 StatusOr<std::vector<sockaddr_storage>> Resolve(const HostPort& hp, bool passive);
 
-// The hosts under which a server listening on `host` registers itself: `host` itself, or,
-// when it is empty (all interfaces), every non-loopback IPv4 address of the machine
-// (127.0.0.1 when there is none).
-std::vector<std::string> RegistrationHosts(const std::string& host);
+// Whether `host` means every interface when listening: "", "0.0.0.0" or "::".
+bool IsWildcardHost(const std::string& host);
+
+// The one host under which a server listening on `host` registers itself: `host` itself,
+// or, when it is a wildcard (IsWildcardHost), the machine's primary address
+// (PrimaryAddress()). Never one registration per interface: a load balancer would take
+// each for a worker of its own.
+std::string RegistrationHost(const std::string& host);
+
+// The machine's primary IPv4 address: the source address of the default route, i.e. the
+// address the kernel picks for a UDP socket connect()ed to a public address (8.8.8.8:53;
+// connect() on UDP sends nothing), when it is not a loopback address; else
+// the first non-loopback IPv4 address of the interfaces (getifaddrs order); else
+// 127.0.0.1. Blocks only on local system calls.
+std::string PrimaryAddress();
+
+// PrimaryAddress()'s choice, pure: `route_source` (the default route's source address,
+// nullopt when there is no route) unless it is missing or a loopback/unspecified address,
+// then the first non-loopback address of `interface_addresses`, then "127.0.0.1".
+std::string ChoosePrimaryAddress(const std::optional<std::string>& route_source,
+                                 const std::vector<std::string>& interface_addresses);
 
 // Binds `tcp` to `address` (resolved passively), listens with `backlog` and `on_connection`,
 // and sets *bound to the address with the port actually bound (port 0 picks a free one).

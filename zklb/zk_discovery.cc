@@ -62,8 +62,8 @@ void ZkDiscovery::Start() {
 void ZkDiscovery::Register() {
   registration_data_ = std::string("{\"pid\": ") + std::to_string(getpid()) + "}";
   const HostPort& addr = lb_->address();
-  for (const auto& host : RegistrationHosts(addr.host)) {
-    HostPort hp{host, addr.port};
+  {  // one node: the address given, or the machine's primary one for a wildcard
+    HostPort hp{RegistrationHost(addr.host), addr.port};
     auto claim = std::make_unique<Claim>();
     claim->owner = this;
     claim->path = path_ + (path_ == "/" ? "" : "/") + "providers/" + hp.ToString();

@@ -282,6 +282,7 @@ StatusOr<pid_t> ExecProcess(const std::vector<std::string>& master_argv,
   }
   args.push_back("--address=" + spec.address.ToString());
   if (spec.admin_address) args.push_back("--admin_address=" + spec.admin_address->ToString());
+  if (spec.advertise) args.push_back("--advertise=" + spec.advertise->ToString());
   args.push_back("--supervisor_fd=" + std::to_string(spec.board->fd()));
   if (!spec.resume_file.empty()) args.push_back("--resume_file=" + spec.resume_file);
   if (!spec.tracelog.empty()) args.push_back("--tracelog=" + spec.tracelog);
@@ -332,6 +333,7 @@ StatusOr<pid_t> ForkProcess(const WorkerOptions& options, WsgiHost* host,
   child.processes = 0;
   child.address = spec.address;
   child.admin_address = spec.admin_address;
+  child.advertise = spec.advertise;
   child.resume_file = spec.resume_file;
   child.tracelog = spec.tracelog;
   int code = Serve(child, host, spec.board, /*app_loaded=*/true);
@@ -366,6 +368,7 @@ int RunMaster(const WorkerOptions& options, WsgiHost* host,
   so.processes = options.processes;
   so.address = options.address;
   so.admin_address = options.admin_address;
+  so.advertise = options.advertise;
   so.zookeeper_mode = options.zookeeper_mode;
   so.threads = options.threads;
   so.harakiri = options.harakiri;

@@ -221,6 +221,11 @@ void Supervisor::Spawn(Slot* slot) {
     CHECK(admin.ok()) << admin.status().message();  // validated with the options
     spec.admin_address = *admin;
   }
+  if (options_.advertise) {
+    auto advertise = ProcessAddress(*options_.advertise, slot->index);
+    CHECK(advertise.ok()) << advertise.status().message();  // validated with the options
+    spec.advertise = *advertise;
+  }
   spec.resume_file = ProcessFilePath(options_.resume_file, slot->index);
   spec.tracelog = ProcessFilePath(options_.tracelog, slot->index);
   spec.board = board->get();

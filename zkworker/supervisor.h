@@ -49,6 +49,7 @@ struct SupervisorOptions {
   HostPort address;                  // process i listens on ProcessAddress(address, i)
   // Process i serves its admin listener on ProcessAddress(admin_address, i); unset: none.
   std::optional<HostPort> admin_address;
+  std::optional<HostPort> advertise;  // process i registers ProcessAddress(advertise, i)
   bool zookeeper_mode = false;       // a successor is ready once it has registered
   int threads = 1;                   // application threads per process (board slots)
   double harakiri = 0;               // seconds; 0: never
@@ -67,6 +68,7 @@ struct ProcessSpec {
   int index = 0;
   HostPort address;
   std::optional<HostPort> admin_address;
+  std::optional<HostPort> advertise;  // unset: none given
   std::string resume_file;
   std::string tracelog;
   ProcessBoard* board = nullptr;  // the process reports on it

@@ -41,6 +41,8 @@ DEFINE_string(log_level, "INFO", "log level: DEBUG, INFO, WARNING, ERROR or a nu
 DEFINE_string(zookeeper, "", "ZooKeeper connection string: register there (ZooKeeper mode)");
 DEFINE_string(path, "", "ZooKeeper node of this kind of worker, e.g. /lb/workers: settings "
                         "are read from its data, the address registered under PATH/providers");
+DEFINE_string(advertise, "", "ZooKeeper mode: HOST:PORT to register instead of the listening "
+                            "address (port 0: the bound port; with --processes, PORT+i)");
 DEFINE_string(description, "", "free text registered with the worker (ZooKeeper mode)");
 DEFINE_string(app_version, "", "software version registered with the worker (ZooKeeper "
                                "mode; ini key: version); used by single-version LBs");
@@ -109,8 +111,13 @@ ZooKeeper mode ([server:main] use = egg:zc.resumelb#zk, or --zookeeper and --pat
                             ephemeral PATH/providers/HOST:PORT with {"pid",
                             "description", "version"} once no other session holds it
                             (waiting up to the session timeout + 5 s, else exit 2); the
-                            address defaults to :0 (a free port; an empty host registers
-                            every non-loopback address of the machine)
+                            address defaults to :0 (a free port); one node only: for a
+                            host of :0, 0.0.0.0 or :: the machine's primary address (the
+                            default route's source address, else the first non-loopback
+                            IPv4 address)
+  --advertise=HOST:PORT     register this address instead (NAT, several interfaces);
+                            port 0: the port bound; with --processes process i
+                            registers PORT+i (a port of 0 stays 0: each its own)
   --description=TEXT        registered description
   --app_version=VERSION     registered version (ini key: version)
   --zookeeper_session_timeout=S  (10)
@@ -147,7 +154,7 @@ SIGHUP: reopen the tracelog file (after logrotate renamed it). SIGUSR1, SIGUSR2:
 const std::set<std::string> kIniKeys = {
     "use", "address", "admin_address", "history", "max_skill_age", "threads", "resume_file",
     "tracelog", "tracelog_key", "pythonpath", "spool_threshold", "drain_timeout", "log_level",
-    "loggers", "zookeeper", "path", "description", "version", "backdoor",
+    "loggers", "zookeeper", "path", "advertise", "description", "version", "backdoor",
     "zookeeper_session_timeout", "zookeeper_auth", "processes", "preload", "harakiri", "max_requests",
     "max_requests_jitter", "reload_on_rss", "status_socket"};
 
@@ -396,6 +403,20 @@ StatusOr<WorkerOptions> WorkerCommandLine::Finish() {
                                    " overlaps the ports of address " + o.address.ToString() +
                                    (o.processes > 0 ? " (PORT+i for each process i)" : ""));
   }
+  if (!FLAGS_advertise.empty()) {
+    if (!o.zookeeper_mode) {
+      return Status::InvalidArgument("advertise needs ZooKeeper mode (--zookeeper, --path)");
+    }
+    auto advertise = ParseHostPort(FLAGS_advertise);
+    if (!advertise.ok()) {
+      return Status::InvalidArgument("advertise: " + advertise.status().message());
+    }
+    if (IsWildcardHost(advertise->host)) {
+      return Status::InvalidArgument("advertise " + FLAGS_advertise +
+                                     ": give the host load balancers should connect to");
+    }
+    o.advertise = *advertise;
+  }
   if (o.processes > 0) {
     auto last = ProcessAddress(o.address, o.processes - 1);
     if (!last.ok()) return last.status();
@@ -404,6 +425,10 @@ StatusOr<WorkerOptions> WorkerCommandLine::Finish() {
       if (!last_admin.ok()) {
         return Status::InvalidArgument("admin_address: " + last_admin.status().message());
       }
+    }
+    if (o.advertise) {
+      last = ProcessAddress(*o.advertise, o.processes - 1);
+      if (!last.ok()) return Status::InvalidArgument("advertise: " + last.status().message());
     }
   }
   return o;

@@ -61,6 +61,11 @@ struct WorkerOptions {
   // --path: absolute ZooKeeper node of this kind of worker, e.g. /lb/workers; settings
   // are read from its data, the address registered under PATH/providers.
   std::string path;
+  // --advertise / advertise: the HOST:PORT registered in ZooKeeper instead of the listening
+  // address (port 0: the port bound); with processes, process i advertises PORT+i, as it
+  // listens on address PORT+i. Unset: the listening address, with the machine's primary
+  // address for a wildcard host (zkworker/zk_registration.h).
+  std::optional<HostPort> advertise;
   // --description: free text registered with the worker; empty: not registered.
   std::string description;
   // --app_version (ini: version): software version registered with the worker, used by

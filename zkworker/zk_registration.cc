@@ -29,6 +29,11 @@ std::string RegistrationData(int pid, const std::string& description,
   return buf.GetString();
 }
 
+HostPort RegisteredAddress(const std::optional<HostPort>& advertise, const HostPort& bound) {
+  if (advertise) return {advertise->host, advertise->port != 0 ? advertise->port : bound.port};
+  return {RegistrationHost(bound.host), bound.port};
+}
+
 ZkRegistration::ZkRegistration(uv_loop_t* loop, const WorkerOptions& options,
                                ResumeTracker* tracker)
     : loop_(loop),
@@ -38,6 +43,7 @@ ZkRegistration::ZkRegistration(uv_loop_t* loop, const WorkerOptions& options,
       node_(NormalizeZkPath(options.path)),
       description_(options.description),
       app_version_(options.app_version),
+      advertise_(options.advertise),
       fallback_{options.history, options.max_skill_age},
       tracker_(tracker) {
   if (options.zookeeper_auth) session_.SetAuth(*options.zookeeper_auth);
@@ -50,8 +56,8 @@ Status ZkRegistration::Start(const HostPort& bound, FailedFn failed) {
   if (!s.ok()) return s;
   failed_ = std::move(failed);
   registration_data_ = RegistrationData(getpid(), description_, app_version_);
-  for (const auto& host : RegistrationHosts(bound.host)) {
-    HostPort hp{host, bound.port};
+  {  // one node (see the header)
+    HostPort hp = RegisteredAddress(advertise_, bound);
     auto claim = std::make_unique<Claim>();
     claim->owner = this;
     claim->path = node_ + "/providers/" + hp.ToString();

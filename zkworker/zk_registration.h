@@ -1,5 +1,7 @@
-// ZkRegistration: the worker's presence in ZooKeeper (ZooKeeper mode). It registers an
-// ephemeral node PATH/providers/HOST:PORT per address of the listening socket, with the
+// ZkRegistration: the worker's presence in ZooKeeper (ZooKeeper mode). It registers one
+// ephemeral node PATH/providers/HOST:PORT, the address load balancers should use
+// (RegisteredAddress: --advertise, else the listening address, with the machine's primary
+// address for a wildcard host), with the
 // JSON data {"pid", "description"?, "version"?}, and applies PATH's JSON data (history,
 // max_skill_age) to the résumé tracker live. A key missing there or null takes the value of
 // the worker's own options (command line, ini file, else the default); unknown keys get one
@@ -24,6 +26,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -56,7 +59,7 @@ class ZkRegistration {
   // no other session holds its node, and starts watching the settings. `failed` runs when
   // a node stays held (see above).
   Status Start(const HostPort& bound, FailedFn failed);
-  // `fn` runs (on the loop, once) when every address of the worker has been registered:
+  // `fn` runs (on the loop, once) when the worker's address has been registered:
   // a supervised worker tells its master then (zkworker/process_board.h).
   void set_on_registered(std::function<void()> fn) { on_registered_ = std::move(fn); }
   // Deletes the registrations now (SIGTERM: load balancers stop choosing this worker
@@ -89,10 +92,16 @@ class ZkRegistration {
   std::string node_;         // PATH, normalized
   std::string description_;  // registered when not empty
   std::string app_version_;  // registered as "version" when not empty
+  std::optional<HostPort> advertise_;
   WorkerSettings fallback_;  // the options' values: for keys ZooKeeper does not set
   std::string last_settings_data_;
   ResumeTracker* tracker_;
 };
+
+// The address a worker listening on `bound` registers: `advertise` when set (its port 0
+// meaning the bound port), else `bound` with a wildcard host ("", 0.0.0.0, ::) replaced
+// by the machine's primary address (RegistrationHost, common/net_address.h).
+HostPort RegisteredAddress(const std::optional<HostPort>& advertise, const HostPort& bound);
 
 // The registration's JSON data: {"pid": N, "description"?: ..., "version"?: ...}.
 std::string RegistrationData(int pid, const std::string& description,

@@ -96,3 +96,29 @@ TEST_CASE("AcceptTcp without a pending connection is an IOError", "[accept]") {
   CHECK(r.status().message().rfind("accept: ", 0) == 0);
 }
 
+
+TEST_CASE("one registration host: the given host, or the primary address", "[register]") {
+  using rlb::ChoosePrimaryAddress;
+  using rlb::IsWildcardHost;
+  for (const char* wildcard : {"", "0.0.0.0", "::"}) CHECK(IsWildcardHost(wildcard));
+  for (const char* host : {"10.0.0.5", "127.0.0.1", "::1", "worker.example"}) {
+    CHECK_FALSE(IsWildcardHost(host));
+    CHECK(rlb::RegistrationHost(host) == host);
+  }
+  // The default route's source address wins over the interfaces' order.
+  CHECK(ChoosePrimaryAddress("10.0.0.7", {"127.0.0.1", "192.168.1.2", "10.0.0.7"}) ==
+        "10.0.0.7");
+  // No default route (or a loopback/unspecified answer): the first non-loopback address.
+  CHECK(ChoosePrimaryAddress(std::nullopt, {"127.0.0.1", "192.168.1.2", "10.0.0.7"}) ==
+        "192.168.1.2");
+  CHECK(ChoosePrimaryAddress("127.0.0.1", {"127.0.0.1", "172.17.0.3"}) == "172.17.0.3");
+  CHECK(ChoosePrimaryAddress("0.0.0.0", {"172.17.0.3"}) == "172.17.0.3");
+  // Nothing but loopback: 127.0.0.1.
+  CHECK(ChoosePrimaryAddress(std::nullopt, {"127.0.0.1"}) == "127.0.0.1");
+  CHECK(ChoosePrimaryAddress(std::nullopt, {}) == "127.0.0.1");
+  // The machine's own answer is one address, and a wildcard registers exactly it.
+  std::string primary = rlb::PrimaryAddress();
+  CHECK_FALSE(primary.empty());
+  CHECK(rlb::RegistrationHost("") == primary);
+  CHECK(rlb::RegistrationHost("0.0.0.0") == primary);
+}
