@@ -13,7 +13,7 @@
 //                          -> the RESUME frame the worker would send (must be accepted) ->
 //                          SaveResumeFile -> LoadResumeFile (must give the same résumé)
 //   5 zkresumelb settings  ZooKeeper node JSON -> ParseLbSettingsJson -> the pool
-//   6 worker node          ZooKeeper provider node JSON -> version (zk_discovery.cc OnChildren)
+//   6 worker node          ZooKeeper provider node JSON -> version (zk_discovery.cc OnChildData)
 //                          -> single-version pool
 //   7 zkworker settings    ZooKeeper node JSON -> ParseWorkerSettingsJson -> ResumeTracker
 //   8 zc.zk link           parent path, link name, parent's JSON -> "NAME ->" target ->
@@ -326,8 +326,11 @@ void FuzzLbSettings(const std::string& data) {
     FUZZ_CHECK(!(source == "zookeeper" && parsed->rejected.count(name)));
   }
   for (const auto& [name, reason] : parsed->rejected) {
-    FUZZ_CHECK(parsed->sources.count(name) == 1 && !reason.empty());
+    FUZZ_CHECK((parsed->sources.count(name) == 1 || name == "disabled") && !reason.empty());
   }
+  // Disabled workers are addresses, and a rejected list disables none.
+  for (const auto& name : parsed->disabled) FUZZ_CHECK(ParseHostPort(name).ok());
+  FUZZ_CHECK(!(parsed->rejected.count("disabled") && !parsed->disabled.empty()));
   auto pool = lb::NewResumePool(lb::PoolSettings{}, false);
   pool->UpdateSettings(settings);
 }

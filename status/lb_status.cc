@@ -46,6 +46,12 @@ void WriteZooKeeper(JsonWriter& w, const LbStatusSnapshot::ZooKeeper& zk,
   w.String(zk.path.c_str());
   w.Key("workers_path");
   String(w, zk.workers_path);
+  w.Key("worker_node_reads");
+  w.Uint64(zk.worker_node_reads);
+  w.Key("disabled");
+  w.StartArray();
+  for (const auto& name : zk.disabled) w.String(name.c_str());
+  w.EndArray();
   w.EndObject();
   w.Key("settings");  // sorted by name
   w.StartObject();
@@ -183,6 +189,8 @@ std::string RenderLbStatusJson(const LbStatusSnapshot& st) {
     w.String(link.state.c_str());
     w.Key("failures");
     w.Uint64(link.failures);
+    w.Key("disabled");
+    w.Bool(link.disabled);
     w.EndObject();
   }
   w.EndArray();
@@ -252,6 +260,23 @@ std::string RenderLbStatusJson(const LbStatusSnapshot& st) {
   w.Key("disk");
   w.Uint64(st.response_buffers.disk);
   w.EndObject();
+  if (st.file_descriptors) {
+    const auto& fd = *st.file_descriptors;
+    w.Key("file_descriptors");
+    w.StartObject();
+    for (const auto& [key, value] : {std::pair<const char*, uint64_t>{"limit", fd.limit},
+                                     {"base", fd.base},
+                                     {"client_reserve", fd.client_reserve},
+                                     {"worker_capacity", fd.link_capacity},
+                                     {"worker_connections", fd.links_open},
+                                     {"workers_waiting", fd.workers_waiting},
+                                     {"worker_shortages", fd.link_shortages},
+                                     {"accept_pauses", fd.accept_pauses}}) {
+      w.Key(key);
+      w.Uint64(value);
+    }
+    w.EndObject();
+  }
   WriteIdentityAndRequests(w, st);
   if (st.zookeeper) WriteZooKeeper(w, *st.zookeeper, st.pool);
   w.EndObject();

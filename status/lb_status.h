@@ -38,6 +38,7 @@ struct LbStatusSnapshot {
     std::optional<double> last_error_time;  // epoch seconds of that failure
     std::string state;      // "idle", "resolving", "connecting", "handshake", "ready", "draining"
     uint64_t failures = 0;  // connection attempts that failed and connections lost, in all
+    bool disabled = false;  // taken out of the pool by the operator (zkresumelb "disabled")
   };
   struct Pool {
     std::string kind;  // "resume", "classic", "balanced" or "classless"
@@ -81,6 +82,12 @@ struct LbStatusSnapshot {
     // for data that is not a JSON object) -> reason; rendered as "settings"."rejected"
     // when not empty.
     std::map<std::string, std::string> rejected_settings;
+    // The workers the settings node disables ("zookeeper"."disabled"), sorted.
+    std::vector<std::string> disabled;
+    // Reads of worker provider nodes that found the node (single-version mode and pools
+    // that need versions): each node once when it appears, once per change of its data,
+    // and all once more in a new session ("zookeeper"."worker_node_reads").
+    uint64_t worker_node_reads = 0;
   };
 
   // How late the LB's event loop runs what is due, in milliseconds ("loop_lag_ms").
@@ -102,6 +109,22 @@ struct LbStatusSnapshot {
     uint64_t memory = 0;
     uint64_t disk = 0;
   } response_buffers;
+  // The open-file limit's share-out (zklb/fd_budget.h), "file_descriptors": the limit,
+  // the descriptors open at start, those left to client connections, how many worker
+  // connections fit and are open, the workers known but not connected for lack of a
+  // descriptor, the link attempts that found none, and the accepts held back for lack of
+  // one. Unset (not rendered) before the LB has started.
+  struct FileDescriptors {
+    uint64_t limit = 0;
+    uint64_t base = 0;
+    uint64_t client_reserve = 0;
+    uint64_t link_capacity = 0;
+    uint64_t links_open = 0;
+    uint64_t workers_waiting = 0;
+    uint64_t link_shortages = 0;
+    uint64_t accept_pauses = 0;
+  };
+  std::optional<FileDescriptors> file_descriptors;
   std::optional<ZooKeeper> zookeeper;  // rendered as "zookeeper" and "settings"
 
   // Identity: "version" (common/version.h), "start_time" (epoch seconds) and "uptime"

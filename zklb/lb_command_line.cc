@@ -373,7 +373,9 @@ const char* LbFlagsHelp() {
       --check                    validate the options and exit (0 valid, 2 not)
       --version                  print the versions and exit
   -t, --socket_timeout=SECONDS   idle/stalled client connections are closed (99)
-  -m, --max_connections=N        beyond N client connections new ones wait (0 = no limit)
+  -m, --max_connections=N        beyond N client connections new ones wait (0 = no limit);
+                                 worker connections leave N descriptors of the open-file
+                                 limit to clients (0: a quarter of the limit)
   -b, --backlog=N                listen backlog (511)
       --header_timeout=SECONDS   request headers must arrive within this, else 408 (30)
       --worker_wait_timeout=S    a request waits this long for a worker, else 503 (30)

@@ -74,8 +74,58 @@ Status LoadBalancer::Start() {
   s = access_log_.Open(options_.access_log, options_.access_log_json ? AccessLog::Format::kJson
                                                                      : AccessLog::Format::kText);
   if (!s.ok()) return s;
-  return ListenTcp(listener_.get(), options_.address, options_.listen_backlog, &OnConnection,
-                   &bound_, options_.reuse_port);
+  s = ListenTcp(listener_.get(), options_.address, options_.listen_backlog, &OnConnection,
+                &bound_, options_.reuse_port);
+  if (!s.ok()) return s;
+  fd_budget_.emplace(FdBudget::ForThisProcess(options_.max_connections));
+  for (auto& [name, link] : links_) link->set_fd_budget(&*fd_budget_);
+  if (options_.max_connections > 0 && fd_budget_->Needed(0) > fd_budget_->limit()) {
+    LOG(WARNING) << "the open-file limit (" << fd_budget_->limit() << ") is below what "
+                 << "--max_connections=" << options_.max_connections << " needs ("
+                 << fd_budget_->Needed(0) << " with no worker): raise it (ulimit -n, systemd "
+                 << "LimitNOFILE=)";
+  }
+  CheckFdLimitForWorkers();
+  return Status::OK();
+}
+
+void LoadBalancer::CheckFdLimitForWorkers() {
+  if (!fd_budget_) return;
+  size_t wanted = 0;
+  for (const auto& [name, link] : links_) wanted += link->wanted() ? 1 : 0;
+  if (wanted <= fd_budget_->link_capacity() || wanted <= fd_warned_workers_) return;
+  fd_warned_workers_ = wanted;
+  LOG(WARNING) << wanted << " workers are known but the open-file limit ("
+               << fd_budget_->limit() << ") leaves room for " << fd_budget_->link_capacity()
+               << " worker connections (" << fd_budget_->base() << " descriptors open at start, "
+               << FdBudget::kMarginFds << " kept spare, " << fd_budget_->client_reserve()
+               << " for client connections): raise it to at least "
+               << fd_budget_->Needed(wanted) << " (ulimit -n, systemd LimitNOFILE=)";
+}
+
+size_t LoadBalancer::FdStarvedLinks() const {
+  size_t n = 0;
+  for (const auto& [name, link] : links_) {
+    n += link->wanted() && !link->connected() && link->fd_starved() ? 1 : 0;
+  }
+  return n;
+}
+
+void LoadBalancer::OnLinkFdShortage(WorkerLink* link) {
+  ++link_fd_shortages_;
+  double now = static_cast<double>(uv_now(loop_));
+  constexpr double kFdWarningIntervalMs = 60e3;
+  if (now - last_fd_warning_ < kFdWarningIntervalMs) return;
+  last_fd_warning_ = now;
+  size_t wanted = 0;
+  for (const auto& [name, l] : links_) wanted += l->wanted() ? 1 : 0;
+  // Links connected or connecting hold a descriptor: the others are those without.
+  size_t with_fd = std::min<size_t>(wanted, fd_budget_->links_open());
+  LOG(WARNING) << "out of file descriptors for worker connections: " << wanted - with_fd
+               << " of " << wanted << " workers not connected (e.g. " << link->name() << ": "
+               << link->last_error() << "); serving with those connected and retrying; "
+               << "raise the open-file limit (" << fd_budget_->limit() << ") to at least "
+               << fd_budget_->Needed(wanted) << " (logged at most once a minute)";
 }
 
 Status LoadBalancer::ReadDisconnectMessage() {
@@ -104,7 +154,15 @@ void LoadBalancer::OnConnection(uv_stream_t* server, int status) {
   auto* self = static_cast<LoadBalancer*>(server->data);
   if (self == nullptr) return;
   if (status < 0) {
-    LOG(WARNING) << "accept failed: " << uv_strerror(status);
+    // EMFILE/ENFILE reach here only when libuv's spare descriptor is gone too (it otherwise
+    // accepts and closes the pending connections itself, and says nothing): at most one
+    // line a minute, as libuv calls this for every pending connection.
+    double now = static_cast<double>(uv_now(self->loop_));
+    if (now - self->last_accept_fd_warning_ >= 60e3) {
+      self->last_accept_fd_warning_ = now;
+      LOG(WARNING) << "accept failed: " << uv_strerror(status)
+                   << " (logged at most once a minute)";
+    }
     return;
   }
   self->accept_pending_ = true;
@@ -117,6 +175,20 @@ void LoadBalancer::AcceptPending() {
   if (!accept_pending_ || !listener_.open() || draining_) return;
   if (options_.max_connections > 0 &&
       connections_.size() >= static_cast<size_t>(options_.max_connections)) {
+    return;
+  }
+  // Out of descriptors: accepting would fail (libuv would accept and close the pending
+  // connections); the connection waits in the backlog until one closes, as past -m.
+  if (fd_budget_ && !fd_budget_->ClientFits(connections_.size())) {
+    ++accept_pauses_;
+    double now = static_cast<double>(uv_now(loop_));
+    if (now - last_accept_fd_warning_ >= 60e3) {
+      last_accept_fd_warning_ = now;
+      LOG(WARNING) << "not accepting client connections: " << connections_.size()
+                   << " open and " << fd_budget_->links_open()
+                   << " worker connections use the open-file limit (" << fd_budget_->limit()
+                   << "); accepting again when one closes (logged at most once a minute)";
+    }
     return;
   }
   accept_pending_ = false;
@@ -165,6 +237,7 @@ void LoadBalancer::SetWorkers(const std::map<std::string, std::optional<std::str
       }
     }
   }
+  std::vector<WorkerLink*> fresh;
   for (const auto& [name, version] : workers) {
     auto it = links_.find(name);
     if (it != links_.end()) {
@@ -179,10 +252,13 @@ void LoadBalancer::SetWorkers(const std::map<std::string, std::optional<std::str
     }
     auto link = std::make_unique<WorkerLink>(static_cast<WorkerLink::Observer*>(this), &options_,
                                              loop_, name, *hp, version, &write_batcher_);
-    WorkerLink* raw = link.get();
+    if (fd_budget_) link->set_fd_budget(&*fd_budget_);
+    fresh.push_back(link.get());
     links_[name] = std::move(link);
-    raw->Start();
   }
+  // Warned about before the first attempts: the shortage they meet is then explained.
+  CheckFdLimitForWorkers();
+  for (WorkerLink* link : fresh) link->Start();
   ReapLinks();
 }
 
@@ -190,6 +266,7 @@ void LoadBalancer::ReapLinks() {
   for (auto it = links_.begin(); it != links_.end();) {
     if (!it->second->wanted() && !it->second->connected()) {
       LOG(INFO) << "worker " << it->first << " removed";
+      held_resumes_.erase(it->first);
       it->second->Stop();
       deleter_.Defer(std::move(it->second));
       it = links_.erase(it);
@@ -202,12 +279,41 @@ void LoadBalancer::ReapLinks() {
 
 void LoadBalancer::UpdateSettings(const PoolSettings& settings) { pool_->UpdateSettings(settings); }
 
+void LoadBalancer::SetDisabled(const std::set<std::string>& names) {
+  std::set<std::string> was = std::move(disabled_);
+  disabled_ = names;
+  for (auto& [name, link] : links_) {
+    bool now = disabled_.count(name) > 0;
+    if (now == (was.count(name) > 0)) continue;
+    const PoolWorkerPtr& worker = link->pool_worker();
+    if (now) {
+      LOG(INFO) << "worker " << name << " disabled: no new requests (" << link->in_flight()
+                << " in flight finish)";
+      if (worker) pool_->Remove(worker);
+      continue;
+    }
+    LOG(INFO) << "worker " << name << " enabled";
+    if (worker && link->ready()) {
+      auto held = held_resumes_.find(name);
+      Resume resume = held != held_resumes_.end() ? std::move(held->second) : worker->resume();
+      pool_->NewResume(worker, std::move(resume));
+    }
+  }
+  std::erase_if(held_resumes_, [this](const auto& h) { return !disabled_.count(h.first); });
+  ServeWaiters();
+}
+
 void LoadBalancer::OnLinkResume(WorkerLink* link, Resume resume) {
+  if (disabled_.count(link->name())) {
+    held_resumes_[link->name()] = std::move(resume);
+    return;
+  }
   pool_->NewResume(link->pool_worker(), std::move(resume));
   ServeWaiters();
 }
 
 void LoadBalancer::OnLinkRemoved(WorkerLink* link) {
+  held_resumes_.erase(link->name());  // a new connection sends a new résumé
   if (link->pool_worker()) pool_->Remove(link->pool_worker());
 }
 
@@ -350,6 +456,7 @@ LbStatusSnapshot LoadBalancer::StatusSnapshot() const {
     }
     l.state = link->state_name();
     l.failures = link->failures();
+    l.disabled = disabled_.count(name) > 0;
   }
   const PoolSettings& settings = pool_->settings();
   out.pool = {options_.pool, st.single_version, st.active_version, settings.variance,
@@ -368,6 +475,17 @@ LbStatusSnapshot LoadBalancer::StatusSnapshot() const {
                 .connections_accepted = stats_.connections,
                 .connections_open = connections_.size()};
   out.draining = draining_;
+  if (fd_budget_) {
+    out.file_descriptors = LbStatusSnapshot::FileDescriptors{
+        .limit = fd_budget_->limit(),
+        .base = fd_budget_->base(),
+        .client_reserve = fd_budget_->client_reserve(),
+        .link_capacity = fd_budget_->link_capacity(),
+        .links_open = fd_budget_->links_open(),
+        .workers_waiting = FdStarvedLinks(),
+        .link_shortages = link_fd_shortages_,
+        .accept_pauses = accept_pauses_};
+  }
   out.response_buffers.memory = response_budget_.memory_used();
   out.response_buffers.disk = response_budget_.disk_used();
   out.loop_lag.last = loop_lag_.last_ms();

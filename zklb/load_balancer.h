@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <unordered_map>
 #include <string>
 
@@ -34,6 +35,7 @@
 #include "zklb/access_log.h"
 #include "zklb/classifier.h"
 #include "zklb/client_connection.h"
+#include "zklb/fd_budget.h"
 #include "zklb/lb_options.h"
 #include "zklb/lb_stats.h"
 #include "zklb/pool.h"
@@ -61,6 +63,12 @@ class LoadBalancer : public ClientConnectionHost, private WorkerLink::Observer {
   // balancers").
   void SetOtherBalancers(size_t count);
   void UpdateSettings(const PoolSettings& settings);
+  // The workers (names as in SetWorkers) taken out of the pool by the operator (zkresumelb's
+  // "disabled" setting): no new request goes to them, those in flight finish, the link stays
+  // connected and its résumés are kept, so that a worker enabled again rejoins at once. A
+  // name not (yet) known applies when it appears. In single-version mode a disabled worker
+  // does not count towards its version's quorum.
+  void SetDisabled(const std::set<std::string>& names);
   // SIGHUP: reopens the access log and re-reads the disconnect page. A file that cannot be
   // read leaves the old one in use (logged).
   void ReopenFiles();
@@ -89,6 +97,7 @@ class LoadBalancer : public ClientConnectionHost, private WorkerLink::Observer {
   void OnLinkResume(WorkerLink* link, Resume resume) override;
   void OnLinkRemoved(WorkerLink* link) override;
   void OnLinkIdle(WorkerLink* link) override;
+  void OnLinkFdShortage(WorkerLink* link) override;
 
   static void OnConnection(uv_stream_t* server, int status);
   Status ReadDisconnectMessage();
@@ -98,6 +107,10 @@ class LoadBalancer : public ClientConnectionHost, private WorkerLink::Observer {
   void ServeWaiters();
   void ArmWaitTimer();
   void MaybeFinishShutdown();
+  // Wanted links that are not connected because their last attempt found no descriptor.
+  size_t FdStarvedLinks() const;
+  // WARNING (at most once a minute) when more workers are known than fit the budget.
+  void CheckFdLimitForWorkers();
 
   uv_loop_t* loop_;
   const LbOptions options_;
@@ -109,6 +122,14 @@ class LoadBalancer : public ClientConnectionHost, private WorkerLink::Observer {
   LbStats stats_;
   const double start_time_;  // epoch seconds
   ResponseBudget response_budget_;
+  // The open-file limit's share-out (zklb/fd_budget.h), measured by Start(); declared
+  // before the links and the deleter: outlives every link.
+  std::optional<FdBudget> fd_budget_;
+  double last_fd_warning_ = -1e18;         // loop ms of the last shortage WARNING
+  double last_accept_fd_warning_ = -1e18;  // loop ms of the last paused-accept WARNING
+  size_t fd_warned_workers_ = 0;           // the worker count last warned about
+  uint64_t accept_pauses_ = 0;        // accepts held back for lack of descriptors
+  uint64_t link_fd_shortages_ = 0;    // link connection attempts without a descriptor
   WriteBatcher write_batcher_;  // declared before the deleter: outlives what it frees
   DeferredDeleter deleter_;
   LoopLagMonitor loop_lag_;
@@ -118,6 +139,10 @@ class LoadBalancer : public ClientConnectionHost, private WorkerLink::Observer {
   bool accept_pending_ = false;
   HostPort bound_;
   std::map<std::string, std::unique_ptr<WorkerLink>> links_;
+  std::set<std::string> disabled_;
+  // The last résumé of each disabled worker that sent one while disabled: the pool gets it
+  // when the worker is enabled again.
+  std::map<std::string, Resume> held_resumes_;
   std::unordered_map<ClientConnection*, std::unique_ptr<ClientConnection>> connections_;
   std::deque<std::pair<Exchange*, double>> waiters_;  // (exchange, deadline in loop ms)
   UvHandle<uv_timer_t> wait_timer_;

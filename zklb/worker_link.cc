@@ -128,7 +128,9 @@ WorkerLink::WorkerLink(Observer* observer, const LbOptions* options, uv_loop_t* 
   CHECK_EQ(timer_.Init(loop_, this), 0);
 }
 
-WorkerLink::~WorkerLink() = default;
+WorkerLink::~WorkerLink() {
+  if (holds_fd_slot_) fd_budget_->ReleaseLink();
+}
 
 void WorkerLink::Start() {
   CHECK_EQ(uv_timer_start(timer_.get(), &OnTimer, kTickMs, kTickMs), 0);
@@ -214,6 +216,15 @@ void WorkerLink::OnResolved(uv_getaddrinfo_t* req, int status, addrinfo* res) {
 }
 
 void WorkerLink::ConnectTo(const sockaddr* address) {
+  if (fd_budget_ && !holds_fd_slot_) {
+    if (!fd_budget_->TryAcquireLink()) {
+      FdShortage("no file descriptor to spare: " + std::to_string(fd_budget_->links_open()) +
+                 " worker connections open, the most the open-file limit (" +
+                 std::to_string(fd_budget_->limit()) + ") leaves beside client connections");
+      return;
+    }
+    holds_fd_slot_ = true;
+  }
   int rc = tcp_.Init(loop_, this);
   if (rc != 0) {
     state_ = State::kConnecting;
@@ -228,7 +239,25 @@ void WorkerLink::ConnectTo(const sockaddr* address) {
   rc = uv_tcp_connect(&req->req, tcp_.get(), address, &OnConnect);
   if (rc != 0) {
     delete req;
+    if (rc == UV_EMFILE || rc == UV_ENFILE) {  // socket(): the kernel's limit
+      FdShortage(std::string("socket: ") + uv_strerror(rc));
+      return;
+    }
     Fail({LinkFailure::kConnectFailed, uv_strerror(rc)});
+  }
+}
+
+void WorkerLink::FdShortage(const std::string& detail) {
+  state_ = State::kConnecting;  // an attempt that failed (AttemptFailed needs a state)
+  AttemptFailed({LinkFailure::kConnectFailed, detail}, /*fd_shortage=*/true);
+  if (!stopped_) observer_->OnLinkFdShortage(this);
+}
+
+void WorkerLink::CloseSocket() {
+  tcp_.Close();
+  if (holds_fd_slot_) {
+    holds_fd_slot_ = false;
+    fd_budget_->ReleaseLink();
   }
 }
 
@@ -250,8 +279,9 @@ void WorkerLink::RecordError(const LinkError& error) {
   last_error_time_ = EpochSeconds();
 }
 
-void WorkerLink::AttemptFailed(LinkError error) {
+void WorkerLink::AttemptFailed(LinkError error, bool fd_shortage) {
   if (state_ == State::kIdle) return;
+  fd_starved_ = fd_shortage;
   if (resolving_) {  // give up on the lookup; its late answer is dropped
     resolving_->link = nullptr;
     resolving_ = nullptr;
@@ -259,7 +289,9 @@ void WorkerLink::AttemptFailed(LinkError error) {
   std::string text = error.ToString();
   double now = static_cast<double>(uv_now(loop_));
   // Operators see every new reason at once, and a persisting one once a minute.
-  if (text != last_error_ || now - last_error_logged_ >= kErrorLogInterval) {
+  if (fd_shortage) {  // the owner reports shortages for all links at once
+    VLOG(1) << "worker " << name_ << ": " << text;
+  } else if (text != last_error_ || now - last_error_logged_ >= kErrorLogInterval) {
     LOG(WARNING) << "worker " << name_ << " unreachable: " << text
                  << (wanted_ ? " (retrying)" : "");
     last_error_logged_ = now;
@@ -269,7 +301,7 @@ void WorkerLink::AttemptFailed(LinkError error) {
   RecordError(error);
   state_ = State::kIdle;
   ++generation_;
-  tcp_.Close();
+  CloseSocket();
   if (wanted_) {
     ScheduleReconnect(NextBackoff(backoff_));
   } else if (!stopped_) {
@@ -371,6 +403,7 @@ Status WorkerLink::HandleFrame(const proto::Frame& frame) {
       if (state_ == State::kHandshake) {
         state_ = State::kReady;
         backoff_ = 0;
+        fd_starved_ = false;
         if (!last_error_.empty()) {
           LOG(INFO) << "worker " << name_ << " reachable again (last error: " << last_error_
                     << ")";
@@ -556,7 +589,7 @@ void WorkerLink::Fail(LinkError error) {
   if (pool_worker_) observer_->OnLinkRemoved(this);
   auto requests = std::move(requests_);
   requests_.clear();
-  tcp_.Close();
+  CloseSocket();
   for (auto& [rno, f] : requests) f.req->OnLinkLost(error);
   pool_worker_.reset();  // in-flight requests hold their own reference for the pool slot
   if (wanted_) {

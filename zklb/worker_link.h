@@ -32,6 +32,7 @@
 #include "common/net_address.h"
 #include "common/stream_writer.h"
 #include "common/uv_handle.h"
+#include "zklb/fd_budget.h"
 #include "zklb/lb_options.h"
 #include "zklb/link_failure.h"
 #include "zklb/link_request.h"
@@ -54,6 +55,10 @@ class WorkerLink : public RequestChannel, private StreamWriter::Listener {
     virtual void OnLinkRemoved(WorkerLink* link) = 0;
     // The link lost its connection and, being unwanted, will not reconnect.
     virtual void OnLinkIdle(WorkerLink* link) = 0;
+    // A connection attempt found no file descriptor (its FdBudget had no room, or the
+    // kernel said EMFILE/ENFILE); the link retries with its back-off. The link logs this
+    // only at VLOG(1): the owner reports the shortage for all links at once.
+    virtual void OnLinkFdShortage(WorkerLink* link) = 0;
   };
 
   // REQUIRES: `observer` and `options` outlive the link.
@@ -65,6 +70,8 @@ class WorkerLink : public RequestChannel, private StreamWriter::Listener {
   WorkerLink(const WorkerLink&) = delete;
   WorkerLink& operator=(const WorkerLink&) = delete;
 
+  // Sockets count against `budget` (REQUIRES: outlives the link), if given, before Start().
+  void set_fd_budget(FdBudget* budget) { fd_budget_ = budget; }
   void Start();
   // Whether the address is still configured. An unwanted link keeps a live connection
   // (ZooKeeper flapping must not disturb it) but does not reconnect.
@@ -91,6 +98,8 @@ class WorkerLink : public RequestChannel, private StreamWriter::Listener {
   const std::optional<std::string>& version() const { return version_; }
   const PoolWorkerPtr& pool_worker() const { return pool_worker_; }
   bool connected() const { return state_ == State::kReady || state_ == State::kDraining; }
+  // Connected, résumé received, and not draining (GOAWAY): the pool may have it.
+  bool ready() const { return state_ == State::kReady; }
   size_t queued_bytes() const { return writer_.queued_bytes(); }
   size_t in_flight() const { return requests_.size(); }
   std::optional<double> oldest_start() const;  // epoch seconds of the oldest request
@@ -101,6 +110,9 @@ class WorkerLink : public RequestChannel, private StreamWriter::Listener {
   // The connection's state, for the status document: "idle", "resolving", "connecting",
   // "handshake", "ready" or "draining".
   const char* state_name() const;
+  // The last connection attempt failed for lack of a file descriptor (and none has
+  // succeeded since).
+  bool fd_starved() const { return fd_starved_; }
 
  private:
   // kIdle: no connection (waiting to reconnect, or stopped); kResolving: a host name is
@@ -124,7 +136,13 @@ class WorkerLink : public RequestChannel, private StreamWriter::Listener {
   void ConnectTo(const sockaddr* address);
   // A connection attempt failed before it was established: logged (rate-limited), then a
   // reconnect with the shared capped back-off.
-  void AttemptFailed(LinkError error);
+  // `fd_shortage`: for lack of a file descriptor; logged at VLOG(1) only (the owner
+  // reports it).
+  void AttemptFailed(LinkError error, bool fd_shortage = false);
+  // The attempt found no file descriptor: the owner reports it, the link retries.
+  void FdShortage(const std::string& detail);
+  // Closes the socket and gives its FdBudget slot back.
+  void CloseSocket();
   void RecordError(const LinkError& error);
   void HandleFrames();
   Status HandleFrame(const proto::Frame& frame);
@@ -145,6 +163,9 @@ class WorkerLink : public RequestChannel, private StreamWriter::Listener {
   bool stopped_ = false;
   State state_ = State::kIdle;
   UvHandle<uv_tcp_t> tcp_;  // one per connection
+  FdBudget* fd_budget_ = nullptr;
+  bool holds_fd_slot_ = false;  // tcp_'s socket counts against fd_budget_
+  bool fd_starved_ = false;
   UvHandle<uv_timer_t> timer_;
   StreamWriter writer_;
   proto::FrameDecoder decoder_;

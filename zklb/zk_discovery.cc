@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <set>
 
 #include <glog/logging.h>
 
@@ -149,6 +150,7 @@ void ZkDiscovery::Resolve() {
     }
     if (*resolved == workers_path_) return;
     if (children_watch_) zk_->Unwatch(children_watch_);
+    UnwatchChildren();  // of the old path: the new path's children are read afresh
     workers_path_ = *resolved;
     LOG(INFO) << "watching workers at " << workers_path_;
     children_watch_ = zk_->WatchChildren(
@@ -158,7 +160,6 @@ void ZkDiscovery::Resolve() {
 }
 
 void ZkDiscovery::OnChildren(const std::optional<std::vector<std::string>>& children) {
-  uint64_t seq = ++children_seq_;
   if (!children) {
     // The providers node went away (or was never created): keep the last known workers and
     // resolve the path again (links may have changed).
@@ -172,28 +173,57 @@ void ZkDiscovery::OnChildren(const std::optional<std::vector<std::string>>& chil
     lb_->SetWorkers(workers);
     return;
   }
-  // Versions live in each child's data. A child that vanishes between the listing and the
-  // read is simply left out; later listings supersede this one (seq).
-  struct Pending {
-    std::map<std::string, std::optional<std::string>> workers;
-    size_t left;
-  };
-  auto pending = std::make_shared<Pending>(Pending{{}, children->size()});
-  if (children->empty()) {
-    lb_->SetWorkers({});
-    return;
+  // Versions live in each child's data: a child is read when it appears, then watched.
+  std::set<std::string> now(children->begin(), children->end());
+  for (auto it = children_.begin(); it != children_.end();) {
+    if (now.count(it->first)) {
+      ++it;
+      continue;
+    }
+    zk_->Unwatch(it->second.watch_id);
+    it = children_.erase(it);
   }
-  for (const auto& child : *children) {
-    std::string node = workers_path_ + "/" + child;
-    zk_->Get(node, [this, seq, pending, child](const StatusOr<std::string>& data) {
-      if (data.ok()) {
-        pending->workers[child] = ParseWorkerVersion(*data);
-      } else if (!data.status().IsNotFound()) {
-        LOG(WARNING) << "cannot read worker node " << child << ": " << data.status().message();
-      }
-      if (--pending->left == 0 && seq == children_seq_) lb_->SetWorkers(pending->workers);
-    });
+  for (const auto& child : now) {
+    if (children_.count(child)) continue;
+    Child& c = children_[child];
+    c.watch_id = zk_->WatchData(workers_path_ + "/" + child,
+                                [this, child](const std::optional<std::string>& data) {
+                                  OnChildData(child, data);
+                                });
   }
+  PushWorkers();
+}
+
+void ZkDiscovery::OnChildData(const std::string& child, const std::optional<std::string>& data) {
+  if (data) ++worker_node_reads_;  // a read that found the node (a deleted one is not read)
+  auto it = children_.find(child);
+  if (it == children_.end()) return;  // no longer a child (its watch is being removed)
+  Child& c = it->second;
+  c.read = true;
+  // A child deleted between the listing and the read is left out until it is listed
+  // again; the children watch removes it for good.
+  c.exists = data.has_value();
+  c.version = data ? ParseWorkerVersion(*data) : std::nullopt;
+  VLOG(1) << "worker node " << child << (data ? " read" : " gone") << " ("
+          << worker_node_reads_ << " worker node reads so far)";
+  PushWorkers();
+}
+
+void ZkDiscovery::PushWorkers() {
+  std::map<std::string, std::optional<std::string>> workers;
+  // A child not read yet is left out until it is: a worker appears with its version (and
+  // one that cannot be read, e.g. for its ACL, does not hold the others back).
+  for (const auto& [name, c] : children_) {
+    if (c.read && c.exists) workers[name] = c.version;
+  }
+  if (pushed_ && *pushed_ == workers) return;  // a new session re-read the same data
+  pushed_ = workers;
+  lb_->SetWorkers(workers);
+}
+
+void ZkDiscovery::UnwatchChildren() {
+  for (auto& [name, c] : children_) zk_->Unwatch(c.watch_id);
+  children_.clear();
 }
 
 std::optional<std::string> ParseWorkerVersion(std::string_view json) {
@@ -203,6 +233,27 @@ std::optional<std::string> ParseWorkerVersion(std::string_view json) {
   if (!version) return std::nullopt;
   return JsonScalarText(*version);
 }
+
+namespace {
+
+// "disabled": an array of HOST:PORT strings (a worker's provider node name).
+Status ParseDisabledWorkers(const rapidjson::Value& value, std::set<std::string>* out) {
+  if (!value.IsArray()) {
+    return Status::InvalidArgument("disabled: not an array of HOST:PORT strings");
+  }
+  for (const auto& item : value.GetArray()) {
+    if (!item.IsString()) {
+      return Status::InvalidArgument("disabled: not an array of HOST:PORT strings");
+    }
+    std::string name(item.GetString(), item.GetStringLength());
+    auto hp = ParseHostPort(name);
+    if (!hp.ok()) return Status::InvalidArgument("disabled: " + hp.status().message());
+    out->insert(std::move(name));
+  }
+  return Status::OK();
+}
+
+}  // namespace
 
 StatusOr<ParsedLbSettings> ParseLbSettingsJson(std::string_view json) {
   static constexpr const char* kSettings[] = {"variance", "backlog_history", "unskilled_score"};
@@ -217,6 +268,18 @@ StatusOr<ParsedLbSettings> ParseLbSettingsJson(std::string_view json) {
     for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
       const auto& member = *it;
       std::string key(member.name.GetString(), member.name.GetStringLength());
+      if (key == "disabled") {
+        // As for every key, the last one given counts.
+        parsed.rejected.erase(key);
+        parsed.disabled.clear();
+        if (member.value.IsNull()) continue;
+        Status s = ParseDisabledWorkers(member.value, &parsed.disabled);
+        if (!s.ok()) {
+          parsed.disabled.clear();
+          parsed.rejected[key] = s.message();
+        }
+        continue;
+      }
       if (parsed.sources.count(key) == 0) {
         constexpr std::string_view kLink = " ->";  // a zc.zk symbolic link, not a setting
         bool link = key.size() > kLink.size() &&
@@ -287,6 +350,13 @@ void ZkDiscovery::OnSettings(const std::optional<std::string>& data) {
   LOG(INFO) << "settings: variance=" << settings.variance
             << " backlog_history=" << settings.backlog_history
             << " unskilled_score=" << settings.unskilled_score;
+  if (parsed->disabled != disabled_) {
+    disabled_ = std::move(parsed->disabled);
+    std::string names;
+    for (const auto& name : disabled_) names += (names.empty() ? "" : " ") + name;
+    LOG(INFO) << "disabled workers: " << (names.empty() ? "none" : names);
+    lb_->SetDisabled(disabled_);
+  }
 }
 
 LbStatusSnapshot::ZooKeeper ZkDiscovery::StatusSnapshot() const {
@@ -300,6 +370,8 @@ LbStatusSnapshot::ZooKeeper ZkDiscovery::StatusSnapshot() const {
   out.backlog_history_source = setting_sources_.at("backlog_history");
   out.unskilled_score_source = setting_sources_.at("unskilled_score");
   out.rejected_settings = rejected_settings_;
+  out.disabled.assign(disabled_.begin(), disabled_.end());
+  out.worker_node_reads = worker_node_reads_;
   return out;
 }
 

@@ -3,8 +3,13 @@
 // It resolves PATH/workers/providers (following zc.zk symbolic links), watches its
 // children and hands the set of worker addresses (with their versions, read from each
 // child's JSON data when single-version mode or a non-default pool needs them) to the LB;
-// watches PATH's JSON data for the pool settings (see ParseLbSettingsJson); and registers
-// the LB's own HTTP address as an ephemeral PATH/providers/HOST:PORT.
+// watches PATH's JSON data for the pool settings and the disabled workers (see
+// ParseLbSettingsJson); and registers the LB's own HTTP address as an ephemeral
+// PATH/providers/HOST:PORT.
+// A child's data is read once when the child appears and again only when that child's
+// own data changes (a data watch per child), never every child on every membership
+// change: at 1,000 workers a worker joining costs one read, not 1,000. A new session
+// re-arms every watch, and so reads every child once more.
 // With ZooKeeper unreachable or the session lost, the LB keeps serving with the last known
 // workers; on a new session every watch and registration is re-created.
 //
@@ -48,11 +53,16 @@ struct ParsedLbSettings {
   // rejected the caller keeps the settings in force: the data applies as a whole or not
   // at all.
   std::map<std::string, std::string> rejected;
+  // "disabled": the worker addresses (HOST:PORT, as their provider nodes are named) every
+  // LB takes out of its pool; empty when the key is missing or null.
+  std::set<std::string> disabled;
 };
 
 // Parses the LB settings in PATH's JSON data: variance, backlog_history and
-// unskilled_score, numbers or numeric strings (ParsePoolSettings' coercion and limits).
-// A key missing or null is its default (PoolSettings{}: 1.0, 9, 1.0). Empty data means {}.
+// unskilled_score, numbers or numeric strings (ParsePoolSettings' coercion and limits);
+// disabled, an array of HOST:PORT strings (anything else is rejected).
+// A key missing or null is its default (PoolSettings{}: 1.0, 9, 1.0; no worker disabled).
+// Empty data means {}.
 // InvalidArgument only when the data is not a JSON object. Pure.
 StatusOr<ParsedLbSettings> ParseLbSettingsJson(std::string_view json);
 
@@ -76,6 +86,9 @@ class ZkDiscovery {
   void ShareRegistration() { registration_shared_ = true; }
   // The ZooKeeper part of the status document ("zookeeper" and "settings").
   LbStatusSnapshot::ZooKeeper StatusSnapshot() const;
+  // Reads of worker nodes' data since start (each child's first read, its changes, and
+  // every child again in a new session): "zookeeper"."worker_node_reads".
+  uint64_t worker_node_reads() const { return worker_node_reads_; }
 
  private:
   // One of the LB's own provider nodes, from the first look until it is registered.
@@ -89,8 +102,21 @@ class ZkDiscovery {
     UvHandle<uv_timer_t> deadline;    // open while waiting; reports a live holder
   };
 
+  // A worker provider node, watched (data) while it is a child, when versions are needed.
+  struct Child {
+    int watch_id = 0;
+    bool read = false;    // its data has been read at least once
+    bool exists = false;  // the last read found the node
+    std::optional<std::string> version;
+  };
+
   void Resolve();
   void OnChildren(const std::optional<std::vector<std::string>>& children);
+  void OnChildData(const std::string& child, const std::optional<std::string>& data);
+  // Hands the children read so far to the LB (a worker appears with its version, never
+  // without), when the set or a version changed.
+  void PushWorkers();
+  void UnwatchChildren();
   void OnSettings(const std::optional<std::string>& data);
   void Register();
   void OnOwnNode(Claim* claim, const std::optional<std::string>& data);
@@ -107,12 +133,15 @@ class ZkDiscovery {
   bool registration_shared_ = false;
   std::string workers_path_;  // resolved; empty until known
   int children_watch_ = 0;
-  uint64_t children_seq_ = 0;
+  std::map<std::string, Child> children_;  // fetch_versions_: by child name
+  std::optional<std::map<std::string, std::optional<std::string>>> pushed_;  // last SetWorkers
+  uint64_t worker_node_reads_ = 0;
   std::map<std::string, std::string> setting_sources_;  // name -> "default" | "zookeeper"
   // Why the node's current data was not applied: setting (or PATH for data that is not a
   // JSON object) -> reason; empty when it was.
   std::map<std::string, std::string> rejected_settings_;
   std::string last_settings_data_;  // to warn about unknown keys once per change
+  std::set<std::string> disabled_;  // in force ("disabled")
   std::string registration_data_;   // {"pid": N}
   double wait_seconds_;             // session timeout + kZkExpiryMarginSeconds
   std::map<std::string, std::unique_ptr<Claim>> claims_;  // by node path

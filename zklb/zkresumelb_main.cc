@@ -46,7 +46,10 @@ followed); the settings variance, backlog_history and unskilled_score are read l
 PATH's JSON data (a key removed or null reverts to its default: 1.0, 9, 1.0; unknown keys
 are logged as a warning; data with an invalid value is refused as a whole, the settings in
 force stay and the status document lists the refused values under settings.rejected).
-The LB registers its HTTP address as an ephemeral node PATH/providers/HOST:PORT with
+"disabled": ["HOST:PORT", ...] in PATH's data takes those workers out of the pool live
+(requests in flight finish; deploy/zk-tree --disable/--enable edits the list).
+The LB registers its HTTP address (for a wildcard host: the machine's primary address,
+one node) as an ephemeral node PATH/providers/HOST:PORT with
 {"pid": ...}; a node of that address held by another ZooKeeper session is never deleted:
 the LB waits for it to go (a crashed LB's node goes when its session expires) and
 registers then, serving meanwhile.

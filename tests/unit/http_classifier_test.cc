@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -470,5 +471,46 @@ TEST_CASE("HOST:PORT addresses: forms, errors, and ToString as the inverse", "[a
     REQUIRE_FALSE(hp.ok());
     CHECK(hp.status().IsInvalidArgument());
     CHECK(hp.status().message().find("address") != std::string::npos);
+  }
+}
+
+TEST_CASE("LB settings: disabled is a list of worker addresses", "[settings]") {
+  using rlb::lb::ParseLbSettingsJson;
+  auto p = ParseLbSettingsJson(
+      R"({"disabled": ["10.0.0.2:8001", "10.0.0.1:8001", "10.0.0.2:8001"], "variance": 2})");
+  REQUIRE(p.ok());
+  const std::set<std::string> want = {"10.0.0.1:8001", "10.0.0.2:8001"};
+  CHECK(p->disabled == want);
+  CHECK(p->rejected.empty());
+  CHECK(p->unknown_keys.empty());
+  CHECK(p->sources.count("disabled") == 0);  // not a pool setting
+  CHECK(p->settings.variance == 2.0);
+  for (const char* none : {"{}", R"({"disabled": null})", R"({"disabled": []})"}) {
+    INFO(none);
+    p = ParseLbSettingsJson(none);
+    REQUIRE(p.ok());
+    CHECK(p->disabled.empty());
+    CHECK(p->rejected.empty());
+  }
+  // The last one given counts, as for every key.
+  p = ParseLbSettingsJson(R"({"disabled": "x", "disabled": ["[::1]:80"]})");
+  REQUIRE(p.ok());
+  CHECK(p->rejected.empty());
+  CHECK(p->disabled == std::set<std::string>{"[::1]:80"});
+  struct Case {
+    const char* json;
+    const char* reason;
+  };
+  for (const Case& c : {
+           Case{R"({"disabled": "10.0.0.1:8001"})", "disabled: not an array of HOST:PORT strings"},
+           Case{R"({"disabled": [8001]})", "disabled: not an array of HOST:PORT strings"},
+           Case{R"({"disabled": ["worker"]})",
+                "disabled: address 'worker' is not of the form HOST:PORT"}}) {
+    INFO(c.json);
+    p = ParseLbSettingsJson(c.json);
+    REQUIRE(p.ok());
+    const std::map<std::string, std::string> want_rejected = {{"disabled", c.reason}};
+    CHECK(p->rejected == want_rejected);
+    CHECK(p->disabled.empty());
   }
 }

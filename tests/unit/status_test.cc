@@ -25,9 +25,9 @@ rlb::LbStatusSnapshot Sample() {
   s.workers = {{"127.0.0.1:8001", 2, 0.25, 1700000000.5, 10},
                {"127.0.0.1:8002", 1, std::nullopt, std::nullopt, 0}};
   s.links = {{"127.0.0.1:8001", true, true, "2", 4, 17, 2, std::nullopt, std::nullopt, "ready",
-              0},
+              0, false},
              {"127.0.0.1:8003", false, false, std::nullopt, 0, 0, 0, "connection refused",
-              1700000001.25, "idle", 3}};
+              1700000001.25, "idle", 3, true}};
   s.pool = {"resume", true, "2", 1.0, 9, 0.5, "lru"};
   s.totals = {20, 18, 1, 2, 3, 4, 5, 6, 7, 8, 11, 9, 10};
   s.draining = true;
@@ -62,10 +62,10 @@ TEST_CASE("RenderLbStatusJson: the document's keys, order and types", "[status]"
         R"("workers_ex":[["127.0.0.1:8001",10],["127.0.0.1:8002",0]],)"
         R"("worker_details":[{"name":"127.0.0.1:8001","connected":true,"in_pool":true,)"
         R"("version":"2","resume_size":4,"requests":17,"in_flight":2,"last_error":null,)"
-        R"("last_error_time":null,"state":"ready","failures":0},)"
+        R"("last_error_time":null,"state":"ready","failures":0,"disabled":false},)"
         R"({"name":"127.0.0.1:8003","connected":false,"in_pool":false,"version":null,)"
         R"("resume_size":0,"requests":0,"in_flight":0,"last_error":"connection refused",)"
-        R"("last_error_time":1700000001.25,"state":"idle","failures":3}],)"
+        R"("last_error_time":1700000001.25,"state":"idle","failures":3,"disabled":true}],)"
         R"("pool":{"kind":"resume","single_version":true,"active_version":"2","variance":1.0,)"
         R"("backlog_history":9,"unskilled_score":0.5,"placement":"lru"},)"
         R"("totals":{"requests":20,"responses":18,"retries":1,"502":2,"503":3,)"
@@ -89,12 +89,12 @@ TEST_CASE("RenderLbStatusJson: the ZooKeeper part comes last", "[status]") {
   s.pool = {"classless", false, std::nullopt, 2.5, 7, 1.0, ""};
   s.zookeeper = rlb::LbStatusSnapshot::ZooKeeper{"connected", "127.0.0.1:2181", 2, "/lb",
                                                  std::nullopt, "zookeeper", "default",
-                                                 "default", {}};
+                                                 "default", {}, {}, 0};
   std::string doc = rlb::RenderLbStatusJson(s);
   const std::string tail =
       R"("other_classes":{"class":"","requests":0,"latency_sum":0.0},)"
       R"("zookeeper":{"state":"connected","hosts":"127.0.0.1:2181","sessions":2,"path":"/lb",)"
-      R"("workers_path":null},)"
+      R"("workers_path":null,"worker_node_reads":0,"disabled":[]},)"
       R"("settings":{"backlog_history":{"value":7,"source":"default"},)"
       R"("unskilled_score":{"value":1.0,"source":"default"},)"
       R"("variance":{"value":2.5,"source":"zookeeper"}}})"
@@ -103,8 +103,24 @@ TEST_CASE("RenderLbStatusJson: the ZooKeeper part comes last", "[status]") {
   CHECK(doc.substr(doc.size() - tail.size()) == tail);
   CHECK(doc.substr(0, 30) == R"({"backlog":0,"mean_backlog":nu)");
   s.zookeeper->workers_path = "/app/providers";
-  CHECK(rlb::RenderLbStatusJson(s).find(R"("workers_path":"/app/providers"})") !=
-        std::string::npos);
+  s.zookeeper->worker_node_reads = 12;
+  s.zookeeper->disabled = {"10.0.0.1:8001", "10.0.0.2:8001"};
+  CHECK(rlb::RenderLbStatusJson(s).find(
+            R"("workers_path":"/app/providers","worker_node_reads":12,)"
+            R"("disabled":["10.0.0.1:8001","10.0.0.2:8001"]})") != std::string::npos);
+}
+
+TEST_CASE("RenderLbStatusJson: file descriptors once the LB has started", "[status]") {
+  rlb::LbStatusSnapshot s;
+  CHECK(rlb::RenderLbStatusJson(s).find("file_descriptors") == std::string::npos);
+  s.file_descriptors = rlb::LbStatusSnapshot::FileDescriptors{
+      .limit = 256, .base = 20, .client_reserve = 64, .link_capacity = 140,
+      .links_open = 140, .workers_waiting = 60, .link_shortages = 75, .accept_pauses = 2};
+  CHECK(rlb::RenderLbStatusJson(s).find(
+            R"("response_buffers":{"memory":0,"disk":0},)"
+            R"("file_descriptors":{"limit":256,"base":20,"client_reserve":64,)"
+            R"("worker_capacity":140,"worker_connections":140,"workers_waiting":60,)"
+            R"("worker_shortages":75,"accept_pauses":2},"version":)") != std::string::npos);
 }
 
 TEST_CASE("RenderLbStatusJson: rejected settings follow the settings", "[status]") {
@@ -114,7 +130,9 @@ TEST_CASE("RenderLbStatusJson: rejected settings follow the settings", "[status]
       "connected", "127.0.0.1:2181", 1, "/lb", "/lb/workers/providers",
       "zookeeper", "zookeeper", "default",
       {{"variance", R"(pool setting variance="-1": must be > 0)"},
-       {"backlog_history", R"(pool setting backlog_history="0": must be >= 1)"}}};
+       {"backlog_history", R"(pool setting backlog_history="0": must be >= 1)"}},
+      {},
+      0};
   const std::string tail =
       R"("settings":{"backlog_history":{"value":6,"source":"zookeeper"},)"
       R"("unskilled_score":{"value":1.0,"source":"default"},)"
