@@ -105,9 +105,11 @@ class ZkLb:
 def start_zklb(sandbox: Sandbox, hosts: str, path: str, extra_args: Sequence[str] = (),
                address: str = "127.0.0.1:0", status: bool = True,
                session_timeout: Optional[float] = None, single_version: bool = False,
-               name: str = "zkresumelb", timeout: float = DEFAULT_TIMEOUT) -> ZkLb:
-    """Starts zkresumelb and waits for its listening line (not for ZooKeeper)."""
-    argv = [zkresumelb_binary(), "-LINFO", "-a", address]
+               name: str = "zkresumelb", timeout: float = DEFAULT_TIMEOUT,
+               prefix: Sequence[str] = ()) -> ZkLb:
+    """Starts zkresumelb and waits for its listening line (not for ZooKeeper). `prefix`
+    is a command that execs it (e.g. ["prlimit", "--nofile=128:128"])."""
+    argv = [*prefix, zkresumelb_binary(), "-LINFO", "-a", address]
     status_path = None
     if status:
         status_path = sandbox.path(f"{name}-{len(sandbox.processes)}.sock")
