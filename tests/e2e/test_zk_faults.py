@@ -260,7 +260,11 @@ class ZkClientFaultTest(ZkTestBase):
         lb.wait_pool([w.name, w2.name])
         for i in range(48):
             lb.pid_of_answer(host=f"f{i % 24}.test")
-        before_status = lb.status()
+        # A client can have its whole response before the LB has read the worker's
+        # RESPONSE_END: wait for the last request to be counted as done.
+        before_status = wait_for(lambda: (lambda st: st if all(
+            d["in_flight"] == 0 for d in st["worker_details"]) else None)(lb.status()), 10,
+            message="no request in flight")
         before = lb_harness.worker_detail(before_status, w.name)
         row = lb_harness.worker_entry(before_status, w.name)
         self.assertEqual(len(w.connected_lines()), 1)
