@@ -1,6 +1,6 @@
 # Finds every third-party library and exposes each as one imported/interface target:
 #   rlb::uv rlb::llhttp rlb::rapidjson rlb::zookeeper rlb::re2 gflags glog::glog
-#   Python3::Python (embed)
+#   Python3::Python (embed) OpenSSL::Crypto
 # All come from Debian packages installed by deploy/install-deps.sh.
 find_package(PkgConfig REQUIRED)
 
@@ -13,6 +13,8 @@ add_library(rlb::re2 ALIAS PkgConfig::RE2)
 find_package(Threads REQUIRED)
 find_package(gflags REQUIRED)
 find_package(glog 0.6 REQUIRED)
+# libcrypto: HMAC-SHA256 and random nonces for link authentication (common/link_auth.h).
+find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 
 find_package(RapidJSON REQUIRED)
 add_library(rlb_rapidjson INTERFACE)

@@ -137,12 +137,14 @@ Status ParsePairs(Reader* r, const char* what, size_t max_entries, size_t max_by
 }
 
 bool IsConnectionKind(Kind k) {
-  return k == Kind::kHello || k == Kind::kResume || k == Kind::kKeepAlive || k == Kind::kGoAway;
+  return k == Kind::kHello || k == Kind::kResume || k == Kind::kKeepAlive || k == Kind::kGoAway ||
+         k == Kind::kChallenge || k == Kind::kProof;
 }
 
 bool IsKnownKind(uint8_t k) {
   switch (static_cast<Kind>(k)) {
     case Kind::kHello: case Kind::kResume: case Kind::kKeepAlive: case Kind::kGoAway:
+    case Kind::kChallenge: case Kind::kProof:
     case Kind::kRequest: case Kind::kRequestBody: case Kind::kRequestEnd: case Kind::kCancel:
     case Kind::kResponse: case Kind::kResponseBody: case Kind::kResponseEnd:
       return true;
@@ -158,6 +160,8 @@ const char* KindName(Kind kind) {
     case Kind::kResume: return "RESUME";
     case Kind::kKeepAlive: return "KEEPALIVE";
     case Kind::kGoAway: return "GOAWAY";
+    case Kind::kChallenge: return "CHALLENGE";
+    case Kind::kProof: return "PROOF";
     case Kind::kRequest: return "REQUEST";
     case Kind::kRequestBody: return "REQUEST_BODY";
     case Kind::kRequestEnd: return "REQUEST_END";
@@ -199,6 +203,18 @@ void EncodeResume(std::string* out, const ResumeEntries& resume) {
 
 void EncodeKeepAlive(std::string* out) { EndFrame(out, BeginFrame(out, 0, Kind::kKeepAlive)); }
 void EncodeGoAway(std::string* out) { EndFrame(out, BeginFrame(out, 0, Kind::kGoAway)); }
+
+void EncodeChallenge(std::string* out, std::string_view nonce) {
+  size_t at = BeginFrame(out, 0, Kind::kChallenge);
+  out->append(nonce);
+  EndFrame(out, at);
+}
+
+void EncodeProof(std::string* out, std::string_view proof) {
+  size_t at = BeginFrame(out, 0, Kind::kProof);
+  out->append(proof);
+  EndFrame(out, at);
+}
 
 void EncodeRequest(std::string* out, uint32_t rno, std::string_view request_class,
                    const Pairs& environ) {
@@ -323,6 +339,24 @@ Status ParseResponseEnd(std::string_view payload, Outcome* out) {
   auto v = static_cast<uint8_t>(payload[0]);
   if (v > 1) return Status::ProtocolError("RESPONSE_END outcome " + std::to_string(v) + " unknown");
   *out = static_cast<Outcome>(v);
+  return Status::OK();
+}
+
+Status ParseChallenge(std::string_view payload, std::string* nonce) {
+  if (payload.size() != kNonceBytes) {
+    return Status::ProtocolError("CHALLENGE must carry a " + std::to_string(kNonceBytes) +
+                                 "-byte nonce, not " + std::to_string(payload.size()) + " bytes");
+  }
+  nonce->assign(payload);
+  return Status::OK();
+}
+
+Status ParseProof(std::string_view payload, std::string* proof) {
+  if (payload.size() != kProofBytes) {
+    return Status::ProtocolError("PROOF must carry a " + std::to_string(kProofBytes) +
+                                 "-byte HMAC, not " + std::to_string(payload.size()) + " bytes");
+  }
+  proof->assign(payload);
   return Status::OK();
 }
 

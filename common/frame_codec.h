@@ -38,12 +38,16 @@ constexpr size_t kMaxHeaders = 1024;
 constexpr size_t kMaxResumeEntries = 1u << 20;
 constexpr size_t kMaxClassBytes = 4096;           // one request class name
 constexpr size_t kMaxTextField = 4096;            // hello strings, status line
+constexpr size_t kNonceBytes = 32;                // a CHALLENGE's nonce: exactly this
+constexpr size_t kProofBytes = 32;                // a PROOF's HMAC-SHA256: exactly this
 
 enum class Kind : uint8_t {
   kHello = 0x01,         // both directions, rno 0, first frame on a connection
   kResume = 0x02,        // worker -> LB, rno 0
   kKeepAlive = 0x03,     // both directions, rno 0; the worker answers each one
   kGoAway = 0x04,        // worker -> LB, rno 0: send no new requests on this connection
+  kChallenge = 0x05,     // both directions, rno 0: a 32-byte nonce (only with a link secret)
+  kProof = 0x06,         // both directions, rno 0: a 32-byte HMAC (common/link_auth.h)
   kRequest = 0x10,       // LB -> worker, rno > 0: request class + environ
   kRequestBody = 0x11,   // LB -> worker: body bytes (non-empty)
   kRequestEnd = 0x12,    // LB -> worker: end of request body
@@ -94,6 +98,9 @@ void EncodeHello(std::string* out, const Hello& hello);
 void EncodeResume(std::string* out, const ResumeEntries& resume);
 void EncodeKeepAlive(std::string* out);
 void EncodeGoAway(std::string* out);
+// REQUIRES: nonce.size() == kNonceBytes (CHALLENGE), proof.size() == kProofBytes (PROOF).
+void EncodeChallenge(std::string* out, std::string_view nonce);
+void EncodeProof(std::string* out, std::string_view proof);
 void EncodeRequest(std::string* out, uint32_t rno, std::string_view request_class,
                    const Pairs& environ);
 void EncodeRequestBody(std::string* out, uint32_t rno, std::string_view data);
@@ -114,6 +121,9 @@ Status ParseResume(std::string_view payload, ResumeEntries* out);
 Status ParseRequest(std::string_view payload, Request* out);
 Status ParseResponse(std::string_view payload, Response* out);
 Status ParseResponseEnd(std::string_view payload, Outcome* out);
+// CHALLENGE and PROOF bodies are fixed-size: any other length is malformed.
+Status ParseChallenge(std::string_view payload, std::string* nonce);
+Status ParseProof(std::string_view payload, std::string* proof);
 // Kinds with an empty payload (keep-alive, go-away, request end, cancel) must have none.
 Status ExpectEmpty(const Frame& frame);
 // Body kinds: data must be non-empty and at most kMaxBodyChunk.

@@ -8,7 +8,7 @@ set -euo pipefail
 
 BUILD_PKGS=(cmake ninja-build g++ pkg-config git libuv1-dev libzookeeper-mt-dev rapidjson-dev
   libgoogle-glog-dev libgflags-dev catch2 libpython3.11-dev python3 python3-dev node-llhttp
-  libre2-dev)
+  libre2-dev libssl-dev)
 TEST_PKGS=(zookeeper default-jre-headless python3-flask python3-django python3-webob
   python3-pastedeploy python3.11-venv python3-kazoo python3-gunicorn curl netcat-openbsd procps
   prometheus chromium)

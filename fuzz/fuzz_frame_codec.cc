@@ -84,6 +84,24 @@ void CheckFrame(const Frame& f, std::string_view raw) {
     case Kind::kGoAway:
       if (ExpectEmpty(f).ok()) { EncodeGoAway(&again); parsed = true; }
       break;
+    case Kind::kChallenge: {
+      std::string nonce;
+      if (ParseChallenge(f.payload, &nonce).ok()) {
+        FUZZ_CHECK(nonce.size() == kNonceBytes);
+        EncodeChallenge(&again, nonce);
+        parsed = true;
+      }
+      break;
+    }
+    case Kind::kProof: {
+      std::string proof;
+      if (ParseProof(f.payload, &proof).ok()) {
+        FUZZ_CHECK(proof.size() == kProofBytes);
+        EncodeProof(&again, proof);
+        parsed = true;
+      }
+      break;
+    }
     case Kind::kRequest: {
       Request r;
       if (ParseRequest(f.payload, &r).ok()) {

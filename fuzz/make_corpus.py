@@ -34,7 +34,7 @@ write("fuzz_frame_codec", "stream_lb_pieces1", b"\x01" + stream_lb)
 write("fuzz_frame_codec", "stream_lb_pieces7", b"\x07" + stream_lb)
 write("fuzz_frame_codec", "stream_worker_pieces16", b"\x4f" + stream_worker)
 write("fuzz_frame_codec", "stream_worker_truncated", b"\x03" + stream_worker[:-3])
-MALFORMED = {"length_zero", "length_over_16mib", "unknown_kind_0x05", "hello_with_rno",
+MALFORMED = {"length_zero", "length_over_16mib", "unknown_kind_0x07", "hello_with_rno",
              "request_end_rno_0", "hello_bad_magic", "resume_nan", "request_truncated_environ",
              "response_status_letters", "response_end_outcome_2", "request_body_empty"}
 for v in vectors["malformed"]:

@@ -9,7 +9,10 @@ A frame is ``u32 rno | u32 length | u8 kind | body[length - 1]``, all big-endian
 * ``FrameReader`` splits a byte stream into ``(rno, kind, payload)`` frames, checking the
   framing rules (length, known kind, rno 0 exactly for connection kinds).
 * ``parse_*`` decode one payload (the bytes after the kind byte).
-* ``Connection`` is a blocking client that plays the LB side against a worker.
+* ``Connection`` is a blocking client that plays the LB side against a worker (or, given an
+  accepted socket and role "worker", the worker side against an LB).
+* ``link_proof`` computes a PROOF (docs/protocol.md, "Link authentication"); a Connection
+  given a ``secret`` sends CHALLENGE after its HELLO and answers and checks the peer's.
 
 Every decode problem raises ``ProtocolError`` with a message naming it; the messages use
 the same key phrases as the C++ codec (the shared vectors check both).
@@ -22,6 +25,8 @@ Text conventions: environ names/values, status and header names/values are latin
 from __future__ import annotations
 
 import collections
+import hashlib
+import hmac
 import math
 import os
 import select
@@ -37,6 +42,8 @@ HELLO = 0x01
 RESUME = 0x02
 KEEPALIVE = 0x03
 GOAWAY = 0x04
+CHALLENGE = 0x05
+PROOF = 0x06
 REQUEST = 0x10
 REQUEST_BODY = 0x11
 REQUEST_END = 0x12
@@ -47,12 +54,13 @@ RESPONSE_END = 0x22
 
 KIND_NAMES = {
     HELLO: "HELLO", RESUME: "RESUME", KEEPALIVE: "KEEPALIVE", GOAWAY: "GOAWAY",
+    CHALLENGE: "CHALLENGE", PROOF: "PROOF",
     REQUEST: "REQUEST", REQUEST_BODY: "REQUEST_BODY", REQUEST_END: "REQUEST_END",
     CANCEL: "CANCEL", RESPONSE: "RESPONSE", RESPONSE_BODY: "RESPONSE_BODY",
     RESPONSE_END: "RESPONSE_END",
 }
 KINDS = {name: kind for kind, name in KIND_NAMES.items()}
-CONNECTION_KINDS = frozenset({HELLO, RESUME, KEEPALIVE, GOAWAY})
+CONNECTION_KINDS = frozenset({HELLO, RESUME, KEEPALIVE, GOAWAY, CHALLENGE, PROOF})
 EMPTY_KINDS = frozenset({KEEPALIVE, GOAWAY, REQUEST_END, CANCEL})
 BODY_KINDS = frozenset({REQUEST_BODY, RESPONSE_BODY})
 
@@ -70,6 +78,9 @@ MAX_HEADER_BYTES = 256 << 10
 MAX_RESUME_ENTRIES = 1 << 20
 MAX_CLASS_BYTES = 4096
 MAX_TEXT_FIELD = 4096
+NONCE_BYTES = 32   # a CHALLENGE's nonce, exactly
+PROOF_BYTES = 32   # a PROOF's HMAC-SHA256, exactly
+PROOF_LABEL = b"resumelb-link-v1"
 
 _U32 = struct.Struct(">I")
 _F64 = struct.Struct(">d")
@@ -146,6 +157,21 @@ def encode_keepalive() -> bytes:
 
 def encode_goaway() -> bytes:
     return _frame(0, GOAWAY)
+
+
+def encode_challenge(nonce: bytes) -> bytes:
+    return _frame(0, CHALLENGE, bytes(nonce))
+
+
+def encode_proof(proof: bytes) -> bytes:
+    return _frame(0, PROOF, bytes(proof))
+
+
+def link_proof(secret: bytes, role: Text, peer_nonce: bytes, own_nonce: bytes) -> bytes:
+    """PROOF sent by `role` ("lb" for the connecting side, "worker"):
+    HMAC-SHA256(secret, "resumelb-link-v1" || role || peer_nonce || own_nonce)."""
+    return hmac.new(bytes(secret), PROOF_LABEL + _utf8(role) + bytes(peer_nonce) +
+                    bytes(own_nonce), hashlib.sha256).digest()
 
 
 def encode_request(rno: int, request_class: Text, environ) -> bytes:
@@ -416,6 +442,22 @@ def parse_response_end(payload: bytes) -> str:
     return OUTCOMES[payload[0]]
 
 
+def parse_challenge(payload: bytes) -> bytes:
+    """-> the nonce."""
+    if len(payload) != NONCE_BYTES:
+        raise ProtocolError(f"CHALLENGE must carry a {NONCE_BYTES}-byte nonce, "
+                            f"not {len(payload)} bytes")
+    return bytes(payload)
+
+
+def parse_proof(payload: bytes) -> bytes:
+    """-> the HMAC."""
+    if len(payload) != PROOF_BYTES:
+        raise ProtocolError(f"PROOF must carry a {PROOF_BYTES}-byte HMAC, "
+                            f"not {len(payload)} bytes")
+    return bytes(payload)
+
+
 def parse_payload(kind: int, payload: bytes):
     """Decodes any kind's payload (see the parse_* functions for the result types)."""
     if kind == HELLO:
@@ -428,6 +470,10 @@ def parse_payload(kind: int, payload: bytes):
         return parse_response(payload)
     if kind == RESPONSE_END:
         return parse_response_end(payload)
+    if kind == CHALLENGE:
+        return parse_challenge(payload)
+    if kind == PROOF:
+        return parse_proof(payload)
     if kind in BODY_KINDS:
         return parse_body(payload, kind)
     if kind in EMPTY_KINDS:
@@ -453,21 +499,41 @@ class Connection:
     Connects, sends the LB's HELLO, and reads frames. Frames read while looking for
     something else (other request numbers in read_response, connection frames) are kept in
     order and returned by later read_frame / read_response calls, so interleaved requests
-    can be tested. It never answers anything by itself (not even KEEPALIVE).
+    can be tested. It never answers anything by itself (not even KEEPALIVE), except the
+    link secret exchange when given a ``secret``: it sends CHALLENGE after its HELLO, answers
+    the peer's CHALLENGE with PROOF (unless ``answer_challenge`` is false: a rogue peer that
+    skips the proof), and checks the peer's PROOF (``peer_proved``); those two frames are
+    then not returned by the read methods. Without a secret they are returned like any
+    other frame (``peer_nonce`` keeps the last CHALLENGE's nonce).
+
+    ``sock`` (an accepted socket) with ``role="worker"`` plays a worker against an LB.
     """
 
-    def __init__(self, host: str, port: int, timeout: float = 10, send_hello: bool = True,
-                 pid: int | None = None, software: str = "rlbproto 1") -> None:
+    def __init__(self, host: str = "", port: int = 0, timeout: float = 10,
+                 send_hello: bool = True, pid: int | None = None, software: str = "rlbproto 1",
+                 secret: bytes | None = None, answer_challenge: bool = True,
+                 sock: socket.socket | None = None, role: str = "lb") -> None:
         self.timeout = timeout
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock = sock if sock is not None else socket.create_connection((host, port),
+                                                                           timeout=timeout)
+        self.sock.settimeout(timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.role = role
+        self.secret = secret
+        self.answer_challenge = answer_challenge
+        self.own_nonce = os.urandom(NONCE_BYTES)
+        self.peer_nonce: bytes | None = None
+        self.peer_proved: bool | None = None  # None: no PROOF yet
         self.reader = FrameReader()
         self.pending: collections.deque = collections.deque()  # (rno, kind name, decoded)
         self.closed_by_peer = False
         self.last_resume: dict[str, float] | None = None
         self.goaway = False
         if send_hello:
-            self.send(encode_hello("lb", pid=pid, software=software))
+            opening = encode_hello(role, pid=pid, software=software)
+            if secret is not None:
+                opening += encode_challenge(self.own_nonce)
+            self.send(opening)
 
     # -- sending --
     def send(self, data: bytes) -> None:
@@ -509,6 +575,19 @@ class Connection:
                     self.last_resume = decoded
                 elif kind == GOAWAY:
                     self.goaway = True
+                elif kind == CHALLENGE:
+                    self.peer_nonce = decoded
+                    if self.secret is not None:
+                        if self.answer_challenge:
+                            self.send(encode_proof(link_proof(self.secret, self.role, decoded,
+                                                              self.own_nonce)))
+                        continue
+                elif kind == PROOF and self.secret is not None:
+                    peer_role = "worker" if self.role == "lb" else "lb"
+                    want = link_proof(self.secret, peer_role, self.own_nonce,
+                                      self.peer_nonce or b"")
+                    self.peer_proved = hmac.compare_digest(decoded, want)
+                    continue
                 return rno, name, decoded
             if self.closed_by_peer:
                 raise ConnectionError("connection closed by the peer")

@@ -46,6 +46,10 @@ def encode_from_fields(vec) -> bytes:
         return rlbproto.encode_keepalive()
     if kind == "GOAWAY":
         return rlbproto.encode_goaway()
+    if kind == "CHALLENGE":
+        return rlbproto.encode_challenge(b(f["nonce"]))
+    if kind == "PROOF":
+        return rlbproto.encode_proof(b(f["proof"]))
     if kind == "REQUEST":
         return rlbproto.encode_request(rno, b(f["request_class"]), bpairs(f["environ"]))
     if kind == "REQUEST_BODY":
@@ -104,9 +108,21 @@ class VectorTest(unittest.TestCase):
             self.assertEqual(rlbproto.parse_body(payload, kind), b(f["data"]))
         elif name == "RESPONSE_END":
             self.assertEqual(rlbproto.parse_response_end(payload), f["outcome"])
+        elif name == "CHALLENGE":
+            self.assertEqual(rlbproto.parse_challenge(payload), b(f["nonce"]))
+        elif name == "PROOF":
+            self.assertEqual(rlbproto.parse_proof(payload), b(f["proof"]))
         else:
             self.assertIsNone(rlbproto.parse_empty(payload, kind))
             self.assertEqual(f, {})
+
+    def test_link_proofs(self):
+        self.assertGreaterEqual(len(self.vectors["link_proofs"]), 2)
+        for vec in self.vectors["link_proofs"]:
+            with self.subTest(vec["name"]):
+                got = rlbproto.link_proof(b(vec["secret"]), vec["role"], b(vec["peer_nonce"]),
+                                          b(vec["own_nonce"]))
+                self.assertEqual(got.hex(), vec["proof"]["hex"])
 
     def test_every_kind_covered(self):
         kinds = {v["kind"] for v in self.vectors["valid"]}

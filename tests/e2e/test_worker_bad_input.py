@@ -160,7 +160,7 @@ class MalformedFrameTest(harness.E2ETestCase):
         self.check_closed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", r"over|limit|16")
 
     def test_unknown_kind(self):
-        self.check_closed(frame(0, 0x05), r"unknown message kind 0x05")
+        self.check_closed(frame(0, 0x07), r"unknown message kind 0x07")
 
     def test_length_over_16_mib(self):
         self.check_closed(struct.pack(">IIB", 1, (16 << 20) + 1, 0x11), r"16777217")

@@ -135,6 +135,10 @@ std::string EncodeFromFields(const rapidjson::Value& vec) {
     EncodeKeepAlive(&out);
   } else if (kind == "GOAWAY") {
     EncodeGoAway(&out);
+  } else if (kind == "CHALLENGE") {
+    EncodeChallenge(&out, Bytes(f["nonce"]));
+  } else if (kind == "PROOF") {
+    EncodeProof(&out, Bytes(f["proof"]));
   } else if (kind == "REQUEST") {
     EncodeRequest(&out, rno, Bytes(f["request_class"]), PairsField(f["environ"]));
   } else if (kind == "REQUEST_BODY") {
@@ -179,6 +183,14 @@ Status ParseAny(const Frame& frame) {
     case Kind::kResponseEnd: {
       Outcome o;
       return ParseResponseEnd(frame.payload, &o);
+    }
+    case Kind::kChallenge: {
+      std::string nonce;
+      return ParseChallenge(frame.payload, &nonce);
+    }
+    case Kind::kProof: {
+      std::string proof;
+      return ParseProof(frame.payload, &proof);
     }
     case Kind::kRequestBody:
     case Kind::kResponseBody:
@@ -242,6 +254,18 @@ void CheckDecoded(const Frame& frame, const rapidjson::Value& vec) {
       REQUIRE(s.ok());
       CHECK(o == (std::string(f["outcome"].GetString()) == "failed" ? Outcome::kFailed
                                                                      : Outcome::kComplete));
+      break;
+    }
+    case Kind::kChallenge: {
+      std::string nonce;
+      REQUIRE(ParseChallenge(frame.payload, &nonce).ok());
+      CHECK(ToHex(nonce) == ToHex(Bytes(f["nonce"])));
+      break;
+    }
+    case Kind::kProof: {
+      std::string proof;
+      REQUIRE(ParseProof(frame.payload, &proof).ok());
+      CHECK(ToHex(proof) == ToHex(Bytes(f["proof"])));
       break;
     }
     case Kind::kRequestBody:
@@ -326,7 +350,8 @@ TEST_CASE("vectors: every message kind is covered", "[codec][vectors]") {
   const auto& doc = LoadVectors();
   std::vector<std::string> kinds;
   for (const auto& vec : doc["valid"].GetArray()) kinds.emplace_back(vec["kind"].GetString());
-  for (const char* k : {"HELLO", "RESUME", "KEEPALIVE", "GOAWAY", "REQUEST", "REQUEST_BODY",
+  for (const char* k : {"HELLO", "RESUME", "KEEPALIVE", "GOAWAY", "CHALLENGE", "PROOF",
+                        "REQUEST", "REQUEST_BODY",
                         "REQUEST_END", "CANCEL", "RESPONSE", "RESPONSE_BODY", "RESPONSE_END"}) {
     INFO("kind " << k);
     CHECK(std::find(kinds.begin(), kinds.end(), k) != kinds.end());
