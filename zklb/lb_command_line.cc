@@ -10,6 +10,7 @@
 
 #include <gflags/gflags.h>
 
+#include "common/link_auth.h"
 #include "common/logging_setup.h"
 #include "common/process_group.h"
 #include "common/process_policy.h"
@@ -59,6 +60,8 @@ DEFINE_int32(metrics_classes, 20, "request classes reported by name in /metrics 
              "status document; the rest together as \"other\"");
 DEFINE_string(access_log_format, "text", "access log format: text or json");
 DEFINE_int32(processes, 1, "event-loop processes sharing the listening port (1: no master)");
+DEFINE_string(link_secret_file, "", "file holding the secret shared with the workers: links "
+              "are authenticated (HMAC challenge-response); the file must be mode 0600");
 DEFINE_bool(check, false, "validate the options and exit: 0 when they are valid, 2 if not");
 DEFINE_bool(cancel_on_client_close, true, "a client's EOF before the answer cancels its request "
             "(499); false: EOF is a half-close and the answer is still sent");
@@ -315,6 +318,11 @@ StatusOr<LbOptions> OptionsFromFlags(double variance_default) {
   o.retry_budget = FLAGS_retry_budget;
   o.retry_budget_min = FLAGS_retry_budget_min;
   o.cancel_on_client_close = FLAGS_cancel_on_client_close;
+  if (!FLAGS_link_secret_file.empty()) {
+    auto secret = ReadLinkSecretFile(FLAGS_link_secret_file);
+    if (!secret.ok()) return secret.status();
+    o.link_secret = std::move(*secret);
+  }
   s = ApplyLogLevel(FLAGS_logger_configuration);
   if (!s.ok()) {
     return Status::InvalidArgument(s.message() +
@@ -370,6 +378,12 @@ const char* LbFlagsHelp() {
                                  each has its own worker links, status socket
                                  (lb.sock: lb.0.sock, lb.1.sock...) and admin
                                  port (PORT+i) (1: no master)
+      --link_secret_file=PATH    authenticate worker links with the secret in PATH
+                                 (mode 0600 or 0400: refused if group or others can
+                                 read it; one trailing newline is ignored): a worker
+                                 must prove it (HMAC-SHA256 challenge-response) before
+                                 it is pooled, and every worker must have the same
+                                 file. No encryption: see docs/operations.md
       --check                    validate the options and exit (0 valid, 2 not)
       --version                  print the versions and exit
   -t, --socket_timeout=SECONDS   idle/stalled client connections are closed (99)

@@ -63,6 +63,8 @@ struct LbOptions {
   // cancels it (logged 499, as nginx does); false: EOF is a half-close and the response is
   // still sent. A client that pipelined its requests always gets every answer.
   bool cancel_on_client_close = true;
+  // --link_secret_file's secret (common/link_auth.h); empty: links are not authenticated.
+  std::string link_secret;
   // --processes: event-loop processes sharing the listening port (SO_REUSEPORT), each with
   // its own worker links, status socket (lb.sock -> lb.I.sock) and admin port (PORT+I);
   // 1 = no master.

@@ -15,6 +15,7 @@ const char* LinkFailureText(LinkFailure cause) {
     case LinkFailure::kStoppedAnswering: return "stopped answering";
     case LinkFailure::kDrained: return "drained after GOAWAY";
     case LinkFailure::kStopping: return "load balancer stopping";
+    case LinkFailure::kAuthFailed: return "link refused";
   }
   return "failed";
 }

@@ -21,6 +21,7 @@ enum class LinkFailure {
   kStoppedAnswering,  // nothing read for worker_timeout (hung or vanished worker)
   kDrained,           // closed by the LB after GOAWAY, once nothing was in flight
   kStopping,          // the LB is shutting down or no longer wants this worker
+  kAuthFailed,        // the link secret handshake failed (common/link_auth.h)
 };
 
 // A short phrase for log lines, e.g. "closed by the worker".
@@ -29,7 +30,8 @@ const char* LinkFailureText(LinkFailure cause);
 // Whether the failure is the worker's fault or a sign of trouble an operator should see
 // (WARNING), rather than an ordinary disconnect (INFO).
 inline bool IsLinkFailureAlarming(LinkFailure cause) {
-  return cause == LinkFailure::kMalformedFrame || cause == LinkFailure::kStoppedAnswering;
+  return cause == LinkFailure::kMalformedFrame || cause == LinkFailure::kStoppedAnswering ||
+         cause == LinkFailure::kAuthFailed;
 }
 
 // A failure with the detail that goes with it (e.g. the libuv error, the malformed frame).

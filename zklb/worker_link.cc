@@ -236,6 +236,7 @@ void WorkerLink::ConnectTo(const sockaddr* address) {
   connect_started_ = static_cast<double>(uv_now(loop_));
   decoder_ = proto::FrameDecoder();
   got_hello_ = false;
+  auth_ = LinkHandshake(&options_->link_secret, LinkHandshake::Side::kConnecting);
   rc = uv_tcp_connect(&req->req, tcp_.get(), address, &OnConnect);
   if (rc != 0) {
     delete req;
@@ -292,7 +293,9 @@ void WorkerLink::AttemptFailed(LinkError error, bool fd_shortage) {
   if (fd_shortage) {  // the owner reports shortages for all links at once
     VLOG(1) << "worker " << name_ << ": " << text;
   } else if (text != last_error_ || now - last_error_logged_ >= kErrorLogInterval) {
-    LOG(WARNING) << "worker " << name_ << " unreachable: " << text
+    LOG(WARNING) << "worker " << name_
+                 << (error.cause == LinkFailure::kAuthFailed ? " " + error.detail
+                                                            : " unreachable: " + text)
                  << (wanted_ ? " (retrying)" : "");
     last_error_logged_ = now;
   } else {
@@ -301,6 +304,7 @@ void WorkerLink::AttemptFailed(LinkError error, bool fd_shortage) {
   RecordError(error);
   state_ = State::kIdle;
   ++generation_;
+  writer_.Detach();  // a failed handshake had attached it: the next connection attaches again
   CloseSocket();
   if (wanted_) {
     ScheduleReconnect(NextBackoff(backoff_));
@@ -323,6 +327,7 @@ void WorkerLink::OnConnect(uv_connect_t* req, int status) {
   self->last_read_ = self->last_write_ = static_cast<double>(uv_now(self->loop_));
   self->writer_.Attach(self->tcp_.stream());
   proto::EncodeHello(self->writer_.pending(), proto::MakeHello("lb", "resumelb"));
+  self->auth_.AppendOpening(self->writer_.pending());
   self->Flush();
   self->StartReading();
 }
@@ -377,7 +382,11 @@ void WorkerLink::HandleFrames() {
   Status s = proto::DispatchFrames(
       &decoder_, [&] { return gen == generation_ && state_ != State::kIdle; },
       [this](const proto::Frame& frame) { return HandleFrame(frame); });
-  if (!s.ok()) Fail({LinkFailure::kMalformedFrame, s.message()});
+  if (!s.ok()) {
+    Fail({s.code() == Status::Code::kPermissionDenied ? LinkFailure::kAuthFailed
+                                                      : LinkFailure::kMalformedFrame,
+          s.message()});
+  }
 }
 
 Status WorkerLink::HandleFrame(const proto::Frame& frame) {
@@ -389,6 +398,16 @@ Status WorkerLink::HandleFrame(const proto::Frame& frame) {
     got_hello_ = true;
     return Status::OK();
   }
+  if (frame.kind == Kind::kChallenge || frame.kind == Kind::kProof) {
+    Status s = auth_.OnFrame(frame, writer_.pending());
+    // Our PROOF leaves now, even when this same read then fails the link: a worker with
+    // another secret can then log the mismatch instead of a bare close.
+    if (!writer_.pending()->empty() && writer_.FlushImmediately() != 0 && s.ok()) {
+      return Status::IOError("cannot send PROOF");
+    }
+    return s;
+  }
+  if (!auth_.peer_proved()) return auth_.RefuseUnproved(frame);  // never pooled unproven
   switch (frame.kind) {
     case Kind::kResume: {
       // Only what the pool can keep is taken (pool.h, ClassLimits).

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "common/frame_codec.h"
+#include "common/link_auth.h"
 #include "common/net_address.h"
 #include "common/stream_writer.h"
 #include "common/uv_handle.h"
@@ -170,6 +171,9 @@ class WorkerLink : public RequestChannel, private StreamWriter::Listener {
   StreamWriter writer_;
   proto::FrameDecoder decoder_;
   bool got_hello_ = false;
+  // The link secret exchange of the current connection: with a secret, the worker joins the
+  // pool only after its PROOF verified (docs/protocol.md, "Link authentication").
+  LinkHandshake auth_{nullptr, LinkHandshake::Side::kConnecting};
   ResolveRequest* resolving_ = nullptr;  // the lookup in flight (orphaned on timeout)
   // Lookups still running, abandoned ones included (shared with them, as they may finish
   // after the link is gone).

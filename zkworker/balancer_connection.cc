@@ -17,16 +17,21 @@ std::string DisconnectReason(DisconnectCause cause, const std::string& detail) {
     case DisconnectCause::kMalformedFrame: return "malformed frame: " + detail;
     case DisconnectCause::kDrainTimeout: return "drain timeout";
     case DisconnectCause::kShutdown: return "worker shutting down";
+    case DisconnectCause::kAuthFailed: return "link refused: the load balancer " + detail;
   }
   return detail;
 }
 
 int DisconnectSeverity(DisconnectCause cause) {
-  return cause == DisconnectCause::kMalformedFrame ? google::GLOG_WARNING : google::GLOG_INFO;
+  return cause == DisconnectCause::kMalformedFrame || cause == DisconnectCause::kAuthFailed
+             ? google::GLOG_WARNING
+             : google::GLOG_INFO;
 }
 
 BalancerConnection::BalancerConnection(WorkerServer* server, int id)
-    : server_(server), id_(id), outbox_(server->options().outbox_high_water), writer_(this) {}
+    : server_(server), id_(id),
+      auth_(&server->options().link_secret, LinkHandshake::Side::kAccepting),
+      outbox_(server->options().outbox_high_water), writer_(this) {}
 
 BalancerConnection::~BalancerConnection() = default;
 
@@ -52,12 +57,27 @@ void BalancerConnection::Start() {
   LOG(INFO) << "load balancer connected " << peer_ << "(" << id_ << ")";
   std::string frames;
   proto::EncodeHello(&frames, proto::MakeHello("worker", "zkworker"));
-  proto::EncodeResume(&frames, server_->ResumeEntries());
-  if (server_->draining()) proto::EncodeGoAway(&frames);
+  if (auth_.has_secret()) {  // the résumé waits for the LB's PROOF
+    auth_.AppendOpening(&frames);
+    CHECK_EQ(auth_deadline_.Init(tcp_.get()->loop, this), 0);
+    CHECK_EQ(uv_timer_start(auth_deadline_.get(), [](uv_timer_t* t) {
+      static_cast<BalancerConnection*>(t->data)->Close(
+          DisconnectCause::kAuthFailed,
+          "did not prove the link secret within " +
+              std::to_string(static_cast<int>(kLinkHandshakeDeadline)) + " s");
+    }, static_cast<uint64_t>(kLinkHandshakeDeadline * 1000), 0), 0);
+  } else {
+    AppendGreeting(&frames);
+  }
   SendFromLoop(std::move(frames));
   if (closing_) return;  // the first write failed
   int rc = uv_read_start(tcp_.stream(), &OnAlloc, &OnRead);
   if (rc != 0) Close(DisconnectCause::kReadError, uv_strerror(rc));
+}
+
+void BalancerConnection::AppendGreeting(std::string* frames) {
+  proto::EncodeResume(frames, server_->ResumeEntries());
+  if (server_->draining()) proto::EncodeGoAway(frames);
 }
 
 void BalancerConnection::OnAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -69,7 +89,11 @@ void BalancerConnection::OnAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 void BalancerConnection::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<BalancerConnection*>(s->data);
   if (nread < 0) {
-    if (nread == UV_EOF) {
+    if (!self->auth_.peer_proved()) {  // EOF or a reset before the LB proved the secret
+      self->Close(DisconnectCause::kAuthFailed,
+                  "closed the connection without proving the link secret (it has no link "
+                  "secret?)");
+    } else if (nread == UV_EOF) {
       self->Close(DisconnectCause::kClosedByBalancer);
     } else {
       self->Close(DisconnectCause::kReadError, uv_strerror(static_cast<int>(nread)));
@@ -86,7 +110,11 @@ void BalancerConnection::HandleFrames() {
   Status s = proto::DispatchFrames(
       &decoder_, [this] { return !closing_; },
       [this](const proto::Frame& frame) { return HandleFrame(frame); });
-  if (!s.ok()) Close(DisconnectCause::kMalformedFrame, s.message());
+  if (!s.ok()) {
+    Close(s.code() == Status::Code::kPermissionDenied ? DisconnectCause::kAuthFailed
+                                                      : DisconnectCause::kMalformedFrame,
+          s.message());
+  }
 }
 
 Status BalancerConnection::HandleFrame(const proto::Frame& frame) {
@@ -100,6 +128,8 @@ Status BalancerConnection::HandleFrame(const proto::Frame& frame) {
             << hello.pid;
     return Status::OK();
   }
+  if (frame.kind == Kind::kChallenge || frame.kind == Kind::kProof) return HandleAuthFrame(frame);
+  if (!auth_.peer_proved()) return auth_.RefuseUnproved(frame);  // no REQUEST unproven
   switch (frame.kind) {
     case Kind::kKeepAlive: {
       Status s = proto::ExpectEmpty(frame);
@@ -194,6 +224,20 @@ Status BalancerConnection::HandleFrame(const proto::Frame& frame) {
   }
 }
 
+Status BalancerConnection::HandleAuthFrame(const proto::Frame& frame) {
+  const bool was_proved = auth_.peer_proved();
+  std::string frames;
+  Status s = auth_.OnFrame(frame, &frames);
+  if (!s.ok()) return s;
+  if (!was_proved && auth_.peer_proved()) {
+    auth_deadline_.Close();
+    VLOG(1) << "load balancer " << peer_ << "(" << id_ << ") proved the link secret";
+    AppendGreeting(&frames);
+  }
+  if (!frames.empty()) SendFromLoop(std::move(frames));
+  return Status::OK();
+}
+
 void BalancerConnection::RequestDone(const std::shared_ptr<WorkerRequest>& req) {
   auto it = requests_.find(req->rno);
   if (it != requests_.end() && it->second == req) requests_.erase(it);
@@ -241,7 +285,12 @@ void BalancerConnection::OnWriteError(int uv_error) {
 void BalancerConnection::Close(DisconnectCause cause, const std::string& detail) {
   if (closing_) return;
   closing_ = true;
-  google::LogMessage(__FILE__, __LINE__, DisconnectSeverity(cause)).stream()
+  auth_deadline_.Close();
+  // A refused LB may retry every second or two: its warning is repeated once a minute.
+  const int severity = cause == DisconnectCause::kAuthFailed && !AuthWarningDue(peer_ip_ + detail)
+                           ? google::GLOG_INFO
+                           : DisconnectSeverity(cause);
+  google::LogMessage(__FILE__, __LINE__, severity).stream()
       << "load balancer disconnected " << peer_ << "(" << id_
       << "): " << DisconnectReason(cause, detail);
   outbox_.Close();

@@ -26,6 +26,7 @@
 #include <unordered_map>
 
 #include "common/frame_codec.h"
+#include "common/link_auth.h"
 #include "common/status.h"
 #include "common/stream_writer.h"
 #include "common/uv_handle.h"
@@ -45,6 +46,7 @@ enum class DisconnectCause {
   kMalformedFrame,    // a frame broke docs/protocol.md; detail: what was wrong
   kDrainTimeout,      // the worker's drain timeout expired
   kShutdown,          // the worker is shutting down
+  kAuthFailed,        // the link secret handshake failed; detail: why (common/link_auth.h)
 };
 
 // The reason as logged, e.g. "malformed frame: DETAIL" or "closed by the load balancer".
@@ -83,6 +85,9 @@ class BalancerConnection : public std::enable_shared_from_this<BalancerConnectio
   int peer_port() const { return peer_port_; }
   ResponseOutbox& outbox() { return outbox_; }
   bool closed() const { return closing_; }
+  // Whether the load balancer may have the résumé and send requests: it proved the link
+  // secret, or this worker has none.
+  bool authenticated() const { return auth_.peer_proved(); }
   size_t active_requests() const { return requests_.size(); }
 
  private:
@@ -90,6 +95,10 @@ class BalancerConnection : public std::enable_shared_from_this<BalancerConnectio
   static void OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   void HandleFrames();
   Status HandleFrame(const proto::Frame& frame);
+  // CHALLENGE/PROOF: answers, and once the LB proved the secret sends what Start() held back.
+  Status HandleAuthFrame(const proto::Frame& frame);
+  // Appends the résumé (and GOAWAY when draining): what an authenticated LB gets first.
+  void AppendGreeting(std::string* frames);
   void FlushOnLoop();
   // Reports to the outbox the bytes the writer has handed to the kernel since last time.
   void ReportWritten();
@@ -104,6 +113,8 @@ class BalancerConnection : public std::enable_shared_from_this<BalancerConnectio
   int peer_port_ = 0;
   proto::FrameDecoder decoder_;
   bool got_hello_ = false;
+  LinkHandshake auth_;
+  UvHandle<uv_timer_t> auth_deadline_;  // with a secret: closes an LB that does not prove it
   bool closing_ = false;
   ResponseOutbox outbox_;
   StreamWriter writer_;

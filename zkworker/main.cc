@@ -117,6 +117,7 @@ WorkerServerOptions ServerOptions(const WorkerOptions& options) {
   server_options.spool_threshold = options.spool_threshold;
   server_options.resume_file = options.resume_file;
   server_options.drain_timeout = options.drain_timeout;
+  server_options.link_secret = options.link_secret;
   return server_options;
 }
 

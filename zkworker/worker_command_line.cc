@@ -14,6 +14,7 @@
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
+#include "common/link_auth.h"
 #include "common/logging_setup.h"
 #include "common/version.h"
 #include "zkworker/supervisor_policy.h"
@@ -48,6 +49,8 @@ DEFINE_string(app_version, "", "software version registered with the worker (Zoo
                                "mode; ini key: version); used by single-version LBs");
 DEFINE_double(zookeeper_session_timeout, 10.0, "ZooKeeper session timeout, seconds");
 DEFINE_string(zookeeper_auth, "", "ZooKeeper credentials: digest:USER:PASSWORD or file:PATH");
+DEFINE_string(link_secret_file, "", "file holding the secret shared with the load balancers: "
+              "links are authenticated (HMAC challenge-response); the file must be mode 0600");
 DEFINE_int32(processes, 0, "run as a master supervising this many worker processes (0: "
                            "this process is the worker)");
 DEFINE_bool(preload, false, "with --processes: import the application in the master and "
@@ -97,6 +100,13 @@ Options (flag / [server:main] key):
   --drain_timeout=SECONDS   how long SIGTERM waits for requests in flight (60)
   --log_level=LEVEL         DEBUG, INFO, WARNING, ERROR or a number (INFO)
                             (ini key: log_level or loggers)
+  --link_secret_file=PATH   authenticate load balancer links with the secret in PATH
+                            (mode 0600 or 0400: refused if group or others can read
+                            it; one trailing newline is ignored): a load balancer must
+                            prove it (HMAC-SHA256 challenge-response) before it gets
+                            the résumé or may send a request; give every LB the same
+                            file. No encryption: see docs/operations.md
+                            (ini key: link_secret_file)
   --check                   import the application (as serving would) and exit: 0 it
                             loads, 1 its import failed (traceback on stderr), 2 bad
                             options; binds nothing, registers nothing
@@ -156,7 +166,8 @@ const std::set<std::string> kIniKeys = {
     "tracelog", "tracelog_key", "pythonpath", "spool_threshold", "drain_timeout", "log_level",
     "loggers", "zookeeper", "path", "advertise", "description", "version", "backdoor",
     "zookeeper_session_timeout", "zookeeper_auth", "processes", "preload", "harakiri", "max_requests",
-    "max_requests_jitter", "reload_on_rss", "status_socket"};
+    "max_requests_jitter", "reload_on_rss", "status_socket",
+    "link_secret_file"};
 
 // [server:main] keys whose flag has another name.
 std::string FlagForKey(const std::string& key) {
@@ -334,6 +345,11 @@ StatusOr<WorkerOptions> WorkerCommandLine::Finish() {
     }
   }
   if (address.empty()) return Status::InvalidArgument("no address: give --address=HOST:PORT");
+  if (!FLAGS_link_secret_file.empty()) {
+    auto secret = ReadLinkSecretFile(FLAGS_link_secret_file);
+    if (!secret.ok()) return secret.status();
+    o.link_secret = std::move(*secret);
+  }
   auto parsed = ParseHostPort(address);
   if (!parsed.ok()) return parsed.status();
   o.address = *parsed;

@@ -75,6 +75,8 @@ struct WorkerOptions {
   double zookeeper_session_timeout = 10.0;
   // --zookeeper_auth: digest credentials for every session; none when unset.
   std::optional<ZkAuth> zookeeper_auth;
+  // --link_secret_file's secret (common/link_auth.h); empty: links are not authenticated.
+  std::string link_secret;
 
   // The supervisor (zkworker/supervisor.h). --processes: N > 0 makes this process the
   // master of N worker processes; 0 (the default): this process is the worker.

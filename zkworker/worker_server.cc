@@ -171,7 +171,9 @@ WorkerGauges WorkerServer::Gauges() const {
 void WorkerServer::BroadcastResume() {
   std::string frame;
   proto::EncodeResume(&frame, tracker_->Entries());
-  for (auto& [id, conn] : connections_) conn->SendFromLoop(std::string(frame));
+  for (auto& [id, conn] : connections_) {
+    if (conn->authenticated()) conn->SendFromLoop(std::string(frame));  // else: not yet
+  }
   SaveResume();
 }
 
@@ -189,7 +191,9 @@ void WorkerServer::Shutdown(std::function<void()> done) {
   listener_.Close();
   std::string goaway;
   proto::EncodeGoAway(&goaway);
-  for (auto& [id, conn] : connections_) conn->SendFromLoop(std::string(goaway));
+  for (auto& [id, conn] : connections_) {
+    if (conn->authenticated()) conn->SendFromLoop(std::string(goaway));  // else: at its PROOF
+  }
   LOG(INFO) << "draining: " << in_flight_.load() << " request(s) in flight";
   // A REQUEST the LB sent before it read our GOAWAY may still be on its way: connections
   // are closed by their LBs once drained, or by us after this grace period.

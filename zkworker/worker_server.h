@@ -45,6 +45,9 @@ struct WorkerServerOptions {
   size_t outbox_high_water = 1u << 20;  // app threads wait while more is queued
   std::string resume_file;            // saved on every résumé send and at shutdown
   double drain_timeout = 60.0;        // seconds SIGTERM waits for requests in flight
+  // Load balancers must prove this secret before they get anything (common/link_auth.h);
+  // empty: links are not authenticated.
+  std::string link_secret;
   // Supervised (zkworker --processes): the master's board, told about every request, and
   // SO_REUSEPORT on the listener, so that a replacement can listen on the address while
   // this process still does.
