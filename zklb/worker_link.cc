@@ -402,8 +402,9 @@ Status WorkerLink::HandleFrame(const proto::Frame& frame) {
     Status s = auth_.OnFrame(frame, writer_.pending());
     // Our PROOF leaves now, even when this same read then fails the link: a worker with
     // another secret can then log the mismatch instead of a bare close.
-    if (!writer_.pending()->empty() && writer_.FlushImmediately() != 0 && s.ok()) {
-      return Status::IOError("cannot send PROOF");
+    if (!writer_.pending()->empty()) {
+      int rc = writer_.FlushImmediately();
+      if (rc != 0) deferred_failure_ = LinkError{LinkFailure::kWriteError, uv_strerror(rc)};
     }
     return s;
   }

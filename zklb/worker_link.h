@@ -1,7 +1,8 @@
 // WorkerLink: the LB's one multiplexed connection to one worker address.
 //
 // It connects (with a timeout), exchanges HELLOs, and joins the pool when the first RESUME
-// arrives (each later RESUME replaces the résumé). Requests are multiplexed by request
+// arrives (each later RESUME replaces the résumé); with a link secret (LbOptions) only a
+// worker that proved it gets that far (common/link_auth.h). Requests are multiplexed by request
 // number; their frames are batched into one write buffer. KEEPALIVEs go out on an idle
 // connection and the worker must answer: a worker silent for worker_timeout is dropped, so
 // a hung (SIGSTOPped) or vanished worker is noticed in seconds. After a drop the link

@@ -1,7 +1,7 @@
 // BalancerConnection: the worker's end of one connection from a load balancer. It sends
-// HELLO and the résumé, decodes the load balancer's frames (docs/protocol.md), keeps the
-// table of that load balancer's requests in progress, and writes the connection's
-// ResponseOutbox to the socket.
+// HELLO and the résumé (with a link secret: only once the LB proved it, common/link_auth.h),
+// decodes the load balancer's frames (docs/protocol.md), keeps the table of that load
+// balancer's requests in progress, and writes the connection's ResponseOutbox to the socket.
 //
 // Writing: the ResponseOutbox is the queue between threads. While it is idle, an
 // application thread pushing a response sends it to the socket itself (its direct writes,
