@@ -14,4 +14,5 @@ set(RLB_ZK_E2E_MODULES
   test_zk_auth
   test_netns_hosts
   test_zk_scale
+  test_zk_link_auth
 )
