@@ -28,10 +28,12 @@ uint32_t U32(std::string_view s, size_t at) {
 }
 
 // The spec's kinds (docs/protocol.md), written out independently of the codec.
+// The protocol's kinds, written out independently of the codec (docs/protocol.md): 0x01-0x06
+// on the connection (HELLO, RESUME, KEEPALIVE, GOAWAY, CHALLENGE, PROOF), the rest per request.
 bool KnownKind(uint8_t k) {
-  return (k >= 0x01 && k <= 0x04) || (k >= 0x10 && k <= 0x13) || (k >= 0x20 && k <= 0x22);
+  return (k >= 0x01 && k <= 0x06) || (k >= 0x10 && k <= 0x13) || (k >= 0x20 && k <= 0x22);
 }
-bool ConnectionKind(uint8_t k) { return k >= 0x01 && k <= 0x04; }
+bool ConnectionKind(uint8_t k) { return k >= 0x01 && k <= 0x06; }
 
 // Whether the frame header at `off` (with `avail` bytes present) breaks a framing rule.
 bool HeaderBroken(std::string_view s, size_t off, size_t avail) {
