@@ -12,7 +12,8 @@ BUILD_PKGS=(cmake ninja-build g++ pkg-config git libuv1-dev libzookeeper-mt-dev 
 TEST_PKGS=(zookeeper default-jre-headless python3-flask python3-django python3-webob
   python3-pastedeploy python3.11-venv python3-kazoo python3-gunicorn curl netcat-openbsd procps
   prometheus chromium)
-BENCH_PKGS=(haproxy nginx uwsgi uwsgi-plugin-python3 python3-gunicorn wrk gnuplot-nox)
+BENCH_PKGS=(haproxy nginx uwsgi uwsgi-plugin-python3 python3-gunicorn wrk gnuplot-nox linux-perf
+  strace)
 FUZZ_PKGS=(clang libclang-rt-14-dev)
 
 pkgs=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")

@@ -17,4 +17,5 @@ set(RLB_LB_E2E_MODULES
   test_lb_nagios
   test_lb_class_memory
   test_lb_processes
+  test_instant_worker
 )
