@@ -18,7 +18,7 @@ DeferredDeleter::~DeferredDeleter() {
   Sweep();
 }
 
-void DeferredDeleter::DeferErased(std::shared_ptr<void> object) {
+void DeferredDeleter::DeferErased(Erased object) {
   queue_.push_back(std::move(object));
   if (idle_.open() && !uv_is_active(idle_.handle())) {
     CHECK_EQ(uv_idle_start(idle_.get(), [](uv_idle_t*) {}), 0);
@@ -26,10 +26,14 @@ void DeferredDeleter::DeferErased(std::shared_ptr<void> object) {
 }
 
 void DeferredDeleter::Sweep() {
-  while (!queue_.empty()) {
-    std::vector<std::shared_ptr<void>> batch;
-    batch.swap(queue_);
-    batch.clear();  // destructors may Defer() more: the loop takes those too
+  if (!queue_.empty()) {
+    std::vector<Erased> batch;  // the lists trade places and keep their capacity
+    batch.swap(spare_);
+    while (!queue_.empty()) {
+      batch.swap(queue_);
+      batch.clear();  // destructors may Defer() more: the loop takes those too
+    }
+    spare_.swap(batch);
   }
   if (idle_.open()) uv_idle_stop(idle_.get());
 }

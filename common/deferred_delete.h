@@ -33,7 +33,7 @@ class DeferredDeleter {
   template <typename T>
   void Defer(std::unique_ptr<T> object) {
     if (!object) return;
-    DeferErased(std::shared_ptr<void>(std::move(object)));
+    DeferErased(Erased(object.release(), [](void* p) { delete static_cast<T*>(p); }));
   }
 
   // Frees everything queued now (also what destructors queue meanwhile).
@@ -43,10 +43,13 @@ class DeferredDeleter {
   void Close();
 
  private:
-  void DeferErased(std::shared_ptr<void> object);
+  // An object with its type's deleter (no allocation, unlike a shared_ptr<void>).
+  using Erased = std::unique_ptr<void, void (*)(void*)>;
+  void DeferErased(Erased object);
   UvHandle<uv_check_t> check_;
   UvHandle<uv_idle_t> idle_;
-  std::vector<std::shared_ptr<void>> queue_;
+  std::vector<Erased> queue_;
+  std::vector<Erased> spare_;  // the batch being freed, kept for its capacity
 };
 
 }  // namespace rlb

@@ -4,6 +4,11 @@
 #include <glog/logging.h>
 
 namespace rlb {
+namespace {
+
+constexpr size_t kKeptCapacity = 16 * 1024;  // pending buffer kept between writes
+
+}  // namespace
 
 struct StreamWriter::WriteRequest {
   uv_write_t req;
@@ -31,7 +36,9 @@ void StreamWriter::Detach() {
 }
 
 void StreamWriter::Append(std::string&& data) {
-  if (pending_.empty()) {
+  // Taking the caller's buffer saves a copy only when ours is too small for the data;
+  // otherwise ours (kept between writes) takes it, and nothing is allocated.
+  if (pending_.empty() && data.size() > pending_.capacity()) {
     pending_ = std::move(data);
   } else {
     pending_.append(data);
@@ -75,7 +82,13 @@ int StreamWriter::FlushNow() {
   if (n > 0) {
     bytes_written_ += static_cast<uint64_t>(n);
     if (static_cast<size_t>(n) == pending_.size()) {
-      pending_.clear();
+      // The buffer is kept for the next writes (no allocation per response), unless a
+      // large write grew it: idle connections do not hold large buffers.
+      if (pending_.capacity() > kKeptCapacity) {
+        std::string().swap(pending_);
+      } else {
+        pending_.clear();
+      }
       return 0;
     }
     offset = static_cast<size_t>(n);

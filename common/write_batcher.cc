@@ -27,13 +27,19 @@ void WriteBatcher::Cancel(StreamWriter* writer) {
 }
 
 void WriteBatcher::FlushAll() {
+  if (scheduled_.empty()) return;
+  // The two lists trade places each pass and keep their capacity: no allocation per turn.
+  // (A nested FlushAll finds spare_ empty and simply starts a list of its own.)
+  std::vector<StreamWriter*> batch;
+  batch.swap(spare_);
   while (!scheduled_.empty()) {
-    std::vector<StreamWriter*> batch;
     batch.swap(scheduled_);
     for (StreamWriter* w : batch) {
       if (w != nullptr) w->FlushScheduled();  // may schedule writers again (next pass)
     }
+    batch.clear();
   }
+  spare_.swap(batch);
 }
 
 void WriteBatcher::Close() {

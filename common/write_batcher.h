@@ -42,6 +42,8 @@ class WriteBatcher {
 
   UvHandle<uv_prepare_t> prepare_;
   std::vector<StreamWriter*> scheduled_;  // null entries: cancelled
+  // The list being flushed, kept between turns so that scheduling allocates nothing.
+  std::vector<StreamWriter*> spare_;
 };
 
 }  // namespace rlb

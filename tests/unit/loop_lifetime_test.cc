@@ -84,6 +84,37 @@ TEST_CASE("a deferred object outlives the callback that dropped it", "[loop]") {
   deleter.Close();
 }
 
+TEST_CASE("deferred objects of any type are destroyed once, also those their destructors "
+          "defer, sweep after sweep", "[loop]") {
+  Loop l;
+  DeferredDeleter deleter(&l.loop);
+  int destroyed = 0;
+  struct Counted {
+    explicit Counted(int* c) : count(c) {}
+    ~Counted() { ++*count; }
+    int* count;
+  };
+  struct Chain {  // defers one more object while being destroyed
+    Chain(DeferredDeleter* d, int* c) : deleter(d), count(c) {}
+    ~Chain() {
+      ++*count;
+      deleter->Defer(std::make_unique<Counted>(count));
+    }
+    DeferredDeleter* deleter;
+    int* count;
+  };
+  for (int sweep = 1; sweep <= 3; ++sweep) {
+    deleter.Defer(std::make_unique<Counted>(&destroyed));
+    deleter.Defer(std::make_unique<Chain>(&deleter, &destroyed));
+    deleter.Defer(std::unique_ptr<std::string>());  // null: nothing queued
+    CHECK(deleter.pending() == 2);
+    deleter.Sweep();
+    CHECK(deleter.pending() == 0);
+    CHECK(destroyed == 3 * sweep);
+  }
+  deleter.Close();
+}
+
 TEST_CASE("StreamWriter writes in order, queues what the kernel refuses, and orphans", "[loop]") {
   signal(SIGPIPE, SIG_IGN);  // as every daemon does: a dead peer is an error, not a signal
   Loop l;
@@ -185,6 +216,17 @@ TEST_CASE("a batching StreamWriter writes once per loop turn", "[loop]") {
     CHECK(writer.Write("to nobody") == 0);
     Turn(&l.loop);
     CHECK(rec.error == UV_EPIPE);
+  }
+  SECTION("every later turn writes what it gathered (the batcher's lists are reused)") {
+    for (int turn = 1; turn <= 3; ++turn) {
+      CHECK(writer.Write(std::string(turn, 'a')) == 0);
+      CHECK(writer.Write(std::string(40, 'b')) == 0);  // longer than the buffer's own
+      Turn(&l.loop);
+      CHECK(writer.idle());
+    }
+    CHECK(writer.bytes_written() == 9 + 6 + 3 * 40);
+    CHECK(ReadAvailable(sv[1], 6 + 3 * 40) ==
+          "a" + std::string(40, 'b') + "aa" + std::string(40, 'b') + "aaa" + std::string(40, 'b'));
   }
   SECTION("FlushImmediately writes without waiting for the turn") {
     CHECK(writer.Write("now") == 0);
