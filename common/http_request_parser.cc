@@ -11,6 +11,9 @@
 namespace rlb {
 namespace {
 
+// Header slots a connection's parser keeps between requests (more are freed).
+constexpr size_t kKeptHeaderSlots = 32;
+
 HttpRequestParser* Self(llhttp_t* p) { return static_cast<HttpRequestParser*>(p->data); }
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
@@ -149,7 +152,13 @@ int HttpRequestParser::CheckTarget(llhttp_t* p) {
 
 int HttpRequestParser::OnMessageBegin(llhttp_t* p) {
   auto* self = Self(p);
+  // A fresh request, but the header list keeps its capacity (one allocation less per
+  // request on a keep-alive connection) unless an unusually long head grew it.
+  auto headers = std::move(self->request_.headers);
+  headers.clear();
+  if (headers.capacity() > kKeptHeaderSlots) headers.shrink_to_fit();
   self->request_ = ParsedRequest();
+  self->request_.headers = std::move(headers);
   self->in_message_ = true;
   self->headers_done_ = false;
   self->in_value_ = false;

@@ -62,6 +62,8 @@ class HttpRequestParser {
   class Handler {
    public:
     virtual ~Handler() = default;
+    // The head is complete and checked. The handler may move the header values out: the
+    // parser does not read them again (the next request starts a fresh ParsedRequest).
     virtual void OnRequestHeaders(ParsedRequest& request) = 0;
     virtual void OnRequestBody(std::string_view data) = 0;
     virtual void OnRequestComplete() = 0;

@@ -38,7 +38,8 @@ class ClientConnection::ParserHandler : public HttpRequestParser::Handler {
   explicit ParserHandler(ClientConnection* c) : c_(c) {}
   void OnRequestHeaders(ParsedRequest& request) override {
     if (c_->resuming_) c_->pipelined_ = true;
-    proto::Pairs environ = BuildEnviron(request, c_->info_);
+    // The header values move into the environ: nothing reads them after this.
+    proto::Pairs environ = BuildEnviron(std::move(request), c_->info_);
     std::string request_class = BoundClassName(c_->context_->classifier->Classify(environ));
     c_->exchange_ = std::make_unique<Exchange>(c_->host_, c_, c_->context_->policy, request,
                                                std::move(environ), std::move(request_class));
@@ -249,10 +250,10 @@ void ClientConnection::LogParseError(int status, const std::string& reason) {
   context_->access_log->Record(record);
 }
 
-void ClientConnection::WriteResponse(std::string&& bytes) {
+void ClientConnection::WriteResponse(std::string_view bytes) {
   if (state_ == State::kClosed || bytes.empty()) return;
   if (writer_.queued_bytes() < kClientHighWater && (!buffer_ || buffer_->empty())) {
-    WriteToSocket(std::move(bytes));
+    WriteToSocket(bytes);
     return;
   }
   if (!buffer_) {
@@ -281,9 +282,10 @@ void ClientConnection::WriteResponse(std::string&& bytes) {
   if (exchange_) UpdateTimer();
 }
 
-void ClientConnection::WriteToSocket(std::string&& data) {
+void ClientConnection::WriteToSocket(std::string_view data) {
   uint64_t before = writer_.bytes_written();
-  int rc = writer_.Write(std::move(data));
+  writer_.Append(data);
+  int rc = writer_.Flush();
   if (rc != 0) {
     VLOG(1) << "client " << info_.remote_ip << ":" << info_.remote_port
             << ": write failed: " << uv_strerror(rc);
@@ -321,7 +323,7 @@ void ClientConnection::Refill() {
       return;
     }
     if (chunk.empty()) break;
-    WriteToSocket(std::move(chunk));  // these bytes come from the buffer's front
+    WriteToSocket(chunk);  // these bytes come from the buffer's front
   }
   if (response_paused_ && exchange_ && state_ != State::kClosed &&
       (!buffer_ || !buffer_->over_budget())) {

@@ -84,7 +84,7 @@ class ClientConnection : public ExchangeClient, private StreamWriter::Listener {
   State state() const { return state_; }
 
   // ExchangeClient.
-  void WriteResponse(std::string&& bytes) override;
+  void WriteResponse(std::string_view bytes) override;
   void ResponseDone() override;
   void Reset(const std::string& reason) override;
   void PauseReading() override;
@@ -107,7 +107,7 @@ class ClientConnection : public ExchangeClient, private StreamWriter::Listener {
   void ParseError(int status, const std::string& reason);
   // The access log's record of a request answered `status` because it could not be parsed.
   void LogParseError(int status, const std::string& reason);
-  void WriteToSocket(std::string&& data);
+  void WriteToSocket(std::string_view data);
   void Refill();
   bool Flushed() const;
   void MaybeFinishExchange();

@@ -2,6 +2,7 @@
 #include "zklb/environ.h"
 
 #include <cctype>
+#include <type_traits>
 
 #include "common/text.h"
 
@@ -14,6 +15,11 @@ int HexValue(char c) {
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
+
+// BuildEnviron for a const request (values copied) or a request given up by its owner
+// (ParsedRequest&: header values moved into the environ, so they are copied once, not twice).
+template <typename Request>
+proto::Pairs Build(Request& r, const ConnectionInfo& info);
 
 }  // namespace
 
@@ -34,7 +40,18 @@ std::string PercentDecode(std::string_view s) {
   return out;
 }
 
-proto::Pairs BuildEnviron(const ParsedRequest& r, const ConnectionInfo& info) {
+proto::Pairs BuildEnviron(const ParsedRequest& request, const ConnectionInfo& info) {
+  return Build(request, info);
+}
+
+proto::Pairs BuildEnviron(ParsedRequest&& request, const ConnectionInfo& info) {
+  return Build(request, info);
+}
+
+namespace {
+
+template <typename Request>
+proto::Pairs Build(Request& r, const ConnectionInfo& info) {
   proto::Pairs env;
   env.reserve(16 + r.headers.size());
   // The parser has put the target in origin-form (and refused fragments).
@@ -53,11 +70,14 @@ proto::Pairs BuildEnviron(const ParsedRequest& r, const ConnectionInfo& info) {
   env.emplace_back("REMOTE_ADDR", info.remote_ip);
   env.emplace_back("REMOTE_PORT", std::to_string(info.remote_port));
   env.emplace_back("wsgi.url_scheme", "http");
+  if (!r.target_host.empty()) env.emplace_back("HTTP_HOST", r.target_host);
   // HTTP_* for every header; repeats joined with ", " (Cookie with "; "), as PEP 3333 / CGI.
-  std::vector<std::pair<std::string, std::string>> hdrs;
-  for (const auto& [name, value] : r.headers) {
+  // They go straight into env (no list of their own): a repeat is merged into the entry
+  // its first copy made, found among the entries from `first_header` on.
+  const size_t first_header = env.size();
+  for (auto& [name, value] : r.headers) {
     if (name.find('_') != std::string::npos) continue;  // ambiguous with '-': dropped (nginx)
-    // An absolute-form target's host replaces Host (RFC 9112 section 3.2.2), below.
+    // An absolute-form target's host replaces Host (RFC 9112 section 3.2.2), above.
     if (!r.target_host.empty() && IEquals(name, "Host")) continue;
     std::string key;
     if (IEquals(name, "Content-Type")) {
@@ -71,7 +91,8 @@ proto::Pairs BuildEnviron(const ParsedRequest& r, const ConnectionInfo& info) {
       for (char c : name) key.push_back(c == '-' ? '_' : static_cast<char>(toupper(c)));
     }
     bool merged = false;
-    for (auto& [k, v] : hdrs) {
+    for (size_t i = first_header; i < env.size(); ++i) {
+      auto& [k, v] = env[i];
       if (k == key) {
         if (key == "CONTENT_LENGTH") { merged = true; break; }  // llhttp refuses repeats
         v += key == "HTTP_COOKIE" ? "; " : ", ";
@@ -80,11 +101,16 @@ proto::Pairs BuildEnviron(const ParsedRequest& r, const ConnectionInfo& info) {
         break;
       }
     }
-    if (!merged) hdrs.emplace_back(std::move(key), value);
+    if (merged) continue;
+    if constexpr (std::is_const_v<Request>) {
+      env.emplace_back(std::move(key), value);
+    } else {
+      env.emplace_back(std::move(key), std::move(value));
+    }
   }
-  if (!r.target_host.empty()) env.emplace_back("HTTP_HOST", r.target_host);
-  for (auto& h : hdrs) env.push_back(std::move(h));
   return env;
 }
+
+}  // namespace
 
 }  // namespace rlb::lb

@@ -25,6 +25,9 @@ struct ConnectionInfo {
 // (repeats joined with ", ", Cookie with "; "; names with '_' dropped, as nginx does).
 // HTTP_HOST is the Host header as sent, or an absolute-form target's host.
 proto::Pairs BuildEnviron(const ParsedRequest& request, const ConnectionInfo& info);
+// The same, moving the header values out of `request` instead of copying them (the
+// request's other fields stay; its header values are left empty).
+proto::Pairs BuildEnviron(ParsedRequest&& request, const ConnectionInfo& info);
 
 // "%41b%zz" -> "Ab%zz": %XX decoded to raw bytes, anything malformed left as it is.
 std::string PercentDecode(std::string_view s);

@@ -184,7 +184,7 @@ void Exchange::SendOwnResponse(int status, const std::string& reason, const std:
   client_->ResponseDone();
 }
 
-void Exchange::OnResponseStart(proto::Response response) {
+void Exchange::OnResponseStart(const proto::Response& response) {
   if (state_ != State::kSent) return;
   ResponseContext context;
   context.http_minor = http_minor_;
@@ -206,7 +206,8 @@ void Exchange::OnResponseStart(proto::Response response) {
   response_ = std::move(*head);
   status_ = response_.status;
   close_after_ = response_.close_after;
-  client_->WriteResponse(std::move(response_.bytes));
+  client_->WriteResponse(response_.bytes);
+  response_.bytes.clear();
 }
 
 void Exchange::OnResponseBody(std::string_view data) {
@@ -215,7 +216,7 @@ void Exchange::OnResponseBody(std::string_view data) {
     // More than the head declared: the client would read the rest as the next response.
     const uint64_t declared = *response_.content_length;
     const uint64_t room = declared - body_bytes_;
-    if (room > 0) client_->WriteResponse(std::string(data.substr(0, room)));
+    if (room > 0) client_->WriteResponse(data.substr(0, room));
     body_bytes_ = declared;
     LOG(WARNING) << "response to " << Describe() << " is longer than its Content-Length of "
                  << declared << " bytes: the rest is dropped and the client connection "
@@ -229,7 +230,11 @@ void Exchange::OnResponseBody(std::string_view data) {
     return;
   }
   body_bytes_ += data.size();
-  client_->WriteResponse(response_.chunked ? EncodeChunk(data) : std::string(data));
+  if (response_.chunked) {
+    client_->WriteResponse(EncodeChunk(data));
+  } else {
+    client_->WriteResponse(data);
+  }
 }
 
 void Exchange::OnResponseEnd(proto::Outcome outcome) {
@@ -258,7 +263,7 @@ void Exchange::OnResponseEnd(proto::Outcome outcome) {
     client_->Reset("the response is shorter than its Content-Length");
     return;
   }
-  if (response_.chunked) client_->WriteResponse(std::string(kLastChunk));
+  if (response_.chunked) client_->WriteResponse(kLastChunk);
   state_ = State::kDone;
   client_->ResponseDone();
 }

@@ -53,8 +53,10 @@ class Exchange;
 class ExchangeClient {
  public:
   virtual ~ExchangeClient() = default;
-  // Response bytes, in order; buffered when the client is slow.
-  virtual void WriteResponse(std::string&& bytes) = 0;
+  // Response bytes, in order; buffered when the client is slow. The bytes are copied
+  // (into the socket's pending buffer, which is reused, or the response buffer): callers
+  // pass views of what they have, with no string of their own per write.
+  virtual void WriteResponse(std::string_view bytes) = 0;
   // The response is complete (maybe not flushed yet).
   virtual void ResponseDone() = 0;
   // Resets the connection: the response cannot complete. The exchange is finished by it.
@@ -115,7 +117,7 @@ class Exchange : public LinkRequest {
   void MarkWaiting();
 
   // LinkRequest.
-  void OnResponseStart(proto::Response response) override;
+  void OnResponseStart(const proto::Response& response) override;
   void OnResponseBody(std::string_view data) override;
   void OnResponseEnd(proto::Outcome outcome) override;
   void OnLinkLost(const LinkError& error) override;

@@ -18,8 +18,9 @@ namespace rlb::lb {
 class LinkRequest {
  public:
   virtual ~LinkRequest() = default;
-  // At most once, before any OnResponseBody.
-  virtual void OnResponseStart(proto::Response response) = 0;
+  // At most once, before any OnResponseBody. `response` is the link's: valid during the
+  // call only.
+  virtual void OnResponseStart(const proto::Response& response) = 0;
   virtual void OnResponseBody(std::string_view data) = 0;
   // Terminal: the worker finished (or failed) the response.
   virtual void OnResponseEnd(proto::Outcome outcome) = 0;

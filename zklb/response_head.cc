@@ -99,7 +99,12 @@ StatusOr<ResponseHead> BuildResponseHead(const proto::Response& response,
   bool has_date = false;
   std::optional<uint64_t> length;
   std::string& head = out.bytes;
-  head = "HTTP/1.1 " + response.status + "\r\n";
+  // One allocation: the status line, the headers and what may be added (Date,
+  // Transfer-Encoding or Connection, the blank line).
+  size_t size = 9 + response.status.size() + 2 + 6 + context.date.size() + 2 + 64;
+  for (const auto& [name, value] : response.headers) size += name.size() + value.size() + 4;
+  head.reserve(size);
+  head.append("HTTP/1.1 ").append(response.status).append("\r\n");
   for (const auto& [name, raw_value] : response.headers) {
     if (!IsToken(name)) {
       return Status::InvalidArgument("header name " + Quoted(name) + " is not a token");

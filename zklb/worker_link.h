@@ -152,6 +152,13 @@ class WorkerLink : public RequestChannel, private StreamWriter::Listener {
   void ScheduleReconnect(double delay);
   void Flush();
   uint32_t NextRno();
+  struct InFlight {
+    LinkRequest* req;
+    double start;  // epoch seconds
+  };
+  using RequestMap = std::unordered_map<uint32_t, InFlight>;
+  // Removes a finished request, keeping its map node for the next one.
+  void Forget(RequestMap::iterator it);
   void MaybeCloseDrained();
 
   Observer* observer_;
@@ -195,11 +202,9 @@ class WorkerLink : public RequestChannel, private StreamWriter::Listener {
   uint64_t failures_ = 0;
   size_t resume_size_ = 0;
   PoolWorkerPtr pool_worker_;  // of the current connection
-  struct InFlight {
-    LinkRequest* req;
-    double start;  // epoch seconds
-  };
-  std::unordered_map<uint32_t, InFlight> requests_;
+  RequestMap requests_;
+  std::vector<RequestMap::node_type> spare_nodes_;  // at most kSpareNodes
+  proto::Response response_;  // the RESPONSE being handed to its request (reused)
   std::vector<LinkRequest*> wait_writable_;
   // Requests whose client connection cannot take more response bytes: while any is here
   // the link does not read (every request on it waits: the slow client holds its worker).

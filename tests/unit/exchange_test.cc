@@ -47,7 +47,7 @@ class FakeHost : public ExchangeHost {
 
 class FakeClient : public ExchangeClient {
  public:
-  void WriteResponse(std::string&& bytes) override { written += bytes; }
+  void WriteResponse(std::string_view bytes) override { written += bytes; }
   void ResponseDone() override { ++done; }
   void Reset(const std::string& reason) override { reset_reason = reason; }
   void PauseReading() override { paused = true; }

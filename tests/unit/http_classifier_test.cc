@@ -165,6 +165,27 @@ TEST_CASE("the environ follows PEP 3333", "[http]") {
   CHECK(rlb::lb::PercentDecode("%41%zz%4") == "A%zz%4");
 }
 
+TEST_CASE("an environ built from a request given up moves its values: the same environ",
+          "[http]") {
+  Collector c;
+  HttpRequestParser p(&c, HttpLimits{});
+  ParseAll(p, "GET /x?q HTTP/1.1\r\nHost: a-rather-long-host-name.example\r\n"
+              "Accept: a\r\nAccept: b\r\nUser-Agent: a user agent longer than fifteen\r\n"
+              "Cookie: c=1\r\nCookie: d=2\r\n\r\n");
+  REQUIRE(c.requests.size() == 1);
+  rlb::lb::ConnectionInfo info{"10.0.0.1", "127.0.0.1", 5555, 8080};
+  auto copied = rlb::lb::BuildEnviron(c.requests[0], info);
+  ParsedRequest given = c.requests[0];
+  auto moved = rlb::lb::BuildEnviron(std::move(given), info);
+  CHECK(moved == copied);
+  CHECK(Env(moved, "HTTP_USER_AGENT") == "a user agent longer than fifteen");
+  CHECK(Env(moved, "HTTP_ACCEPT") == "a, b");
+  CHECK(given.headers.size() == c.requests[0].headers.size());  // names stay, values went
+  CHECK(given.headers[0].first == "Host");
+  CHECK(given.headers[0].second.empty());
+  CHECK(given.method == "GET");
+}
+
 TEST_CASE("host classifier strips a leading www.", "[classifier]") {
   auto c = Classifier::Create("zc.resumelb.lb:host_classifier");
   REQUIRE(c.ok());
