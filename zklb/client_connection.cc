@@ -440,10 +440,8 @@ void ClientConnection::Close(bool reset) {
   host_->ConnectionClosed(this);
 }
 
-void ClientConnection::UpdateTimer() {
-  if (state_ == State::kClosed) return;
+double ClientConnection::Deadline() const {
   const LbOptions& o = *context_->options;
-  double now = Now();
   double deadline = -1;
   if (state_ == State::kLingering) {
     deadline = std::min(linger_start_ + kLingerTotalMs, last_progress_ + kLingerIdleMs);
@@ -458,19 +456,27 @@ void ClientConnection::UpdateTimer() {
   } else if (!Flushed()) {
     deadline = last_progress_ + o.socket_timeout * 1000;  // a client not reading
   }
-  deadline_ = deadline;
+  return deadline;
+}
+
+bool ClientConnection::Probing() const {
+  return read_state_ == ReadState::kPaused && exchange_ && !exchange_->response_started();
+}
+
+void ClientConnection::UpdateTimer() {
+  if (state_ == State::kClosed) return;
+  const double now = Now();
+  double wake = Deadline();
   // A connection the LB is not reading cannot see its client leave: probe it.
-  double wake = deadline;
-  if (read_state_ == ReadState::kPaused && exchange_ && !exchange_->response_started()) {
-    wake = wake < 0 ? now + kPausedProbeMs : std::min(wake, now + kPausedProbeMs);
-  }
-  if (wake < 0) {
-    uv_timer_stop(timer_.get());
-    return;
-  }
-  CHECK_EQ(uv_timer_start(timer_.get(), &OnTimer,
-                          static_cast<uint64_t>(std::max(0.0, wake - now)) + 1, 0),
-           0);
+  if (Probing()) wake = wake < 0 ? now + kPausedProbeMs : std::min(wake, now + kPausedProbeMs);
+  // The timer is armed lazily, as nginx and HAProxy do: deadlines are recomputed from
+  // timestamps when it fires, so it is set again only when the wake-up moves earlier (a
+  // deadline that moves later, the common case, costs nothing until the timer fires).
+  if (wake < 0) return;  // none: a timer still armed fires once and finds nothing due
+  if (armed_at_ >= 0 && armed_at_ <= wake) return;
+  const uint64_t delay = static_cast<uint64_t>(std::max(0.0, wake - now)) + 1;
+  CHECK_EQ(uv_timer_start(timer_.get(), &OnTimer, delay, 0), 0);
+  armed_at_ = now + static_cast<double>(delay);
 }
 
 bool ClientConnection::PeerReset() const {
@@ -485,16 +491,18 @@ bool ClientConnection::PeerReset() const {
 void ClientConnection::OnTimer(uv_timer_t* t) {
   auto* self = static_cast<ClientConnection*>(t->data);
   if (self == nullptr || self->state_ == State::kClosed) return;
-  if (self->state_ == State::kLingering) {
-    self->Close(false);  // lingered long enough
-    return;
-  }
-  if (self->deadline_ < 0 || self->Now() < self->deadline_) {  // a probe, not a deadline
-    if (self->PeerReset()) {
+  self->armed_at_ = -1;
+  const double deadline = self->Deadline();
+  if (deadline < 0 || self->Now() < deadline) {  // a probe, or a deadline that moved later
+    if (self->Probing() && self->PeerReset()) {
       self->ClientLeft(true);
     } else {
       self->UpdateTimer();
     }
+    return;
+  }
+  if (self->state_ == State::kLingering) {
+    self->Close(false);  // lingered long enough
     return;
   }
   if (self->state_ == State::kOpen && !self->exchange_ && self->parser_->in_message()) {

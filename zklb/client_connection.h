@@ -119,6 +119,11 @@ class ClientConnection : public ExchangeClient, private StreamWriter::Listener {
   // The client closed or reset the connection: an exchange with no answer yet is logged
   // as 499 (and cancelled by the close).
   void ClientLeft(bool reset);
+  // The timer: Deadline() is the current deadline (loop ms, -1 for none), computed from
+  // the timestamps below; Probing() whether a paused connection is checked for a reset
+  // every kPausedProbeMs; UpdateTimer() makes sure the timer fires by then.
+  double Deadline() const;
+  bool Probing() const;
   void UpdateTimer();
   void StartReading();
   void StopReading(ReadState next);
@@ -144,7 +149,7 @@ class ClientConnection : public ExchangeClient, private StreamWriter::Listener {
   double message_start_ = 0;   // loop ms: first byte of the current request's headers
   double last_progress_ = 0;   // loop ms: last read or completed write
   double linger_start_ = 0;    // loop ms
-  double deadline_ = -1;       // loop ms of the current timeout, -1 for none
+  double armed_at_ = -1;       // loop ms the timer fires at, -1 when it is not armed
   uint64_t lingered_bytes_ = 0;
 };
 

@@ -186,6 +186,35 @@ class SocketTimeoutTest(harness.E2ETestCase):
         self.assertLess(time.monotonic() - t0, 3)
         wait_for(lambda: cluster.status()["totals"]["connections_open"] == 0, 5)
 
+    def test_active_connection_outlives_the_socket_timeout(self):
+        # The client timer is armed lazily (it fires at a deadline that activity has since
+        # moved, and is set again for the new one): requests every 0.3 s for 2.5 s on a
+        # connection with -t 1 keep it open; idle, it is closed.
+        cluster = lb_harness.start_cluster(self.sandbox, 1, lb_args=["-t", "1"])
+        c = RawConn(cluster.port)
+        self.addCleanup(c.close)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 2.5:
+            c.send(request_bytes("GET", "/hello"))
+            self.assertEqual(c.read_response().code, 200)
+            self.assertFalse(c.readable_within(0.3), "the active connection was closed")
+        self.assertTrue(c.closed_by_peer(5), "the idle connection was not closed")
+
+    def test_header_timeout_after_a_request_is_not_the_socket_timeout(self):
+        # After a response the keep-alive deadline (-t 30) is armed; a request head started
+        # then has the earlier --header_timeout deadline, which must re-arm the timer.
+        cluster = lb_harness.start_cluster(self.sandbox, 1,
+                                           lb_args=["-t", "30", "--header_timeout=1"])
+        c = RawConn(cluster.port, timeout=10)
+        self.addCleanup(c.close)
+        c.send(request_bytes("GET", "/hello"))
+        self.assertEqual(c.read_response().code, 200)
+        c.send(b"GET /hel")
+        t0 = time.monotonic()
+        r = c.read_response()
+        self.assertEqual(r.code, 408, r)
+        self.assertLess(time.monotonic() - t0, 8, "the 408 waited for the socket timeout")
+
 
 class MaxConnectionsTest(harness.E2ETestCase):
 
