@@ -20,7 +20,8 @@ request from /proc/PID/stat (utime + stime deltas around the wrk run), context s
 request (/proc/PID/task/*/status voluntary + nonvoluntary), requests/s. Rounds alternate the
 systems (rotated order), and ratios are taken within a round, then the median over rounds.
 Syscalls per request come from a separate round under `perf stat -e raw_syscalls:sys_enter`
-(strace -c -f if perf is missing). The full mode ends with `perf record -g` profiles of
+(strace -c -f if perf is missing), malloc calls per request from another under `perf stat`
+with a uprobe on libc's malloc (created for the run and removed after; --no-mallocs skips it). The full mode ends with `perf record -g` profiles of
 resumelb and HAProxy at 32 connections (perf-*.txt).
 
 --extra-resumelb NAME=PATH (and --extra-zkworker NAME=PATH) add another binary as one more
@@ -396,12 +397,29 @@ def measure(system, conns, secs, rundir):
                 load=float(open("/proc/loadavg").read().split()[0]))
 
 
-def syscalls(system, conns, secs, rundir, tool):
-    """Syscalls (and context switches, with perf) per request in one wrk run."""
+LIBC = "/lib/x86_64-linux-gnu/libc.so.6"
+MALLOC_EVENT = "probe_libc:malloc"
+
+
+def malloc_probe():
+    """A uprobe on libc's malloc for perf stat (created if missing). Returns (usable,
+    created): the caller deletes a probe it created."""
+    listed = subprocess.run(["perf", "probe", "-l"], capture_output=True, text=True)
+    if MALLOC_EVENT in listed.stdout:
+        return True, False
+    r = subprocess.run(["perf", "probe", "-x", LIBC, "--add", "malloc"], capture_output=True,
+                       text=True)
+    return r.returncode == 0, r.returncode == 0
+
+
+def syscalls(system, conns, secs, rundir, tool, events=None):
+    """Syscalls (and context switches, with perf) per request in one wrk run; with
+    `events` (perf only), those events per request instead (e.g. malloc calls)."""
     pids = tree_pids(system.measured())
-    out = os.path.join(rundir, "syscalls-%s-%d.txt" % (system.name, conns))
+    tag = "mallocs" if events else "syscalls"
+    out = os.path.join(rundir, "%s-%s-%d.txt" % (tag, system.name, conns))
     if tool == "perf":
-        argv = ["perf", "stat", "-x", ",", "-e", "raw_syscalls:sys_enter,context-switches",
+        argv = ["perf", "stat", "-x", ",", "-e", events or "raw_syscalls:sys_enter,context-switches",
                 "-p", ",".join(str(p) for p in pids), "-o", out]
     else:
         argv = ["strace", "-c", "-f", "-o", out] + [a for p in pids for a in ("-p", str(p))]
@@ -423,6 +441,8 @@ def syscalls(system, conns, secs, rundir, tool):
                     res["syscalls"] = int(parts[0]) / n
                 elif parts[2].startswith("context-switches"):
                     res["ctx"] = int(parts[0]) / n
+                elif parts[2].startswith(MALLOC_EVENT):
+                    res["mallocs"] = int(parts[0]) / n
     else:
         m = re.search(r"^\s*100\.00\s+\S+\s+\S+\s+(\d+)", text, re.M)
         if m:
@@ -444,11 +464,16 @@ def profile(system, conns, secs, rundir):
         PROCS.stop(rec, sig=signal.SIGINT, timeout=60)
     txt = os.path.join(rundir, "perf-%s.txt" % system.name)
     with open(txt, "w") as f:
-        for sort in ("dso", "symbol"):
-            r = subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio",
-                                "-g", "none", "--sort", sort, "--percent-limit", "0.7"],
+        for title, extra in (("self time by object", ["--no-children", "--sort", "dso"]),
+                             ("self time by symbol", ["--no-children", "--sort", "dso,symbol",
+                                                      "--percent-limit", "0.7"]),
+                             ("time including callees", ["--children", "--sort", "symbol",
+                                                         "--percent-limit", "4"])):
+            r = subprocess.run(["perf", "report", "-i", data, "--stdio", "-g", "none"] + extra,
                                capture_output=True, text=True, timeout=300)
-            f.write("## perf report --sort %s\n%s\n" % (sort, r.stdout))
+            lines = [re.sub(r"\s+-\s+-\s*$", "", ln).rstrip() for ln in r.stdout.splitlines()
+                     if ln.strip() and not ln.startswith("#")]
+            f.write("## %s\n%s\n\n" % (title, "\n".join(lines)))
     return txt
 
 
@@ -479,6 +504,7 @@ def summarize(results):
         if sc:
             summary[key]["syscalls"] = sc.get("syscalls")
             summary[key]["ctx_perf"] = sc.get("ctx")
+        summary[key]["mallocs"] = results["mallocs"].get(key, {}).get("mallocs")
     ratios = {}
     for name, (a, b) in results["ratio_defs"].items():
         per = [r["cells"][a]["cpu_us"] / r["cells"][b]["cpu_us"] for r in results["rounds"]
@@ -492,22 +518,24 @@ def markdown(results):
     s, ra = results["summary"], results["ratios"]
     out = ["# Per-request cost (%s)" % results["mode"], "",
            "%s; %d round(s) of %d s per cell; machine: %d cpus, load average %s at the start. "
-           "Cells: median over rounds (min–max); syscalls from one separate round (%s)." % (
+           "Cells: median over rounds (min–max); syscalls from one separate round (%s), "
+           "malloc calls (libc's, a perf uprobe) from another." % (
                results["started"], len(results["rounds"]), results["secs"],
                results["machine"]["cpus"], " ".join(results["machine"]["loadavg_start"]),
                results["syscall_tool"] or "none"), ""]
     out += ["| system | conns | CPU µs/request | syscalls/request | context switches/request "
-            "| req/s | errors |", "|---|---|---|---|---|---|---|"]
+            "| mallocs/request | req/s | errors |", "|---|---|---|---|---|---|---|---|"]
     for key in results["order"]:
         c = s.get(key)
         if not c:
             continue
         name, conns = key.rsplit("@", 1)
-        out.append("| %s | %s | %s (%s–%s) | %s | %s | %.0f | %d |" % (
+        out.append("| %s | %s | %s (%s–%s) | %s | %s | %s | %.0f | %d |" % (
             name, conns, f(c["cpu_us"]), f(c["cpu_min"]), f(c["cpu_max"]),
-            f(c.get("syscalls"), 2), f(c["ctx"], 2), c["rps"], c["errors"]))
+            f(c.get("syscalls"), 2), f(c["ctx"], 2), f(c.get("mallocs"), 1), c["rps"],
+            c["errors"]))
     if "in-process" in results:
-        out.append("| in-process call (benchapp.application) | – | %s | – | – | – | – |" %
+        out.append("| in-process call (benchapp.application) | – | %s | – | – | – | – | – |" %
                    f(results["in-process"], 2))
     out += ["", "Same-round CPU ratios (median over rounds; per round in brackets):", ""]
     for name, r in ra.items():
@@ -562,6 +590,8 @@ def main():
     ap.add_argument("--rounds", type=int, help="alternating rounds (default 5)")
     ap.add_argument("--secs", type=int, help="seconds per cell per round (default 5)")
     ap.add_argument("--no-profile", action="store_true", help="skip the perf record profiles")
+    ap.add_argument("--no-mallocs", action="store_true",
+                    help="skip the malloc-counting round (it adds a uprobe on libc's malloc)")
     ap.add_argument("--part", choices=["all", "lb", "worker"], default="all")
     ap.add_argument("--out", help="output directory (default bench/results/percost-<time>)")
     ap.add_argument("--build-dir", default=os.path.join(REPO, "build"))
@@ -635,8 +665,9 @@ def main():
     results = dict(mode=mode, secs=secs, machine=run.machine_info(), syscall_tool=tool,
                    started=datetime.datetime.now().isoformat(timespec="seconds"),
                    order=[k for k, _, _ in cells], ratio_defs=ratio_defs, targets=targets,
-                   rounds=[], syscalls={}, profiles=[], failures=[])
+                   rounds=[], syscalls={}, mallocs={}, profiles=[], failures=[])
     failed = False
+    created_probe = False
     try:
         for s in systems:
             log("starting %s" % s.name)
@@ -660,6 +691,15 @@ def main():
             for key, s, c in cells:
                 results["syscalls"][key] = sc = syscalls(s, c, min(secs, 3), out, tool)
                 log("syscalls %-22s %s/req" % (key, f(sc.get("syscalls"), 2)))
+        if tool == "perf" and not args.no_mallocs:
+            usable, created_probe = malloc_probe()
+            if usable:
+                for key, s, c in cells:
+                    results["mallocs"][key] = m = syscalls(s, c, min(secs, 2), out, tool,
+                                                           events=MALLOC_EVENT)
+                    log("mallocs  %-22s %s/req" % (key, f(m.get("mallocs"), 1)))
+            else:
+                log("no malloc uprobe (perf probe failed): malloc counts skipped")
         if want_profile and tool == "perf" and args.part in ("all", "lb"):
             for s in systems[:2]:  # resumelb, haproxy
                 results["profiles"].append(profile(s, 32, secs, out))
@@ -669,6 +709,8 @@ def main():
         results["failures"].append(str(e))
     finally:
         PROCS.stop_all()
+        if created_probe:  # a probe this run added is removed; one found is left
+            subprocess.run(["perf", "probe", "-d", MALLOC_EVENT], capture_output=True)
     if results["rounds"]:
         summarize(results)
         for key in results["order"]:
