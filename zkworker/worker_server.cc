@@ -171,7 +171,10 @@ WorkerGauges WorkerServer::Gauges() const {
 void WorkerServer::BroadcastResume() {
   std::string frame;
   proto::EncodeResume(&frame, tracker_->Entries());
-  for (auto& [id, conn] : connections_) {
+  // A send can fail at once and close its connection, which erases it from connections_:
+  // walk a copy (as every loop that may close one does).
+  auto conns = connections_;
+  for (auto& [id, conn] : conns) {
     if (conn->authenticated()) conn->SendFromLoop(std::string(frame));  // else: not yet
   }
   SaveResume();
@@ -191,7 +194,8 @@ void WorkerServer::Shutdown(std::function<void()> done) {
   listener_.Close();
   std::string goaway;
   proto::EncodeGoAway(&goaway);
-  for (auto& [id, conn] : connections_) {
+  auto conns = connections_;  // a failed send closes (and erases) its connection
+  for (auto& [id, conn] : conns) {
     if (conn->authenticated()) conn->SendFromLoop(std::string(goaway));  // else: at its PROOF
   }
   LOG(INFO) << "draining: " << in_flight_.load() << " request(s) in flight";
