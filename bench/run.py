@@ -932,6 +932,8 @@ def main():
     ap.add_argument("--no-build", action="store_true", help="use the existing binaries")
     ap.add_argument("--no-install", action="store_true", help="skip install-deps.sh --bench")
     ap.add_argument("--zk-history", type=int, help="zkworker --history for cache workloads")
+    ap.add_argument("--threads", type=int,
+                    help="application threads per worker process, every system (2)")
     args = ap.parse_args()
 
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
@@ -940,6 +942,10 @@ def main():
         params["reps"] = args.reps
     if args.zk_history:
         params["zk_history"] = args.zk_history
+    if args.threads is not None:
+        if args.threads < 1:
+            ap.error("--threads must be at least 1")
+        params["threads"] = args.threads
     out = os.path.abspath(args.out or os.path.join(
         BENCH_DIR, "results", "%s-%s" % (mode, time.strftime("%Y%m%d-%H%M%S"))))
     os.makedirs(out, exist_ok=True)
