@@ -48,6 +48,12 @@ void BalancedPool::Advance(PoolWorker* worker, Meter& meter, double now, int com
   }
 }
 
+double BalancedPool::AverageBacklog(const PoolWorker& worker, double now) const {
+  const Meter& m = meters_.at(const_cast<PoolWorker*>(&worker));
+  const double f = std::exp(-std::max(now - m.last, 0.0) / params_.rate_window);
+  return (m.area * f + worker.backlog_ * params_.rate_window * (1 - f)) / params_.rate_window;
+}
+
 double BalancedPool::MeanSpeed() const {
   return measured_count_ > 0 ? measured_sum_ / measured_count_ : 1.0;
 }
@@ -81,7 +87,7 @@ PoolWorkerPtr BalancedPool::Get(std::string_view request_class) {
   // 1b. Else the shortest expected wait among the skilled workers within the recruiting
   // bound (1 + recruit_slack) x share: a cold worker's misses cost more than a short queue.
   PoolWorker* best = nullptr;
-  uint64_t best_since = 0;
+  int64_t best_since = 0;
   PoolWorker* quickest = nullptr;  // within the recruiting bound
   double quickest_wait = std::numeric_limits<double>::infinity();
   auto cls = skilled_.find(request_class);
@@ -103,6 +109,28 @@ PoolWorkerPtr BalancedPool::Get(std::string_view request_class) {
         best = worker;
         best_since = skill.since;
       }
+    }
+  }
+  if (best == nullptr && quickest != nullptr && params_.takeover_below > 0) {
+    // 1c. Every skilled worker is past its tight bound: an under-used worker near the LRU
+    // head (new, or left with too little by a shift) takes the class over and becomes its
+    // most senior holder, so the class moves instead of splitting. Judged on time-averaged
+    // backlogs, so the ordinary jitter of a balanced pool moves nothing.
+    const double mean_load = static_cast<double>(active_backlog_) / static_cast<double>(size());
+    const bool holder_busy =
+        AverageBacklog(*quickest, now) > mean_load * SpeedOf(*quickest) / mean_speed;
+    int examined = holder_busy ? 0 : params_.recruit_candidates;
+    for (const PoolWorkerPtr& w : lru_) {
+      if (examined++ == params_.recruit_candidates) break;
+      ++entries_scanned_;
+      if (cls->second.count(w.get())) continue;
+      const double fair = mean_load * SpeedOf(*w) / mean_speed;
+      if (AverageBacklog(*w, now) >= params_.takeover_below * fair) continue;
+      if (w->backlog_ + 1 > std::max(1.0, fair)) continue;
+      best = w.get();
+      best->resume_.try_emplace(std::string(request_class), settings_.unskilled_score);
+      cls->second[best] = {settings_.unskilled_score, --first_};
+      break;
     }
   }
   if (best == nullptr) best = quickest;

@@ -59,6 +59,10 @@ struct BalancedParams {
   double rate_window = 2.0;
   // LRU-head workers examined when a class must be given to one more worker. Must be >= 1.
   int recruit_candidates = 8;
+  // A worker whose time-averaged backlog is below this fraction of its share is under-used
+  // (new, or left with too little): it may take over a class whose skilled workers are all
+  // past their tight bound. 0 turns takeovers off. Must be in [0, 1].
+  double takeover_below = 0.4;
 };
 
 // A monotonic clock in seconds.
@@ -102,7 +106,7 @@ class BalancedPool final : public PoolBase {
   // sequence; smaller is more senior).
   struct Skill {
     double score;
-    uint64_t since;
+    int64_t since;
   };
   using ClassEntry = std::unordered_map<PoolWorker*, Skill>;
   // A worker's speed measurement: time-decayed completions over time-decayed
@@ -122,6 +126,10 @@ class BalancedPool final : public PoolBase {
   // `completed` completions.
   void Advance(PoolWorker* worker, Meter& meter, double now, int completed);
   double MeanSpeed() const;
+  // The worker's backlog averaged over about the last rate_window seconds, brought to
+  // `now` (its backlog has been constant since its meter's last update). A worker that
+  // joined less than rate_window ago counts the time before it joined as idle.
+  double AverageBacklog(const PoolWorker& worker, double now) const;
   // The in-flight requests the worker's speed entitles it to: (B + 1) / n * speed / mean,
   // B the active workers' in-flight requests (this one's included).
   double Share(const PoolWorker& worker, double mean_speed) const;
@@ -135,7 +143,8 @@ class BalancedPool final : public PoolBase {
   int measured_count_ = 0;     // active workers with a measured speed
   std::unordered_map<PoolWorker*, Meter> meters_;  // active workers
   std::unordered_map<std::string, ClassEntry, StringHash, std::equal_to<>> skilled_;
-  uint64_t since_ = 0;  // the last seniority given
+  int64_t since_ = 0;   // the last seniority given to a worker that joins a class
+  int64_t first_ = 0;   // the last seniority given to a worker that takes a class over
   size_t entries_scanned_ = 0;
 };
 

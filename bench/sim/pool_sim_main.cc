@@ -23,6 +23,8 @@ DEFINE_double(min_backlog, rlb::lb::BalancedParams{}.min_backlog, "balanced pool
 DEFINE_double(rate_window, rlb::lb::BalancedParams{}.rate_window, "balanced pool: rate_window s");
 DEFINE_int32(recruit_candidates, rlb::lb::BalancedParams{}.recruit_candidates,
              "balanced pool: recruit_candidates");
+DEFINE_double(takeover_below, rlb::lb::BalancedParams{}.takeover_below,
+              "balanced pool: takeover_below (0: no takeovers)");
 DEFINE_int32(workers, 0, "override the number of workers");
 DEFINE_int32(classes, 0, "override the number of classes");
 DEFINE_int32(clients, 0, "override the closed-loop clients");
@@ -84,6 +86,7 @@ int main(int argc, char** argv) {
     policy.balanced.min_backlog = FLAGS_min_backlog;
     policy.balanced.rate_window = FLAGS_rate_window;
     policy.balanced.recruit_candidates = FLAGS_recruit_candidates;
+    policy.balanced.takeover_below = FLAGS_takeover_below;
     if (name.rfind("hash-", 0) == 0) {
       policy.name = "hash";
       policy.hash_factor = name == "hash-off" ? 0 : std::stod(name.substr(5)) / 100.0;
