@@ -14,8 +14,14 @@
 namespace rlb::lb {
 
 BalancedPool::BalancedPool(const PoolSettings& settings, const BalancedParams& params,
-                           bool single_version, PoolClock clock)
-    : PoolBase(single_version), settings_(settings), params_(params), clock_(std::move(clock)) {
+                           bool single_version, PoolClock clock, ClassLimits limits)
+    : PoolBase(single_version),
+      settings_(settings),
+      params_(params),
+      clock_(std::move(clock)),
+      limits_(limits) {
+  CHECK_GE(limits_.per_worker, 1u);
+  CHECK_GE(limits_.total, limits_.per_worker);
   CHECK_GE(params_.slack, 0);
   CHECK_GE(params_.min_backlog, 1);
   CHECK_GT(params_.rate_window, 0);
@@ -76,6 +82,23 @@ double BalancedPool::BoundOf(const PoolWorker& worker) const {
   return Bound(worker, MeanSpeed());
 }
 
+void BalancedPool::Candidates(std::string_view request_class, std::vector<PoolWorker*>* out) {
+  out->clear();
+  const size_t want = std::min<size_t>(static_cast<size_t>(params_.recruit_candidates), size());
+  if (placement_ == ClassPlacement::kLeastRecentlyUsed) {
+    for (const PoolWorkerPtr& w : lru_) {
+      if (out->size() == want) break;
+      out->push_back(w.get());
+    }
+    return;
+  }
+  ring_.Walk(request_class, lru_, [&](PoolWorker* w) {
+    ++entries_scanned_;
+    if (std::find(out->begin(), out->end(), w) == out->end()) out->push_back(w);
+    return out->size() == want;
+  });
+}
+
 PoolWorkerPtr BalancedPool::Get(std::string_view request_class) {
   entries_scanned_ = 0;
   if (lru_.empty()) return nullptr;
@@ -92,7 +115,8 @@ PoolWorkerPtr BalancedPool::Get(std::string_view request_class) {
   double quickest_wait = std::numeric_limits<double>::infinity();
   auto cls = skilled_.find(request_class);
   if (cls != skilled_.end()) {
-    for (const auto& [worker, skill] : cls->second) {
+    class_lru_.splice(class_lru_.end(), class_lru_, cls->second.lru);  // asked for now
+    for (const auto& [worker, skill] : cls->second.holders) {
       ++entries_scanned_;
       if (!(skill.score > 0)) continue;
       const double share = Share(*worker, mean_speed);
@@ -112,52 +136,54 @@ PoolWorkerPtr BalancedPool::Get(std::string_view request_class) {
     }
   }
   if (best == nullptr && quickest != nullptr && params_.takeover_below > 0) {
-    // 1c. Every skilled worker is past its tight bound: an under-used worker near the LRU
-    // head (new, or left with too little by a shift) takes the class over and becomes its
-    // most senior holder, so the class moves instead of splitting. Judged on time-averaged
-    // backlogs, so the ordinary jitter of a balanced pool moves nothing.
+    // 1c. Every skilled worker is past its tight bound and the one that would take the
+    // request has been busy on average: an under-used candidate (new, or left with too
+    // little by a shift; from the LRU head, or the class's ring order) takes the class over
+    // and becomes its most senior holder, so the class moves instead of splitting. Judged on
+    // time-averaged backlogs, so the ordinary jitter of a balanced pool moves nothing.
     const double mean_load = static_cast<double>(active_backlog_) / static_cast<double>(size());
     const bool holder_busy =
         AverageBacklog(*quickest, now) > mean_load * SpeedOf(*quickest) / mean_speed;
-    int examined = holder_busy ? 0 : params_.recruit_candidates;
-    for (const PoolWorkerPtr& w : lru_) {
-      if (examined++ == params_.recruit_candidates) break;
+    candidates_.clear();
+    if (holder_busy) Candidates(request_class, &candidates_);
+    for (PoolWorker* w : candidates_) {
       ++entries_scanned_;
-      if (cls->second.count(w.get())) continue;
+      if (cls->second.holders.count(w)) continue;
       const double fair = mean_load * SpeedOf(*w) / mean_speed;
       if (AverageBacklog(*w, now) >= params_.takeover_below * fair) continue;
       if (w->backlog_ + 1 > std::max(1.0, fair)) continue;
-      best = w.get();
-      best->resume_.try_emplace(std::string(request_class), settings_.unskilled_score);
-      cls->second[best] = {settings_.unskilled_score, --first_};
+      best = w;
+      cls = Assign(request_class, best, --first_);
       break;
     }
   }
   if (best == nullptr) best = quickest;
 
-  // 2. Spread the class: the shortest expected wait among the first LRU candidates that are
-  // within their bound (new and idle workers sit at the head).
+  // 2. Spread the class: the shortest expected wait among the candidates that are within
+  // their bound (new and idle workers sit at the LRU head).
   if (best == nullptr) {
     PoolWorker* recruit = nullptr;
     double recruit_wait = std::numeric_limits<double>::infinity();
-    int examined = 0;
-    for (const PoolWorkerPtr& w : lru_) {
-      if (examined++ == params_.recruit_candidates) break;
+    Candidates(request_class, &candidates_);
+    for (PoolWorker* w : candidates_) {
       ++entries_scanned_;
       if (w->backlog_ + 1 > Bound(*w, mean_speed)) continue;
+      if (placement_ == ClassPlacement::kHashRing) {
+        // The first within its bound in ring order, whatever this LB measured of speeds:
+        // what makes independent LBs agree.
+        recruit = w;
+        break;
+      }
       const double wait = (w->backlog_ + 1) / SpeedOf(*w);
       if (wait < recruit_wait) {  // strict: ties keep the one nearer the head
-        recruit = w.get();
+        recruit = w;
         recruit_wait = wait;
       }
     }
-    // Everyone examined is at its bound: the LRU head.
-    best = recruit != nullptr ? recruit : lru_.front();
-    auto [it, inserted] =
-        best->resume_.try_emplace(std::string(request_class), settings_.unskilled_score);
-    if (inserted) {
-      if (cls == skilled_.end()) cls = skilled_.try_emplace(it->first).first;
-      cls->second[best] = {settings_.unskilled_score, ++since_};
+    // Everyone examined is at its bound: the LRU head (the class's first ring worker).
+    best = recruit != nullptr ? recruit : candidates_.front();
+    if (cls == skilled_.end() || !cls->second.holders.count(best)) {
+      cls = Assign(request_class, best, ++since_);
     }
   }
 
@@ -179,29 +205,89 @@ void BalancedPool::Put(const PoolWorkerPtr& worker) {
   w->mbacklog_ = w->backlog_;
 }
 
+BalancedPool::ClassMap::iterator BalancedPool::AddHolder(std::string_view request_class,
+                                                         PoolWorker* worker, Skill skill) {
+  auto cls = skilled_.find(request_class);
+  if (cls == skilled_.end()) {
+    cls = skilled_.try_emplace(std::string(request_class)).first;
+    cls->second.lru = class_lru_.insert(class_lru_.end(), &cls->first);
+  }
+  auto [it, inserted] = cls->second.holders.try_emplace(worker, skill);
+  if (inserted) {
+    ++entries_;
+  } else {
+    it->second.score = skill.score;  // a holder keeps its seniority
+  }
+  return cls;
+}
+
+void BalancedPool::DropHolder(ClassMap::iterator cls, PoolWorker* worker) {
+  if (cls->second.holders.erase(worker) == 0) return;
+  --entries_;
+  if (cls->second.holders.empty()) {
+    class_lru_.erase(cls->second.lru);
+    skilled_.erase(cls);
+  }
+}
+
+void BalancedPool::EvictClass(ClassMap::iterator cls) {
+  for (const auto& holder : cls->second.holders) holder.first->resume_.erase(cls->first);
+  entries_ -= cls->second.holders.size();
+  class_lru_.erase(cls->second.lru);
+  skilled_.erase(cls);
+}
+
+void BalancedPool::EvictDownTo(size_t room, const std::string* keep) {
+  while (entries_ > room && !class_lru_.empty()) {
+    const std::string* oldest = class_lru_.front();
+    if (oldest == keep) {
+      if (class_lru_.size() == 1) return;
+      class_lru_.splice(class_lru_.end(), class_lru_, class_lru_.begin());
+      continue;
+    }
+    EvictClass(skilled_.find(*oldest));
+  }
+}
+
+BalancedPool::ClassMap::iterator BalancedPool::Assign(std::string_view request_class,
+                                                      PoolWorker* worker, int64_t since) {
+  auto cls = skilled_.find(request_class);
+  const std::string* keep = cls != skilled_.end() ? &cls->first : nullptr;
+  if (worker->resume_.size() >= limits_.per_worker) {
+    // Its least recently asked-for class: the first of the pool's LRU line it holds (at
+    // most total - per_worker + 1 steps, and only for a worker this full).
+    for (auto it = class_lru_.begin(); it != class_lru_.end(); ++it) {
+      if (*it == keep || !worker->resume_.count(**it)) continue;
+      worker->resume_.erase(**it);
+      DropHolder(skilled_.find(**it), worker);
+      break;
+    }
+  }
+  EvictDownTo(limits_.total - 1, keep);
+  worker->resume_.try_emplace(std::string(request_class), settings_.unskilled_score);
+  return AddHolder(request_class, worker, Skill{settings_.unskilled_score, since});
+}
+
 void BalancedPool::UnindexResume(PoolWorker* worker) {
   for (const auto& entry : worker->resume_) {
     auto cls = skilled_.find(entry.first);
-    if (cls == skilled_.end()) continue;
-    cls->second.erase(worker);
-    if (cls->second.empty()) skilled_.erase(cls);
+    if (cls != skilled_.end()) DropHolder(cls, worker);
   }
 }
 
 void BalancedPool::DoNewResume(const PoolWorkerPtr& worker, Resume resume) {
   PoolWorker* w = worker.get();
-  BoundResume(&resume, ClassLimits{}.per_worker);  // as the classic pool's résumés
+  BoundResume(&resume, limits_.per_worker);  // as the classic pool's résumés
   if (worker->in_pool_) {
     // Classes it keeps keep their seniority; the others are dropped.
     for (const auto& entry : worker->resume_) {
       if (resume.count(entry.first)) continue;
       auto cls = skilled_.find(entry.first);
-      if (cls == skilled_.end()) continue;
-      cls->second.erase(w);
-      if (cls->second.empty()) skilled_.erase(cls);
+      if (cls != skilled_.end()) DropHolder(cls, w);
     }
   } else {
     lru_.PushFront(worker);
+    ring_.MarkDirty();
     worker->in_pool_ = true;
     worker->mbacklog_ = worker->backlog_;
     active_backlog_ += worker->backlog_;
@@ -211,10 +297,18 @@ void BalancedPool::DoNewResume(const PoolWorkerPtr& worker, Resume resume) {
   }
   worker->resume_ = std::move(resume);
   for (const auto& [rclass, score] : worker->resume_) {
-    auto [it, inserted] = skilled_[rclass].try_emplace(w, Skill{score, 0});
-    it->second.score = score;
-    if (inserted) it->second.since = ++since_;
+    auto cls = skilled_.find(rclass);
+    if (cls != skilled_.end()) {
+      if (auto h = cls->second.holders.find(w); h != cls->second.holders.end()) {
+        h->second.score = score;  // kept: its seniority too
+        continue;
+      }
+    }
+    AddHolder(rclass, w, Skill{score, ++since_});
   }
+  // Past the pool's total, the least recently asked-for classes go (this résumé's new
+  // ones are the most recent, so others go first).
+  EvictDownTo(limits_.total, nullptr);
   LOG(INFO) << "new resume: " << worker->name();
 }
 
@@ -222,6 +316,7 @@ void BalancedPool::DoRemove(const PoolWorkerPtr& worker) {
   if (!worker->in_pool_) return;
   UnindexResume(worker.get());
   lru_.Erase(worker.get());
+  ring_.MarkDirty();
   worker->in_pool_ = false;
   active_backlog_ -= worker->backlog_;
   auto it = meters_.find(worker.get());
@@ -250,7 +345,7 @@ std::string BalancedPool::DebugString() const {
             [](const std::string* a, const std::string* b) { return *a < *b; });
   for (const std::string* rclass : classes) {
     std::vector<std::pair<double, const PoolWorker*>> entries;
-    for (const auto& [worker, skill] : skilled_.at(*rclass)) {
+    for (const auto& [worker, skill] : skilled_.at(*rclass).holders) {
       entries.emplace_back(skill.score, worker);
     }
     std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {

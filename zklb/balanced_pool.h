@@ -16,9 +16,10 @@
 //     the bounds of the others shrink and the first overflowing classes come to it (slow
 //     start through recruitment, never a flood).
 //
-// Class memory: résumés are bounded per worker as the classic pool's (ClassLimits'
-// per_worker, BoundResume); the classes the LB assigns between two résumés, and the pool
-// total, are NOT bounded yet (the classic pool's LRU eviction is not reproduced here).
+// Class memory is bounded as the classic pool's (ClassLimits): a résumé keeps its
+// per_worker best-scoring classes; a worker given a class while it holds per_worker drops
+// its least recently asked-for one; past `total` entries in all, the least recently asked-for
+// classes are forgotten (every holder's entry).
 //
 // Costs: Get is O(workers skilled in the class + recruit_candidates) and creates per-class
 // state only when it assigns a class; Put is O(1); NewResume/Remove are O(résumé size).
@@ -33,11 +34,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
+#include "zklb/placement_ring.h"
 #include "zklb/pool.h"
 
 namespace rlb::lb {
@@ -72,7 +76,7 @@ class BalancedPool final : public PoolBase {
  public:
   // REQUIRES: settings and params are valid; clock is monotonic.
   BalancedPool(const PoolSettings& settings, const BalancedParams& params, bool single_version,
-               PoolClock clock);
+               PoolClock clock, ClassLimits limits = {});
   BalancedPool(const BalancedPool&) = delete;
   BalancedPool& operator=(const BalancedPool&) = delete;
 
@@ -87,8 +91,19 @@ class BalancedPool final : public PoolBase {
   // then name), "Workers:" ("  name: backlog B speed S bound L" in name order).
   std::string DebugString() const override;
 
+  // kHashRing: workers are recruited for a class (and take classes over) in the class's
+  // order on the consistent-hash ring of worker names instead of from the LRU head, so
+  // that independent LBs in front of the same workers pick the same ones.
+  void SetClassPlacement(ClassPlacement placement) override { placement_ = placement; }
+  const char* ClassPlacementName() const override {
+    return placement_ == ClassPlacement::kHashRing ? "ring" : "lru";
+  }
+
   const BalancedParams& params() const { return params_; }
   size_t class_count() const { return skilled_.size(); }
+  // (worker, class) entries of the active workers; at most limits().total.
+  size_t entry_count() const { return entries_; }
+  const ClassLimits& limits() const { return limits_; }
   // The measured speed (requests per second in flight) the bound uses for `worker`; the
   // prior (mean of the measured ones, or 1) while it has none. REQUIRES: worker in the pool.
   double SpeedOf(const PoolWorker& worker) const;
@@ -108,7 +123,12 @@ class BalancedPool final : public PoolBase {
     double score;
     int64_t since;
   };
-  using ClassEntry = std::unordered_map<PoolWorker*, Skill>;
+  // The workers skilled in one class, and the class's place in class_lru_.
+  struct ClassEntry {
+    std::unordered_map<PoolWorker*, Skill> holders;
+    std::list<const std::string*>::iterator lru;
+  };
+  using ClassMap = std::unordered_map<std::string, ClassEntry, StringHash, std::equal_to<>>;
   // A worker's speed measurement: time-decayed completions over time-decayed
   // request-seconds in flight (Little's law: their ratio is 1 / mean time in flight).
   struct Meter {
@@ -120,7 +140,7 @@ class BalancedPool final : public PoolBase {
 
   void DoNewResume(const PoolWorkerPtr& worker, Resume resume) override;
   void DoRemove(const PoolWorkerPtr& worker) override;
-  size_t MaxClassesPerWorker() const override { return ClassLimits{}.per_worker; }
+  size_t MaxClassesPerWorker() const override { return limits_.per_worker; }
   void UnindexResume(PoolWorker* worker);
   // Brings the meter to now (backlog as it was since the last update), then counts
   // `completed` completions.
@@ -134,15 +154,40 @@ class BalancedPool final : public PoolBase {
   // B the active workers' in-flight requests (this one's included).
   double Share(const PoolWorker& worker, double mean_speed) const;
   double Bound(const PoolWorker& worker, double mean_speed) const;
+  // The workers examined when the class must go to a worker not yet skilled in it: the
+  // first recruit_candidates of the LRU line, or (kHashRing) the first distinct workers
+  // clockwise from the class on the ring.
+  void Candidates(std::string_view request_class, std::vector<PoolWorker*>* out);
 
   PoolSettings settings_;
   const BalancedParams params_;
+  ClassPlacement placement_ = ClassPlacement::kLeastRecentlyUsed;
+  PlacementRing ring_;
+  std::vector<PoolWorker*> candidates_;  // scratch for Get
   const PoolClock clock_;
   int active_backlog_ = 0;     // in-flight requests of the active workers
   double measured_sum_ = 0;    // sum of the measured speeds of active workers
   int measured_count_ = 0;     // active workers with a measured speed
   std::unordered_map<PoolWorker*, Meter> meters_;  // active workers
-  std::unordered_map<std::string, ClassEntry, StringHash, std::equal_to<>> skilled_;
+  // Gives `worker` the class at unskilled_score with seniority `since`, making room within
+  // the class limits first (the worker's least recently asked-for class, then the pool's).
+  // Returns the class's entry. REQUIRES: the worker does not hold the class.
+  ClassMap::iterator Assign(std::string_view request_class, PoolWorker* worker, int64_t since);
+  // Adds (or, for a holder, updates) one holder of a class; a new class is the most
+  // recently asked-for.
+  ClassMap::iterator AddHolder(std::string_view request_class, PoolWorker* worker, Skill skill);
+  // Drops one holder; a class left with none is forgotten. Not the worker's résumé.
+  void DropHolder(ClassMap::iterator cls, PoolWorker* worker);
+  // Forgets a class: its entry and every holder's résumé entry.
+  void EvictClass(ClassMap::iterator cls);
+  // Evicts the least recently asked-for classes (never `keep`) until the pool holds at most
+  // `room` entries.
+  void EvictDownTo(size_t room, const std::string* keep);
+
+  const ClassLimits limits_;
+  ClassMap skilled_;
+  std::list<const std::string*> class_lru_;  // classes, least recently asked for first
+  size_t entries_ = 0;  // (worker, class) entries of the active workers
   int64_t since_ = 0;   // the last seniority given to a worker that joins a class
   int64_t first_ = 0;   // the last seniority given to a worker that takes a class over
   size_t entries_scanned_ = 0;

@@ -22,7 +22,7 @@ DEFINE_string(address, ":0", "HTTP listen address HOST:PORT (-a); ':0' = all int
 DEFINE_int32(backlog, 511, "listen backlog (-b)");
 DEFINE_int32(max_connections, 0, "maximum client connections, 0 = unlimited (-m)");
 DEFINE_string(request_classifier, "host", "request classifier (-r)");
-DEFINE_string(pool, "resume", "pool: resume, classic, balanced or classless (-p)");
+DEFINE_string(pool, "balanced", "pool: balanced, resume, classic or classless (-p)");
 DEFINE_string(placement, "auto", "where new classes go: auto, ring or lru");
 DEFINE_bool(single_version, false, "use only workers of the majority version (zkresumelb -v)");
 DEFINE_double(variance, -1, "maximum ratio of a worker's backlog to the mean (-v, resumelb)");
@@ -189,7 +189,7 @@ StatusOr<LbOptions> OptionsFromFlags(double variance_default) {
     o.pool = "classless";
   } else {
     return Status::InvalidArgument("unknown pool '" + FLAGS_pool +
-                                   "' (use classic, resume, balanced or classless)");
+                                   "' (use balanced, classic, resume or classless)");
   }
   if (FLAGS_placement != "auto" && FLAGS_placement != "ring" && FLAGS_placement != "lru") {
     return Status::InvalidArgument("--placement must be auto, ring or lru, got '" +
@@ -343,11 +343,13 @@ const char* LbFlagsHelp() {
                                        environ[KEY], e.g. re:PATH_INFO:^/(?P<class>[^/]+)
                                    none | zc.resumelb.classlesspool:classifier
                                        every request in one class
-  -p, --pool=NAME                resume (the résumé-based pool; see --placement), classic
-                                 (zc.resumelb's pool exactly: --placement=lru), balanced
-                                 (capacity-aware variant, experimental) or classless
-                                 (least backlog); zc.resumelb's module:Class names work
-      --placement=P              where the résumé pool puts a class no worker is skilled
+  -p, --pool=NAME                balanced (default: résumé affinity with capacity-aware
+                                 bounds, spreading hot classes, new workers taking classes
+                                 over; see --placement), classic (zc.resumelb's pool
+                                 exactly: --placement=lru), resume (zc.resumelb's rule
+                                 with --placement) or classless (least backlog);
+                                 zc.resumelb's module:Class names work
+      --placement=P              where a résumé pool puts a class no worker is skilled
                                  in: auto (default: consistent hashing of the worker
                                  names while other LBs serve the same workers -- other
                                  zkresumelb registrations, or --processes -- so that all
@@ -422,19 +424,22 @@ const char* LbFlagsHelp() {
 
 std::unique_ptr<Pool> NewPoolFromOptions(const LbOptions& options, const PoolSettings& settings) {
   if (options.pool == "classless") return NewClasslessPool(options.single_version);
-  if (options.pool == "balanced") {
-    return NewBalancedPool(settings, BalancedParams{}, options.single_version);
-  }
   // "auto" starts with the LRU rule unless this LB is one of a process group; zkresumelb
   // switches when it sees other LBs registered (LoadBalancer::SetOtherBalancers).
   const bool ring = options.placement == "ring" ||
                     (options.placement == "auto" && options.processes > 1);
-  return NewResumePool(settings, options.single_version,
-                       ring ? ClassPlacement::kHashRing : ClassPlacement::kLeastRecentlyUsed);
+  const ClassPlacement placement =
+      ring ? ClassPlacement::kHashRing : ClassPlacement::kLeastRecentlyUsed;
+  if (options.pool == "balanced") {
+    auto pool = NewBalancedPool(settings, BalancedParams{}, options.single_version);
+    pool->SetClassPlacement(placement);
+    return pool;
+  }
+  return NewResumePool(settings, options.single_version, placement);
 }
 
 bool IsResumePool(const LbOptions& options) {
-  return options.pool == "resume" || options.pool == "classic";
+  return options.pool == "resume" || options.pool == "classic" || options.pool == "balanced";
 }
 
 StatusOr<int> RunLbProcesses(const std::string& program, const LbOptions& options,

@@ -50,7 +50,7 @@ bool CheckOnly();
 // settings come from ZooKeeper). REQUIRES: options came from OptionsFromFlags.
 std::unique_ptr<Pool> NewPoolFromOptions(const LbOptions& options, const PoolSettings& settings);
 
-// True for the pools that keep résumés and place classes (resume, classic).
+// True for the pools that keep résumés and place classes (balanced, resume, classic).
 bool IsResumePool(const LbOptions& options);
 
 // Runs `run(options_for_process)` as options.processes processes under a master

@@ -2,6 +2,7 @@
 add_library(rlb_pool STATIC
   ${CMAKE_CURRENT_LIST_DIR}/class_name.cc
   ${CMAKE_CURRENT_LIST_DIR}/pool.cc
+  ${CMAKE_CURRENT_LIST_DIR}/placement_ring.cc
   ${CMAKE_CURRENT_LIST_DIR}/resume_pool.cc
   ${CMAKE_CURRENT_LIST_DIR}/classless_pool.cc
   ${CMAKE_CURRENT_LIST_DIR}/balanced_pool.cc

@@ -22,21 +22,6 @@ std::string MbacklogStr(double mbacklog, double nbacklog) {
 
 }  // namespace
 
-namespace {
-
-// splitmix64's finaliser: spreads a 64-bit hash (FNV-1a's low bits are weak) over the ring.
-uint64_t Mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-// Points per worker on the placement ring: with 100, a worker's share of the classes is
-// within about ±10 % of 1/n, as with HAProxy's and nginx's consistent hashing.
-constexpr int kRingPointsPerWorker = 100;
-
-}  // namespace
-
 ResumePool::ResumePool(const PoolSettings& settings, bool single_version, ClassLimits limits,
                        ClassPlacement placement)
     : PoolBase(single_version), limits_(limits), placement_(placement) {
@@ -133,37 +118,14 @@ PoolWorkerPtr ResumePool::Get(std::string_view request_class) {
   return chosen;
 }
 
-void ResumePool::RebuildRing() const {
-  ring_.clear();
-  ring_.reserve(size() * kRingPointsPerWorker);
-  for (const PoolWorkerPtr& worker : lru_) {
-    for (uint64_t j = 0; j < kRingPointsPerWorker; ++j) {
-      ring_.push_back({Mix64(worker->name_hash_ + j * 0x9e3779b97f4a7c15ull), worker.get()});
-    }
-  }
-  // Equal points (never seen with 64 bits, but possible): the smaller name first, so that
-  // every LB has the same ring.
-  std::sort(ring_.begin(), ring_.end(), [](const RingPoint& a, const RingPoint& b) {
-    return a.point != b.point ? a.point < b.point : a.worker->name() < b.worker->name();
-  });
-  ring_dirty_ = false;
-}
-
 PoolWorker* ResumePool::RingChoice(std::string_view request_class, double min_backlog,
                                    double max_backlog) const {
-  if (ring_dirty_) RebuildRing();
-  CHECK(!ring_.empty());
-  const uint64_t position = Mix64(Fnv1a64(request_class));
-  size_t i = std::lower_bound(ring_.begin(), ring_.end(), position,
-                              [](const RingPoint& p, uint64_t v) { return p.point < v; }) -
-             ring_.begin();
-  for (size_t walked = 0; walked < ring_.size(); ++walked, ++i) {
-    const RingPoint& p = ring_[i % ring_.size()];
+  PoolWorker* w = ring_.Walk(request_class, lru_, [&](PoolWorker* p) {
     ++entries_scanned_;
-    if (p.worker->mbacklog_ - min_backlog <= max_backlog) return p.worker;
-  }
-  LOG(FATAL) << "no worker within the backlog bound: the LRU head always is";
-  return nullptr;
+    return p->mbacklog_ - min_backlog <= max_backlog;
+  });
+  CHECK(w != nullptr) << "no worker within the backlog bound: the LRU head always is";
+  return w;
 }
 
 void ResumePool::Assign(PoolWorker* worker, std::string_view request_class) {
@@ -235,7 +197,7 @@ void ResumePool::DoNewResume(const PoolWorkerPtr& worker, Resume resume) {
     if (worker->mbacklog_ == 0) worker->mbacklog_ = worker->backlog_;
     lru_.PushFront(worker);
     worker->in_pool_ = true;
-    ring_dirty_ = true;
+    ring_.MarkDirty();
     UpdateDecay();
   }
   BoundResume(&resume, limits_.per_worker);
@@ -266,7 +228,7 @@ void ResumePool::DoRemove(const PoolWorkerPtr& worker) {
   UnindexResume(worker.get());
   lru_.Erase(worker.get());
   worker->in_pool_ = false;
-  ring_dirty_ = true;
+  ring_.MarkDirty();
   UpdateDecay();  // unchanged when the pool becomes empty
 }
 

@@ -37,6 +37,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "zklb/placement_ring.h"
 #include "zklb/pool.h"
 
 namespace rlb::lb {
@@ -95,9 +96,6 @@ class ResumePool final : public PoolBase {
   // backlog is within the bound Get computed. O(log ring) plus the points walked past.
   PoolWorker* RingChoice(std::string_view request_class, double min_backlog,
                          double max_backlog) const;
-  // Builds ring_ from the active workers: O(n log n), done lazily at the first placement
-  // after the membership changed (a burst of joins costs one rebuild).
-  void RebuildRing() const;
   // Gives the worker the class at unskilled_score, making room within the class limits.
   // REQUIRES: the worker has no entry for the class.
   void Assign(PoolWorker* worker, std::string_view request_class);
@@ -119,13 +117,7 @@ class ResumePool final : public PoolBase {
   double mbacklog_ = 0;
   const ClassLimits limits_;
   ClassPlacement placement_;
-  // The placement ring (kHashRing): kRingPointsPerWorker points per active worker, sorted.
-  struct RingPoint {
-    uint64_t point;
-    PoolWorker* worker;
-  };
-  mutable std::vector<RingPoint> ring_;
-  mutable bool ring_dirty_ = true;
+  mutable PlacementRing ring_;  // kHashRing's placement
   std::unordered_map<std::string, ClassEntry, StringHash, std::equal_to<>> skilled_;
   std::list<Skill> seen_;  // every entry, least recently seen first
   // Each active worker's entries, least recently seen first.

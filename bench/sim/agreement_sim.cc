@@ -1,7 +1,7 @@
 // agreement-sim: several independent load balancers in front of the same workers, without
 // sockets or processes (docs/benchmarks.md, "Several load balancers at scale").
 //
-// Each LB is a real résumé pool (zklb/resume_pool.h) with its own PoolWorker objects for
+// Each LB is a real résumé pool (zklb/resume_pool.h or zklb/balanced_pool.h) with its own PoolWorker objects for
 // the same worker names, so each has its own LRU order and backlog view, as separate
 // processes would. Requests (Zipf-popular classes) go to the LBs in turn; a chosen worker
 // serves at once and records the request in its real ResumeTracker
@@ -11,7 +11,8 @@
 // cost of choosing (Get + Put on one LB, in thread CPU time, after the run), and the résumé traffic.
 //
 //   agreement-sim [--lbs=3] [--workers=10,100,1000] [--classes=100000] [--requests=2000000]
-//                 [--history=9999] [--zipf=1.0] [--pool=resume|classic] [--seed=1]
+//                 [--history=9999] [--zipf=1.0] [--seed=1]
+//                 [--pool=resume|classic|balanced|balanced-lru]
 //
 // Prints one JSON object per worker count. Thread rules: single-threaded.
 #include <gflags/gflags.h>
@@ -29,6 +30,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "zklb/balanced_pool.h"
 #include "zklb/resume_pool.h"
 #include "zkworker/resume_tracker.h"
 
@@ -38,7 +40,9 @@ DEFINE_int32(classes, 100000, "request classes (Zipf popularity)");
 DEFINE_int64(requests, 2000000, "requests per run, spread over the LBs in turn");
 DEFINE_int32(history, 9999, "a worker sends its résumé every this many requests");
 DEFINE_double(zipf, 1.0, "Zipf exponent of class popularity");
-DEFINE_string(pool, "resume", "resume (consistent-hash placement) or classic (LRU placement)");
+DEFINE_string(pool, "resume",
+              "resume (consistent-hash placement), classic (LRU placement), balanced (the "
+              "balanced pool, ring placement) or balanced-lru");
 DEFINE_int32(seed, 1, "random seed");
 
 namespace rlb::sim {
@@ -59,12 +63,19 @@ struct Worker {
 };
 
 void RunOne(int nworkers) {
-  const lb::ClassPlacement placement = FLAGS_pool == "classic"
+  const lb::ClassPlacement placement = FLAGS_pool == "classic" || FLAGS_pool == "balanced-lru"
                                            ? lb::ClassPlacement::kLeastRecentlyUsed
                                            : lb::ClassPlacement::kHashRing;
   lb::PoolSettings settings;  // zkresumelb's defaults (variance 1)
   std::vector<std::unique_ptr<lb::Pool>> lbs;
-  for (int i = 0; i < FLAGS_lbs; ++i) lbs.push_back(lb::NewResumePool(settings, false, placement));
+  for (int i = 0; i < FLAGS_lbs; ++i) {
+    if (FLAGS_pool.rfind("balanced", 0) == 0) {
+      lbs.push_back(lb::NewBalancedPool(settings, lb::BalancedParams{}, false));
+      lbs.back()->SetClassPlacement(placement);
+    } else {
+      lbs.push_back(lb::NewResumePool(settings, false, placement));
+    }
+  }
 
   std::vector<Worker> workers(nworkers);
   std::unordered_map<const lb::PoolWorker*, int> index;
@@ -180,9 +191,10 @@ int main(int argc, char** argv) {
   google::InitGoogleLogging(argv[0]);
   FLAGS_minloglevel = google::GLOG_WARNING;  // the pools log each résumé at INFO
   if (FLAGS_lbs < 1 || FLAGS_classes < 1 || FLAGS_requests < 1 || FLAGS_history < 1 ||
-      !(FLAGS_pool == "resume" || FLAGS_pool == "classic")) {
+      !(FLAGS_pool == "resume" || FLAGS_pool == "classic" || FLAGS_pool == "balanced" ||
+        FLAGS_pool == "balanced-lru")) {
     std::fprintf(stderr, "agreement-sim: --lbs, --classes, --requests, --history must be >= 1 "
-                         "and --pool resume or classic\n");
+                         "and --pool resume, classic, balanced or balanced-lru\n");
     return 2;
   }
   std::istringstream counts(FLAGS_workers);

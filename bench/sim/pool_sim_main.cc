@@ -14,7 +14,7 @@
 DEFINE_string(scenario, "cache", "cache, hot12, hot14 or halfspeed");
 DEFINE_int32(scale, 1, "multiplies workers (4), classes (40) and clients (16)");
 DEFINE_string(policies, "classic,balanced,oracle,hash-150",
-              "comma-separated: classic (LRU placement), resume (ring placement, as several LBs use), balanced, classless, oracle, "
+              "comma-separated: classic (LRU placement), resume (ring placement, as several LBs use), balanced, balanced-ring, classless, oracle, "
               "hash-off, hash-NNN (bounded load factor NNN/100)");
 DEFINE_double(variance, 4.0, "classic pool's variance (the resumelb command line's default)");
 DEFINE_double(slack, rlb::lb::BalancedParams{}.slack, "balanced pool: slack");

@@ -552,12 +552,13 @@ Status Simulation::Run(SimResult* out) {
         &class_names_);
     pool_router_ = pool.get();
     router_ = std::move(pool);
-  } else if (policy_.name == "balanced") {
-    // The pool reads simulated time through the clock it is given.
-    auto pool = std::make_unique<PoolRouter>(
-        std::make_unique<lb::BalancedPool>(settings, policy_.balanced, false,
-                                           [this] { return now_; }),
-        &class_names_);
+  } else if (policy_.name == "balanced" || policy_.name == "balanced-ring") {
+    // The pool reads simulated time through the clock it is given. "balanced-ring": its
+    // candidates in ring order (what LBs that see other LBs use, --placement=auto).
+    auto balanced = std::make_unique<lb::BalancedPool>(settings, policy_.balanced, false,
+                                                       [this] { return now_; });
+    if (policy_.name == "balanced-ring") balanced->SetClassPlacement(lb::ClassPlacement::kHashRing);
+    auto pool = std::make_unique<PoolRouter>(std::move(balanced), &class_names_);
     pool_router_ = pool.get();
     router_ = std::move(pool);
   } else if (policy_.name == "classless") {

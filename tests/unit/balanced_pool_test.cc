@@ -248,6 +248,87 @@ TEST_CASE("balanced: removal drops a worker's classes; its requests still drain"
   CHECK(f.pool.Get("a") == nullptr);
 }
 
+TEST_CASE("balanced: class memory is bounded per worker and in all, least recently asked "
+          "for first", "[balanced]") {
+  ClassLimits limits;
+  limits.per_worker = 4;
+  limits.total = 6;
+  double now = 0;
+  BalancedPool pool(PoolSettings{}, BalancedParams{}, false, [&now] { return now; }, limits);
+  auto w1 = W("w1"), w2 = W("w2");
+  // A résumé is cut to its per_worker best-scoring classes.
+  pool.NewResume(w1, {{"a", 5.0}, {"b", 4.0}, {"c", 3.0}, {"d", 2.0}, {"e", 1.0}});
+  CHECK(w1->resume().size() == 4);
+  CHECK(w1->resume().count("e") == 0);
+  pool.NewResume(w2, {});
+  // A flood of new classes (each request returned at once): never more than 6 entries, 4
+  // per worker; the class asked for is always kept.
+  for (int i = 0; i < 100; ++i) {
+    const std::string name = "flood" + std::to_string(i);
+    PoolWorkerPtr got = pool.Get(name);
+    REQUIRE(got != nullptr);
+    CHECK(got->resume().count(name) == 1);
+    pool.Put(got);
+    CHECK(pool.entry_count() <= 6);
+    CHECK(w1->resume().size() <= 4);
+    CHECK(w2->resume().size() <= 4);
+  }
+  // The index and the résumés agree.
+  size_t in_resumes = w1->resume().size() + w2->resume().size();
+  CHECK(in_resumes == pool.entry_count());
+  // A class asked for again is the most recent: it outlives newer, unasked ones.
+  PoolWorkerPtr k = pool.Get("keep");
+  pool.Put(k);
+  pool.Put(pool.Get("x1"));
+  pool.Put(pool.Get("keep"));
+  pool.Put(pool.Get("x2"));
+  pool.Put(pool.Get("x3"));
+  CHECK(k->resume().count("keep") == 1);
+  pool.Remove(w1);
+  pool.Remove(w2);
+  CHECK(pool.class_count() == 0);
+  CHECK(pool.entry_count() == 0);
+}
+
+TEST_CASE("balanced: with ring placement, LBs that list the workers in different orders "
+          "recruit the same worker for a new class", "[balanced]") {
+  std::vector<std::string> names;
+  for (int i = 0; i < 20; ++i) names.push_back("10.0.0." + std::to_string(i) + ":8080");
+  auto make = [&](bool reversed) {
+    auto pool = std::make_unique<BalancedPool>(PoolSettings{}, BalancedParams{}, false,
+                                               [] { return 0.0; });
+    pool->SetClassPlacement(ClassPlacement::kHashRing);
+    for (size_t i = 0; i < names.size(); ++i) {
+      pool->NewResume(W(names[reversed ? names.size() - 1 - i : i]), {});
+    }
+    return pool;
+  };
+  auto a = make(false), b = make(true);
+  CHECK(std::string(a->ClassPlacementName()) == "ring");
+  int same = 0, lru_same = 0;
+  for (int c = 0; c < 200; ++c) {
+    const std::string cls = "site" + std::to_string(c);
+    PoolWorkerPtr x = a->Get(cls), y = b->Get(cls);
+    same += x->name() == y->name();
+    a->Put(x);
+    b->Put(y);
+  }
+  CHECK(same == 200);
+  // The LRU rule depends on each LB's own order: they disagree.
+  auto c = make(false), d = make(true);
+  c->SetClassPlacement(ClassPlacement::kLeastRecentlyUsed);
+  d->SetClassPlacement(ClassPlacement::kLeastRecentlyUsed);
+  CHECK(std::string(c->ClassPlacementName()) == "lru");
+  for (int i = 0; i < 200; ++i) {
+    const std::string cls = "site" + std::to_string(i);
+    PoolWorkerPtr x = c->Get(cls), y = d->Get(cls);
+    lru_same += x->name() == y->name();
+    c->Put(x);
+    d->Put(y);
+  }
+  CHECK(lru_same < 100);
+}
+
 TEST_CASE("balanced: Get cost is bounded by skilled workers plus recruit candidates",
           "[balanced][perf]") {
   Fixture f;
