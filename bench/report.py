@@ -290,6 +290,29 @@ def _ratio(a, b):
     return a / b
 
 
+def newest_worker_shares(results):
+    """{system: [newest worker's requests / mean worker's, per repetition]} in the add phase
+    (the worker added is the last in worker_requests' order, w4 of w0..w4)."""
+    out = {}
+    for r in results["runs"]:
+        if r.get("workload") != "cache":
+            continue
+        w = r.get("phases", {}).get("add", {}).get("worker_requests")
+        if not w:
+            continue
+        names = sorted(w, key=lambda n: (len(n), n))
+        mean = sum(w.values()) / len(w)
+        if mean > 0:
+            out.setdefault(r["system"], []).append(w[names[-1]] / mean)
+    return out
+
+
+# The résumé LB configurations the verdicts and ratios are given for.
+ME_SYSTEMS = ("resumelb", "resumelb-balanced", "resumelb-variance-1")
+ME_NOTES = {"resumelb": " (zc.resumelb's rule, resumelb's default variance 4)",
+            "resumelb-balanced": " (the default pool)"}
+
+
 def verdicts(agg, me="resumelb"):
     """The targets, for the résumé LB configuration `me`."""
     v = []
@@ -437,11 +460,11 @@ def markdown(results, agg, outdir, plots):
     if results["failures"]:
         L.append("**Failures:** " + "; ".join(results["failures"]))
         L.append("")
-    for me in ("resumelb", "resumelb-variance-1"):
+    for me in ME_SYSTEMS:
         v = verdicts(agg, me)
         if not v:
             continue
-        L.append("## Verdicts: %s%s" % (me, " (default settings)" if me == "resumelb" else ""))
+        L.append("## Verdicts: %s%s" % (me, ME_NOTES.get(me, "")))
         L.append("")
         L.append("| target | measured | met | detail |")
         L.append("|---|---|---|---|")
@@ -491,8 +514,16 @@ def markdown(results, agg, outdir, plots):
                     _cell(a["p99_ms"], 1), _cell(a["busiest_over_mean"], 2)) +
                     (" %s |" % _rec_cell(a["recovery_s"]) if rec else ""))
             L.append("")
+            if wl == "cache" and ph == "add":
+                shares = newest_worker_shares(results)
+                if shares:
+                    L.append("Newest worker's requests / the mean worker's over the phase, per "
+                             "repetition: " + "; ".join(
+                                 "%s %s" % (s, ", ".join("%.2f" % x for x in v))
+                                 for s, v in sorted(shares.items())) + ".")
+                    L.append("")
             bp, bv = best_peer(agg, wl, ph, CACHE_PEERS)
-            for me in ("resumelb", "resumelb-variance-1"):
+            for me in ME_SYSTEMS:
                 if me not in agg[wl]:
                     continue
                 r = _m(agg, wl, me, ph, "rps")
@@ -512,11 +543,12 @@ def markdown(results, agg, outdir, plots):
 # --------------------------------------------------------------------------------------
 # Plots (gnuplot)
 
-PLOT_SYSTEMS = ["resumelb", "resumelb-variance-1", "resumelb-classless", "haproxy-rr", "haproxy-leastconn",
+PLOT_SYSTEMS = ["resumelb", "resumelb-balanced", "resumelb-variance-1", "resumelb-classless", "haproxy-rr", "haproxy-leastconn",
                 "haproxy-hash", "nginx-leastconn", "nginx-hash", "oracle"]
 
 
 STYLE = {"resumelb": ("#7b1fa2", 1), "resumelb-variance-1": ("#00897b", 1),
+         "resumelb-balanced": ("#d81b60", 2),
          "resumelb-classless": ("#64b5f6", 1), "haproxy-rr": ("#ff9800", 1),
          "haproxy-leastconn": ("#c0a000", 1), "haproxy-hash": ("#1565c0", 1),
          "nginx-leastconn": ("#e53935", 1), "nginx-hash": ("#000000", 1),
@@ -598,8 +630,7 @@ def plots(results, agg, outdir):
 def write_report(results, outdir, systems_meta=None):
     agg = aggregate(results)
     made = plots(results, agg, outdir)
-    results_agg = dict(aggregate=agg, verdicts={me: verdicts(agg, me) for me in (
-        "resumelb", "resumelb-variance-1")})
+    results_agg = dict(aggregate=agg, verdicts={me: verdicts(agg, me) for me in ME_SYSTEMS})
     with open(os.path.join(outdir, "summary.json"), "w") as f:
         json.dump(results_agg, f, indent=1, default=str)
     with open(os.path.join(outdir, "report.md"), "w") as f:

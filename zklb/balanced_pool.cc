@@ -174,7 +174,10 @@ PoolWorkerPtr BalancedPool::Get(std::string_view request_class) {
         recruit = w;
         break;
       }
-      const double wait = (w->backlog_ + 1) / SpeedOf(*w);
+      // The fewest in flight relative to its bound; ties (an idle pool) keep the one nearer
+      // the head, so new classes go round the workers instead of piling on the one that
+      // happened to measure fastest.
+      const double wait = (w->backlog_ + 1) / Bound(*w, mean_speed);
       if (wait < recruit_wait) {  // strict: ties keep the one nearer the head
         recruit = w;
         recruit_wait = wait;
@@ -372,11 +375,14 @@ std::string BalancedPool::DebugString() const {
 }
 
 std::unique_ptr<Pool> NewBalancedPool(const PoolSettings& settings, const BalancedParams& params,
-                                      bool single_version) {
+                                      bool single_version, ClassLimits limits) {
   const auto start = std::chrono::steady_clock::now();
-  return std::make_unique<BalancedPool>(settings, params, single_version, [start] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  });
+  return std::make_unique<BalancedPool>(
+      settings, params, single_version,
+      [start] {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      },
+      limits);
 }
 
 }  // namespace rlb::lb

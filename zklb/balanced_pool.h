@@ -195,7 +195,7 @@ class BalancedPool final : public PoolBase {
 
 // The balanced pool on the steady clock.
 std::unique_ptr<Pool> NewBalancedPool(const PoolSettings& settings, const BalancedParams& params,
-                                      bool single_version);
+                                      bool single_version, ClassLimits limits = {});
 
 }  // namespace rlb::lb
 

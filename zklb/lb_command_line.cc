@@ -1,6 +1,7 @@
 // The load balancers' flags, short-option translation and validation.
 #include "zklb/lb_command_line.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -16,12 +17,15 @@
 #include "common/process_policy.h"
 #include "common/temp_file.h"
 #include "zklb/balanced_pool.h"
+#include "zklb/resume_pool.h"
 #include "zklb/classifier.h"
 
 DEFINE_string(address, ":0", "HTTP listen address HOST:PORT (-a); ':0' = all interfaces, any port");
 DEFINE_int32(backlog, 511, "listen backlog (-b)");
 DEFINE_int32(max_connections, 0, "maximum client connections, 0 = unlimited (-m)");
 DEFINE_string(request_classifier, "host", "request classifier (-r)");
+DEFINE_int64(max_classes, static_cast<int64_t>(rlb::lb::ClassLimits{}.total),
+             "(worker, class) entries the pool tracks in all; raise it for more active classes");
 DEFINE_string(pool, "balanced", "pool: balanced, resume, classic or classless (-p)");
 DEFINE_string(placement, "auto", "where new classes go: auto, ring or lru");
 DEFINE_bool(single_version, false, "use only workers of the majority version (zkresumelb -v)");
@@ -196,6 +200,11 @@ StatusOr<LbOptions> OptionsFromFlags(double variance_default) {
                                    FLAGS_placement + "'");
   }
   o.placement = o.pool == "classic" ? "lru" : FLAGS_placement;
+  if (FLAGS_max_classes < 1 || FLAGS_max_classes > (int64_t{1} << 30)) {
+    return Status::InvalidArgument("--max_classes must be between 1 and 1073741824, got " +
+                                   std::to_string(FLAGS_max_classes));
+  }
+  o.max_classes = static_cast<size_t>(FLAGS_max_classes);
   o.single_version = FLAGS_single_version;
   std::map<std::string, std::string> raw;
   auto exact = [](double v) {  // std::to_string keeps only 6 decimals: 1e-7 would become 0
@@ -349,6 +358,10 @@ const char* LbFlagsHelp() {
                                  exactly: --placement=lru), resume (zc.resumelb's rule
                                  with --placement) or classless (least backlog);
                                  zc.resumelb's module:Class names work
+      --max_classes=N            (worker, class) entries a résumé pool tracks in all
+                                 (32768; at most 8192 per worker); past it the least
+                                 recently asked-for are forgotten (each costs a few
+                                 hundred bytes; raise it when more classes are active)
       --placement=P              where a résumé pool puts a class no worker is skilled
                                  in: auto (default: consistent hashing of the worker
                                  names while other LBs serve the same workers -- other
@@ -430,12 +443,15 @@ std::unique_ptr<Pool> NewPoolFromOptions(const LbOptions& options, const PoolSet
                     (options.placement == "auto" && options.processes > 1);
   const ClassPlacement placement =
       ring ? ClassPlacement::kHashRing : ClassPlacement::kLeastRecentlyUsed;
+  ClassLimits limits;
+  limits.total = options.max_classes;
+  limits.per_worker = std::min(limits.per_worker, limits.total);
   if (options.pool == "balanced") {
-    auto pool = NewBalancedPool(settings, BalancedParams{}, options.single_version);
+    auto pool = NewBalancedPool(settings, BalancedParams{}, options.single_version, limits);
     pool->SetClassPlacement(placement);
     return pool;
   }
-  return NewResumePool(settings, options.single_version, placement);
+  return std::make_unique<ResumePool>(settings, options.single_version, limits, placement);
 }
 
 bool IsResumePool(const LbOptions& options) {

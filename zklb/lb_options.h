@@ -18,10 +18,12 @@ struct LbOptions {
   HostPort address{"", 0};            // -a: HTTP listen address (":0": all interfaces, any port)
   int listen_backlog = 511;           // -b
   int max_connections = 0;            // -m: 0 = unlimited; beyond it new ones wait in the backlog
+  size_t max_classes = 32768;         // --max_classes: the pool's ClassLimits::total
   std::string classifier = "host";    // -r
-  // -p: resume (résumés, new classes placed by consistent hashing of the worker names) | classic (résumés, new
-  // classes to the LRU worker: zc.resumelb's pool) | balanced | classless
-  std::string pool = "resume";
+  // -p: balanced (the default: docs/design.md, "The balanced pool") | resume (zc.resumelb's
+  // rule, new classes placed by --placement) | classic (zc.resumelb's pool exactly) |
+  // classless
+  std::string pool = "balanced";
   // --placement: where the résumé pool puts a class no eligible worker is skilled in:
   // "auto" (consistent hashing when this LB knows it is one of several, else the least
   // recently used worker), "ring" (always hashing) or "lru" (always, zc.resumelb's rule;

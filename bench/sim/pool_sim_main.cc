@@ -2,6 +2,7 @@
 // routing policies and prints one JSON document on stdout and a short table on stderr.
 //
 //   pool-sim --scenario=cache --scale=10 --policies=classic,balanced,oracle,hash-150
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -25,6 +26,8 @@ DEFINE_int32(recruit_candidates, rlb::lb::BalancedParams{}.recruit_candidates,
              "balanced pool: recruit_candidates");
 DEFINE_double(takeover_below, rlb::lb::BalancedParams{}.takeover_below,
               "balanced pool: takeover_below (0: no takeovers)");
+DEFINE_uint64(max_classes, rlb::lb::ClassLimits{}.total,
+              "the résumé pools' limit on (worker, class) entries in all (the LB's --max_classes)");
 DEFINE_int32(workers, 0, "override the number of workers");
 DEFINE_int32(classes, 0, "override the number of classes");
 DEFINE_int32(clients, 0, "override the closed-loop clients");
@@ -87,6 +90,7 @@ int main(int argc, char** argv) {
     policy.balanced.rate_window = FLAGS_rate_window;
     policy.balanced.recruit_candidates = FLAGS_recruit_candidates;
     policy.balanced.takeover_below = FLAGS_takeover_below;
+    policy.limits.total = std::max<size_t>(FLAGS_max_classes, policy.limits.per_worker);
     if (name.rfind("hash-", 0) == 0) {
       policy.name = "hash";
       policy.hash_factor = name == "hash-off" ? 0 : std::stod(name.substr(5)) / 100.0;

@@ -20,6 +20,7 @@
 
 #include "zklb/balanced_pool.h"
 #include "zklb/pool.h"
+#include "zklb/resume_pool.h"
 #include "zkworker/resume_tracker.h"
 
 namespace rlb::sim {
@@ -546,9 +547,10 @@ Status Simulation::Run(SimResult* out) {
     // "resume": new classes placed on the consistent-hash ring (what LBs that see other LBs
     // use, --placement=auto); "classic": zc.resumelb's LRU placement (a lone LB's).
     auto pool = std::make_unique<PoolRouter>(
-        lb::NewResumePool(settings, false,
-                          policy_.name == "resume" ? lb::ClassPlacement::kHashRing
-                                                   : lb::ClassPlacement::kLeastRecentlyUsed),
+        std::make_unique<lb::ResumePool>(settings, false, policy_.limits,
+                                         policy_.name == "resume"
+                                             ? lb::ClassPlacement::kHashRing
+                                             : lb::ClassPlacement::kLeastRecentlyUsed),
         &class_names_);
     pool_router_ = pool.get();
     router_ = std::move(pool);
@@ -556,7 +558,7 @@ Status Simulation::Run(SimResult* out) {
     // The pool reads simulated time through the clock it is given. "balanced-ring": its
     // candidates in ring order (what LBs that see other LBs use, --placement=auto).
     auto balanced = std::make_unique<lb::BalancedPool>(settings, policy_.balanced, false,
-                                                       [this] { return now_; });
+                                                       [this] { return now_; }, policy_.limits);
     if (policy_.name == "balanced-ring") balanced->SetClassPlacement(lb::ClassPlacement::kHashRing);
     auto pool = std::make_unique<PoolRouter>(std::move(balanced), &class_names_);
     pool_router_ = pool.get();

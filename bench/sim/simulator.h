@@ -62,6 +62,7 @@ struct Policy {
   double variance = 4.0;      // classic: the resumelb command line's default
   double hash_factor = 0;
   lb::BalancedParams balanced;  // balanced: its parameters
+  lb::ClassLimits limits;       // the résumé pools' class limits (the LB's defaults)
   std::string Label() const;  // e.g. "hash-150"
 };
 

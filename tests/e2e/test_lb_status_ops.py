@@ -64,8 +64,9 @@ class StatusServerTest(harness.E2ETestCase):
         for row in st["workers_ex"]:
             self.assertEqual(len(row), 2)
             self.assertIsInstance(row[1], int)
-        # Pool settings: resumelb's defaults (variance 4 as in the original's CLI).
-        self.assertEqual(st["pool"]["kind"], "resume")
+        # Pool settings: resumelb's defaults (the balanced pool; variance 4 as in the
+        # original's CLI, used by -p classic and -p resume).
+        self.assertEqual(st["pool"]["kind"], "balanced")
         self.assertEqual((st["pool"]["variance"], st["pool"]["backlog_history"],
                           st["pool"]["unskilled_score"]), (4.0, 9, 1.0))
         # Per-worker details.
@@ -112,7 +113,7 @@ class StatusServerTest(harness.E2ETestCase):
             "-s", path, "--variance=2.5", "--backlog_history=6", "--unskilled_score=0.5"])
         pool = lb_harness.read_status(path)["pool"]
         self.assertEqual((pool["kind"], pool["variance"], pool["backlog_history"],
-                          pool["unskilled_score"]), ("resume", 2.5, 6, 0.5))
+                          pool["unskilled_score"]), ("balanced", 2.5, 6, 0.5))
         path2 = self.sandbox.path("s2.sock")
         _, port = lb_harness.start_lb(self.sandbox, [wport], ["-s", path2, "-p", "classless"])
         self.assertEqual(lb_harness.read_status(path2)["pool"]["kind"], "classless")
@@ -287,6 +288,7 @@ class CommandLineTest(unittest.TestCase):
             [],
             ["-a", "127.0.0.1:0"],
             ["--max_connections=-1", "127.0.0.1:1"],
+            ["--max_classes=0", "127.0.0.1:1"],
             ["--worker_timeout=abc", "127.0.0.1:1"],
             ["-p", "nosuchpool", "127.0.0.1:1"],
             ["-L", "LOUD", "127.0.0.1:1"],

@@ -50,7 +50,7 @@ class ZkAgreementTest(zk_harness.ZooKeeperTestCase):
         lbs = [start_zklb(self.sandbox, hosts, root, name=f"lb{i}") for i in range(3)]
         for lb in lbs:
             lb.wait_pool(names, timeout=60)
-            self.assertEqual(lb.status()["pool"]["kind"], "resume")  # the default
+            self.assertEqual(lb.status()["pool"]["kind"], "balanced")  # the default
             wait_for(lambda lb=lb: lb.status()["pool"]["placement"] == "ring", 15,
                      message="the LB to see the other two and place by hashing")
 

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -113,6 +114,35 @@ TEST_CASE("balanced: spread load gathers back on the senior worker when it falls
   }
 }
 
+TEST_CASE("balanced: in an idle pool new classes go round the workers, whatever their "
+          "measured speeds", "[balanced]") {
+  Fixture f;
+  auto fast = W("fast"), slow = W("slow"), mid = W("mid");
+  f.pool.NewResume(fast, {{"a", 1.0}});
+  f.pool.NewResume(slow, {{"b", 1.0}});
+  f.pool.NewResume(mid, {{"c", 1.0}});
+  // Speeds measured: fast 100/s, mid 50/s, slow 25/s.
+  for (int i = 0; i < 100; ++i) {
+    PoolWorkerPtr a = f.pool.Get("a"), b = f.pool.Get("b"), c = f.pool.Get("c");
+    f.now += 0.01;
+    f.pool.Put(a);
+    f.now += 0.01;
+    f.pool.Put(c);
+    f.now += 0.02;
+    f.pool.Put(b);
+  }
+  REQUIRE(f.pool.SpeedOf(*fast) > 1.5 * f.pool.SpeedOf(*mid));
+  REQUIRE(f.pool.SpeedOf(*mid) > 1.5 * f.pool.SpeedOf(*slow));
+  // Idle: 9 new classes, each answered at once, land 3 on each worker.
+  std::map<std::string, int> got;
+  for (int i = 0; i < 9; ++i) {
+    PoolWorkerPtr w = f.pool.Get("new" + std::to_string(i));
+    ++got[w->name()];
+    f.pool.Put(w);
+  }
+  CHECK(got == std::map<std::string, int>{{"fast", 3}, {"mid", 3}, {"slow", 3}});
+}
+
 TEST_CASE("balanced: the bound follows a worker's measured speed", "[balanced]") {
   Fixture f;
   auto fast = W("fast"), slow = W("slow");
@@ -141,8 +171,8 @@ TEST_CASE("balanced: the bound follows a worker's measured speed", "[balanced]")
   for (const auto& x : held) f.pool.Put(x);
 }
 
-TEST_CASE("balanced: a class with no eligible worker is recruited by the shortest wait "
-          "among the LRU candidates", "[balanced]") {
+TEST_CASE("balanced: a class with no eligible worker is recruited by the lowest load "
+          "relative to its bound among the LRU candidates", "[balanced]") {
   BalancedParams p;
   p.recruit_candidates = 2;
   Fixture f(p);

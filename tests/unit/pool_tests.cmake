@@ -11,3 +11,5 @@ rlb_unit_test(balanced_pool_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/balanced_po
               LIBS rlb_pool)
 rlb_unit_test(pool_sim_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/pool_sim_test.cc
               LIBS rlb_pool_sim)
+rlb_unit_test(pool_options_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/pool_options_test.cc
+              LIBS rlb_lb)
