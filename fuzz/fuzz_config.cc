@@ -160,7 +160,9 @@ void FuzzCommandLine(std::string_view in, bool zk) {
   const lb::LbOptions& o = *options;
   FUZZ_CHECK(o.address.port >= 0 && o.address.port <= 65535);
   FUZZ_CHECK(o.listen_backlog >= 1 && o.max_connections >= 0 && o.max_retries >= 0);
-  FUZZ_CHECK(o.pool == "resume" || o.pool == "classless");
+  FUZZ_CHECK(o.pool == "balanced" || o.pool == "resume" || o.pool == "classic" ||
+             o.pool == "classless");
+  FUZZ_CHECK(o.max_classes >= 1 && o.max_classes <= (size_t{1} << 30));
   FUZZ_CHECK(o.pool_settings.variance > 0 && std::isfinite(o.pool_settings.variance));
   FUZZ_CHECK(o.pool_settings.backlog_history >= 1);
   FUZZ_CHECK(std::isfinite(o.pool_settings.unskilled_score));

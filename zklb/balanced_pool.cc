@@ -159,8 +159,8 @@ PoolWorkerPtr BalancedPool::Get(std::string_view request_class) {
   }
   if (best == nullptr) best = quickest;
 
-  // 2. Spread the class: the shortest expected wait among the candidates that are within
-  // their bound (new and idle workers sit at the LRU head).
+  // 2. Spread the class: among the candidates within their bound, the least loaded
+  // relative to it (new and idle workers sit at the LRU head).
   if (best == nullptr) {
     PoolWorker* recruit = nullptr;
     double recruit_wait = std::numeric_limits<double>::infinity();

@@ -2,19 +2,20 @@
 // why each part is there and its parameters are in docs/design.md, "The balanced pool".
 //
 // Like the classic ResumePool it keeps classes on the workers whose résumés list them, but:
-//   * a worker's share of the in-flight requests is bounded by its own measured speed
-//     (1 / mean time a request spends in flight on it, a time-decayed average), not by a
-//     multiple of the pool's mean backlog: a worker may hold at most
-//     max(min_backlog, (1 + slack) * share) requests, share = (B + 1) / n * speed / mean
-//     speed, B the active workers' in-flight requests;
-//   * among the skilled workers within their bound it prefers the best skill per expected
-//     wait, score * speed / (backlog + 1);
-//   * when every skilled worker is at its bound (the class needs more workers), the class is
-//     spread: the worker with the shortest expected wait, (backlog + 1) / speed, among the
-//     first `recruit_candidates` of the LRU line (least recently chosen first) is given it;
-//   * a new worker is at the LRU head with the mean speed as its prior and an empty share, so
-//     the bounds of the others shrink and the first overflowing classes come to it (slow
-//     start through recruitment, never a flood).
+//   * a worker's share of the in-flight requests is scaled by its own measured speed
+//     (1 / mean time a request spends in flight on it, a time-decayed average): share =
+//     (B + 1) / n * speed / mean speed, B the active workers' in-flight requests;
+//   * a class goes to its most senior skilled worker (the one that acquired it first) while
+//     that worker holds at most max(min_backlog, (1 + slack) * share), else to the skilled
+//     worker with the shortest expected wait, (backlog + 1) / speed, up to
+//     (1 + recruit_slack) * share;
+//   * a worker idle on average (new, or left with little) takes over a class whose holder
+//     has been busy on average, becoming its most senior holder: new workers get work and
+//     load rebalances by moving classes, not splitting them;
+//   * past every skilled worker's recruiting bound, one more worker is recruited among the
+//     first `recruit_candidates` of the LRU line (or, with ring placement, of the class's
+//     order on the consistent-hash ring, so that independent LBs agree): the least loaded
+//     relative to its bound, ties to the one nearer the head.
 //
 // Class memory is bounded as the classic pool's (ClassLimits): a résumé keeps its
 // per_worker best-scoring classes; a worker given a class while it holds per_worker drops
