@@ -29,15 +29,19 @@ BalancedPool::BalancedPool(const PoolSettings& settings, const BalancedParams& p
   CHECK(clock_ != nullptr);
 }
 
+double BalancedPool::AreaAt(const Meter& meter, int backlog, double now, double* decay) const {
+  *decay = std::exp(-std::max(now - meter.last, 0.0) / params_.rate_window);
+  // The exact decayed integral of a backlog that was constant since the last update.
+  return meter.area * *decay + backlog * params_.rate_window * (1 - *decay);
+}
+
 void BalancedPool::Advance(PoolWorker* worker, Meter& meter, double now, int completed) {
-  const double dt = std::max(now - meter.last, 0.0);
-  meter.last = now;
-  if (dt > 0) {
-    const double f = std::exp(-dt / params_.rate_window);
-    // The exact decayed integral of a backlog that was constant since the last update.
-    meter.area = meter.area * f + worker->backlog_ * params_.rate_window * (1 - f);
+  if (now > meter.last) {
+    double f;
+    meter.area = AreaAt(meter, worker->backlog_, now, &f);
     meter.done *= f;
   }
+  meter.last = std::max(meter.last, now);
   meter.done += completed;
   if (!worker->in_pool_) return;
   // Once a worker has completed a request its speed counts; between events the ratio does
@@ -55,9 +59,9 @@ void BalancedPool::Advance(PoolWorker* worker, Meter& meter, double now, int com
 }
 
 double BalancedPool::AverageBacklog(const PoolWorker& worker, double now) const {
-  const Meter& m = meters_.at(const_cast<PoolWorker*>(&worker));
-  const double f = std::exp(-std::max(now - m.last, 0.0) / params_.rate_window);
-  return (m.area * f + worker.backlog_ * params_.rate_window * (1 - f)) / params_.rate_window;
+  double f;
+  return AreaAt(meters_.at(const_cast<PoolWorker*>(&worker)), worker.backlog_, now, &f) /
+         params_.rate_window;
 }
 
 double BalancedPool::MeanSpeed() const {
@@ -167,7 +171,8 @@ PoolWorkerPtr BalancedPool::Get(std::string_view request_class) {
     Candidates(request_class, &candidates_);
     for (PoolWorker* w : candidates_) {
       ++entries_scanned_;
-      if (w->backlog_ + 1 > Bound(*w, mean_speed)) continue;
+      const double bound = Bound(*w, mean_speed);
+      if (w->backlog_ + 1 > bound) continue;
       if (placement_ == ClassPlacement::kHashRing) {
         // The first within its bound in ring order, whatever this LB measured of speeds:
         // what makes independent LBs agree.
@@ -177,7 +182,7 @@ PoolWorkerPtr BalancedPool::Get(std::string_view request_class) {
       // The fewest in flight relative to its bound; ties (an idle pool) keep the one nearer
       // the head, so new classes go round the workers instead of piling on the one that
       // happened to measure fastest.
-      const double wait = (w->backlog_ + 1) / Bound(*w, mean_speed);
+      const double wait = (w->backlog_ + 1) / bound;
       if (wait < recruit_wait) {  // strict: ties keep the one nearer the head
         recruit = w;
         recruit_wait = wait;

@@ -146,6 +146,9 @@ class BalancedPool final : public PoolBase {
   // Brings the meter to now (backlog as it was since the last update), then counts
   // `completed` completions.
   void Advance(PoolWorker* worker, Meter& meter, double now, int completed);
+  // The meter's decayed backlog integral brought to `now`, the backlog having been
+  // `backlog` since its last update; *decay is the factor applied to older history.
+  double AreaAt(const Meter& meter, int backlog, double now, double* decay) const;
   double MeanSpeed() const;
   // The worker's backlog averaged over about the last rate_window seconds, brought to
   // `now` (its backlog has been constant since its meter's last update). A worker that

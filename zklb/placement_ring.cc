@@ -34,19 +34,12 @@ void PlacementRing::Rebuild(const LruList& workers) {
   dirty_ = false;
 }
 
-PoolWorker* PlacementRing::Walk(std::string_view request_class, const LruList& workers,
-                                const std::function<bool(PoolWorker*)>& stop) {
+size_t PlacementRing::Start(std::string_view request_class, const LruList& workers) {
   if (dirty_) Rebuild(workers);
-  if (points_.empty()) return nullptr;
   const uint64_t position = Mix64(Fnv1a64(request_class));
-  size_t i = std::lower_bound(points_.begin(), points_.end(), position,
-                              [](const Point& p, uint64_t v) { return p.point < v; }) -
-             points_.begin();
-  for (size_t walked = 0; walked < points_.size(); ++walked, ++i) {
-    PoolWorker* w = points_[i % points_.size()].worker;
-    if (stop(w)) return w;
-  }
-  return nullptr;
+  return std::lower_bound(points_.begin(), points_.end(), position,
+                          [](const Point& p, uint64_t v) { return p.point < v; }) -
+         points_.begin();
 }
 
 }  // namespace rlb::lb

@@ -13,7 +13,6 @@
 #define RESUMELB_ZKLB_PLACEMENT_RING_H_
 
 #include <cstdint>
-#include <functional>
 #include <string_view>
 #include <vector>
 
@@ -34,10 +33,21 @@ class PlacementRing {
   // returns the first worker for which `stop` returns true (nullptr after a whole turn or
   // on an empty ring). A worker with several points is visited at each of them. `workers`
   // are the active workers (used when the ring must be rebuilt).
-  PoolWorker* Walk(std::string_view request_class, const LruList& workers,
-                   const std::function<bool(PoolWorker*)>& stop);
+  // A template, not std::function: placing must not allocate.
+  template <typename Stop>
+  PoolWorker* Walk(std::string_view request_class, const LruList& workers, Stop&& stop) {
+    const size_t start = Start(request_class, workers);
+    for (size_t walked = 0; walked < points_.size(); ++walked) {
+      PoolWorker* w = points_[(start + walked) % points_.size()].worker;
+      if (stop(w)) return w;
+    }
+    return nullptr;
+  }
 
  private:
+  // Rebuilds the ring if the membership changed; the index of the first point at or
+  // after the class's position (points_.size() wraps to 0 in Walk).
+  size_t Start(std::string_view request_class, const LruList& workers);
   struct Point {
     uint64_t point;
     PoolWorker* worker;

@@ -203,19 +203,29 @@ TEST_CASE("balanced: a new worker takes the classes nobody holds", "[balanced]")
   CHECK(f.pool.backlog() == 0);
 }
 
+// Two workers, one holding class "a", the other "b", each with 4 requests in flight (those
+// of a worker named in `busy_now` arrive at `now` = 10, the others at 0); the clock ends
+// at 10. Returns the requests, to be Put.
+std::vector<PoolWorkerPtr> TwoBusyHolders(Fixture& f, const PoolWorkerPtr& a,
+                                          const PoolWorkerPtr& b, bool a_busy_since_start) {
+  f.pool.NewResume(a, {{"a", 5.0}});
+  f.pool.NewResume(b, {{"b", 5.0}});
+  std::vector<PoolWorkerPtr> held;
+  for (int i = 0; i < 4; ++i) held.push_back(f.pool.Get("b"));
+  if (!a_busy_since_start) f.now = 10;
+  for (int i = 0; i < 4; ++i) held.push_back(f.pool.Get("a"));
+  f.now = 10;
+  return held;
+}
+
 TEST_CASE("balanced: an under-used worker takes over a class from a busy holder, "
           "and only then", "[balanced]") {
   Fixture f;
   auto w1 = W("w1"), w2 = W("w2");
-  f.pool.NewResume(w1, {{"a", 5.0}});
-  f.pool.NewResume(w2, {{"b", 5.0}});
   // Both busy for a while: 4 in flight each.
-  std::vector<PoolWorkerPtr> held;
-  for (int i = 0; i < 4; ++i) held.push_back(f.pool.Get("a"));
-  for (int i = 0; i < 4; ++i) held.push_back(f.pool.Get("b"));
+  std::vector<PoolWorkerPtr> held = TwoBusyHolders(f, w1, w2, true);
   CHECK(w1->backlog() == 4);
   CHECK(w2->backlog() == 4);
-  f.now = 10;
   // A newcomer: the others' share shrinks to (8 + 1) / 3 = 3, their tight bound to 3.3, so
   // w1 is past it (5 with this request) and has been busy on average (4 > 8 / 3): the idle
   // newcomer takes "a" over and becomes its most senior holder.
@@ -229,27 +239,20 @@ TEST_CASE("balanced: an under-used worker takes over a class from a busy holder,
   // Takeovers off: the class overflows to its skilled holder instead.
   Fixture g(BalancedParams{.takeover_below = 0});
   auto v1 = W("v1"), v2 = W("v2");
-  g.pool.NewResume(v1, {{"a", 5.0}});
-  g.pool.NewResume(v2, {{"b", 5.0}});
-  for (int i = 0; i < 4; ++i) g.pool.Get("a");
-  for (int i = 0; i < 4; ++i) g.pool.Get("b");
-  g.now = 10;
+  TwoBusyHolders(g, v1, v2, true);
   auto fresh2 = W("fresh2");
   g.pool.NewResume(fresh2, {});
   CHECK(g.pool.Get("a") == v1);
-  // A holder that is not busy on average is not relieved: the same step, but w1's four
-  // requests arrived just now (its average backlog is still about 0).
+  // A holder that is not busy on average is not relieved: the same step, but u1's four
+  // requests arrived just now (its average backlog is still about 0; u2 busy on average).
   Fixture h;
   auto u1 = W("u1"), u2 = W("u2");
-  h.pool.NewResume(u1, {{"a", 5.0}});
-  h.pool.NewResume(u2, {{"b", 5.0}});
+  TwoBusyHolders(h, u1, u2, false);
+  CHECK(u1->backlog() == 4);
   auto fresh3 = W("fresh3");
   h.pool.NewResume(fresh3, {});
-  for (int i = 0; i < 4; ++i) h.pool.Get("b");
-  h.now = 10;  // u2 busy on average, u1 idle
-  for (int i = 0; i < 3; ++i) CHECK(h.pool.Get("a") == u1);
-  // u1 is past its bound now (4 > 1.1 * (7 + 1) / 3), but not busy on average: "a"
-  // overflows to its skilled holder (u1, the quickest within the recruiting bound).
+  // u1 is past its bound (5 > 1.1 * (8 + 1) / 3), but not busy on average: "a" overflows
+  // to its skilled holder (u1, the quickest within the recruiting bound).
   CHECK(h.pool.Get("a") == u1);
   CHECK(fresh3->resume().count("a") == 0);
   for (const auto& x : held) f.pool.Put(x);
